@@ -1,0 +1,21 @@
+"""Exceptions the library raises; the CLI turns each into a one-line message and exit code 2."""
+
+
+class PipelineError(Exception):
+    """Base class: a problem the user can act on (bad input, bad config, missing file)."""
+
+
+class ConfigError(PipelineError):
+    """The configuration is invalid (unknown key, wrong type, bad value)."""
+
+
+class VideoError(PipelineError):
+    """A video cannot be opened, probed or decoded."""
+
+
+class DatasetError(PipelineError):
+    """A dataset description (manifest, annotation file) is malformed."""
+
+
+class WeightsError(PipelineError):
+    """A checkpoint file is missing or does not match the architecture."""

@@ -1,0 +1,158 @@
+"""Configuration: schema validation with actionable messages, defaults, and per-rule slices.
+
+The JSON schema lives in ``workflow/schemas/config.schema.yaml`` and is the only
+description of the configuration: the Snakefile and the CLI both validate with it.
+A *slice* is the part of the config one rule depends on; rules pass it through
+``params:`` so that Snakemake reruns a job exactly when its slice changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from highlight_pipeline.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(
+            f"config schema not found at {path}: install the package from a checkout "
+            "with `pip install -e .`"
+        )
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if ref is None:
+        return schema
+    node: Any = root
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    merged = {k: v for k, v in schema.items() if k != "$ref"}
+    return {**_resolve(node, root), **merged}
+
+
+def _fill_defaults(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    schema = _resolve(schema, root)
+    if not isinstance(value, dict) or schema.get("type") != "object":
+        return value
+    properties = schema.get("properties", {})
+    for key, sub in properties.items():
+        sub_resolved = _resolve(sub, root)
+        if key not in value and "default" in sub_resolved:
+            value[key] = copy.deepcopy(sub_resolved["default"])
+        if key in value:
+            value[key] = _fill_defaults(value[key], sub_resolved, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in value:
+            if key not in properties:
+                value[key] = _fill_defaults(value[key], extra, root)
+    return value
+
+
+def _describe(error: jsonschema.ValidationError, root: dict[str, Any]) -> str:
+    where = "config" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(k for k in error.instance if k not in allowed)
+        return f"unknown key {', '.join(map(repr, unknown))} in {where}; allowed keys: " + (
+            ", ".join(allowed) or "(none)"
+        )
+    return f"{where}: {error.message}"
+
+
+def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return a validated copy of ``config`` with schema defaults filled in.
+
+    Raises ConfigError naming the offending key and, for unknown keys, the allowed ones.
+    """
+    schema = schema if schema is not None else load_schema()
+    config = _fill_defaults(copy.deepcopy(config), schema, schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(e.path)))
+    if errors:
+        raise ConfigError(_describe(errors[0], schema))
+    for name in config["run_datasets"]:
+        if name not in config["datasets"]:
+            raise ConfigError(
+                f"run_datasets names {name!r}, which is not under config.datasets "
+                f"(defined: {', '.join(sorted(config['datasets']))})"
+            )
+    for name, spec in config["datasets"].items():
+        if spec["reader"] != "synthetic" and "root" not in spec:
+            raise ConfigError(f"config.datasets.{name}: reader {spec['reader']!r} needs `root`")
+    pseudo = config["pseudo"]
+    if pseudo["k_min"] > pseudo["k_max"]:
+        raise ConfigError("config.pseudo: k_min must not exceed k_max")
+    return config
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    with open(path) as handle:
+        raw = yaml.safe_load(handle) or {}
+    return validate_config(raw)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def slice_hash(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:12]
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, val in override.items():
+        if isinstance(val, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], val)
+        else:
+            merged[key] = copy.deepcopy(val)
+    return merged
+
+
+# --- slices: what each stage depends on -------------------------------------------------
+
+
+def dataset_slice(config: dict[str, Any], dataset: str) -> dict[str, Any]:
+    spec = config["datasets"][dataset]
+    return {k: v for k, v in spec.items() if k != "methods"}
+
+
+def features_slice(config: dict[str, Any], modality: str) -> dict[str, Any]:
+    feats = config["features"]
+    common = {
+        "window_seconds": feats["window_seconds"],
+        "stride_seconds": feats["stride_seconds"],
+    }
+    if modality == "visual":
+        return {
+            "extractor": feats["visual"],
+            "fps": config["decode"]["fps"],
+            "width": config["decode"]["width"],
+            "height": config["decode"]["height"],
+            **common,
+        }
+    return {"extractor": feats["audio"], "audio_rate": config["decode"]["audio_rate"], **common}
+
+
+def method_slice(config: dict[str, Any], dataset: str, method: str) -> dict[str, Any]:
+    base = config["methods"].get(method, {})
+    override = config["datasets"][dataset].get("methods", {}).get(method, {})
+    return deep_merge(base, override)

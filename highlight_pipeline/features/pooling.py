@@ -1,0 +1,49 @@
+"""Pool window features to clips: a window belongs to a clip when at least half of it overlaps.
+
+Windows are sorted by start and have (nearly) equal lengths, so each clip's members form
+a contiguous run; sums over all runs come from one ``np.add.reduceat`` call, memory
+O(clips x D). A clip that no window half-covers takes the window nearest its centre.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def member_ranges(
+    win_start: np.ndarray, win_end: np.ndarray, clip_start: np.ndarray, clip_end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per clip, the window index range ``[first, last)`` of its members (empty -> nearest)."""
+    length = win_end - win_start
+    lo = np.searchsorted(win_end, clip_start, side="right")  # first window ending after start
+    hi = np.searchsorted(win_start, clip_end, side="left")  # windows starting before the end
+    span = int(max(1, (hi - lo).max(initial=1)))
+    idx = np.clip(lo[:, None] + np.arange(span)[None, :], 0, len(win_start) - 1)
+    valid = (lo[:, None] + np.arange(span)[None, :]) < hi[:, None]
+    overlap = np.minimum(win_end[idx], clip_end[:, None]) - np.maximum(win_start[idx], clip_start[:, None])
+    member = valid & (overlap >= 0.5 * length[idx] - 1e-9)
+    has = member.any(axis=1)
+    first = lo + np.argmax(member, axis=1)
+    last = lo + span - np.argmax(member[:, ::-1], axis=1)
+    centres = 0.5 * (win_start + win_end)
+    nearest = np.abs(centres[None, :] - 0.5 * (clip_start + clip_end)[:, None]).argmin(axis=1) if (
+        not has.all()
+    ) else np.zeros(len(clip_start), dtype=np.int64)
+    first = np.where(has, first, nearest)
+    last = np.where(has, last, nearest + 1)
+    return first, last
+
+
+def pool_windows(
+    windows: np.ndarray,
+    win_start: np.ndarray,
+    win_end: np.ndarray,
+    clip_start: np.ndarray,
+    clip_end: np.ndarray,
+) -> np.ndarray:
+    """Clip features ``[C, D]``: mean of the member windows of each clip."""
+    first, last = member_ranges(win_start, win_end, clip_start, clip_end)
+    padded = np.concatenate([windows, np.zeros((1, windows.shape[1]), windows.dtype)])
+    bounds = np.stack([first, last], axis=1).ravel()
+    sums = np.add.reduceat(padded, bounds, axis=0)[::2]
+    return (sums / (last - first)[:, None]).astype(np.float32)

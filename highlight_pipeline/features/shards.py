@@ -1,0 +1,139 @@
+"""HDF5 feature shards: deterministic partitions of a manifest, written atomically.
+
+Layout of ``shard-{k}.h5``: one group per video (name = URL-quoted video_id) holding
+``windows`` [N, D] float32, ``start`` and ``end`` [N] seconds, and attributes
+``video_id``, ``fingerprint``, ``short`` (shorter than one window, padded) and
+``missing`` (e.g. no audio track). File attributes: ``backbone``, ``weights``,
+``preprocessing`` (JSON of the config slice), ``config_hash``, ``package_version``,
+``failed`` (JSON list of videos that could not be decoded, with the reason).
+
+Snakemake deletes a job's outputs before it runs, so each finished shard is also
+hard-linked under ``.prev/``: the next run of the same shard reuses every video whose
+fingerprint and config hash match instead of recomputing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import h5py
+import numpy as np
+
+from highlight_pipeline import __version__
+
+
+def shard_of(video_id: str, n_shards: int) -> int:
+    """Stable shard of a video: adding a video changes the membership of one shard only."""
+    return zlib.crc32(video_id.encode()) % n_shards
+
+
+@dataclass
+class VideoEntry:
+    video_id: str
+    fingerprint: str
+    windows: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    short: bool = False
+    missing: bool = False
+
+
+@dataclass
+class ShardMeta:
+    backbone: str
+    weights: str
+    preprocessing: dict
+    config_hash: str
+    failed: list[dict] = field(default_factory=list)
+
+
+def previous_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.parent / ".prev" / path.name
+
+
+def write_shard(path: str | Path, meta: ShardMeta, entries: list[VideoEntry]) -> None:
+    """Write atomically (temporary file renamed into place), then refresh the .prev link."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as handle:
+        handle.attrs.update(
+            backbone=meta.backbone,
+            weights=meta.weights,
+            preprocessing=json.dumps(meta.preprocessing, sort_keys=True),
+            config_hash=meta.config_hash,
+            package_version=__version__,
+            failed=json.dumps(meta.failed),
+        )
+        for entry in entries:
+            group = handle.create_group(quote(entry.video_id, safe=""))
+            group.create_dataset("windows", data=entry.windows.astype(np.float32), compression="gzip")
+            group.create_dataset("start", data=entry.start.astype(np.float64))
+            group.create_dataset("end", data=entry.end.astype(np.float64))
+            group.attrs.update(
+                video_id=entry.video_id, fingerprint=entry.fingerprint,
+                short=entry.short, missing=entry.missing,
+            )
+    os.replace(tmp, path)
+    prev = previous_path(path)
+    prev.parent.mkdir(exist_ok=True)
+    prev.unlink(missing_ok=True)
+    try:
+        os.link(path, prev)
+    except OSError:  # file systems without hard links: no reuse, nothing lost
+        pass
+
+
+def read_entries(path: str | Path) -> Iterator[VideoEntry]:
+    with h5py.File(path, "r") as handle:
+        for group in handle.values():
+            yield VideoEntry(
+                video_id=str(group.attrs["video_id"]),
+                fingerprint=str(group.attrs["fingerprint"]),
+                windows=group["windows"][()],
+                start=group["start"][()],
+                end=group["end"][()],
+                short=bool(group.attrs["short"]),
+                missing=bool(group.attrs["missing"]),
+            )
+
+
+def read_meta(path: str | Path) -> ShardMeta:
+    with h5py.File(path, "r") as handle:
+        a = handle.attrs
+        return ShardMeta(
+            backbone=str(a["backbone"]), weights=str(a["weights"]),
+            preprocessing=json.loads(a["preprocessing"]), config_hash=str(a["config_hash"]),
+            failed=json.loads(a["failed"]),
+        )
+
+
+def reusable_entries(path: str | Path, config_hash: str) -> dict[str, VideoEntry]:
+    """Entries of the previous run of this shard, if it used the same configuration."""
+    prev = previous_path(path)
+    if not prev.is_file():
+        return {}
+    try:
+        if read_meta(prev).config_hash != config_hash:
+            return {}
+        return {e.video_id: e for e in read_entries(prev)}
+    except (OSError, KeyError, ValueError):
+        return {}
+
+
+def load_features(paths: list[str | Path]) -> tuple[dict[str, VideoEntry], list[dict]]:
+    """All entries of a backbone's shards, and the videos the shards report as failed."""
+    entries: dict[str, VideoEntry] = {}
+    failed: list[dict] = []
+    for path in paths:
+        failed.extend(read_meta(path).failed)
+        for entry in read_entries(path):
+            entries[entry.video_id] = entry
+    return entries, failed

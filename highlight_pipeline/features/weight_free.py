@@ -1,0 +1,147 @@
+"""Weight-free extractors for the embedded default (no checkpoint needed).
+
+``colormotion`` (visual): per decoded frame, a joint RGB histogram (8 levels per channel,
+512 bins) taken as the square root of the bin fractions (so the cosine of two histograms
+is their Bhattacharyya coefficient) and the mean absolute frame difference over a 4x4
+grid (16 values); a window is the mean of its frames' rows: 528 values.
+
+``logmel`` (audio): log mel band energies (40 bands, 25 ms frames every 10 ms); per
+window the spectral shape (mean log energy per band minus its mean over bands) and the
+temporal spread (standard deviation per band): 80 values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from highlight_pipeline.features.windows import frame_ranges, range_means, range_stds
+from highlight_pipeline.video.decode import iter_audio_chunks, iter_frame_batches
+
+HIST_LEVELS = 8
+MOTION_GRID = 4
+N_MELS = 40
+N_FFT = 400
+MEL_HOP_SECONDS = 0.01
+
+
+@dataclass
+class WindowFeatures:
+    windows: np.ndarray  # [N, D] float32
+    grid: np.ndarray  # [N, 2] start/end seconds
+    short: bool = False  # video shorter than one window
+
+
+def colour_histograms(frames: np.ndarray) -> np.ndarray:
+    """``[B, H, W, 3]`` uint8 -> ``[B, 64]`` square-rooted joint RGB histograms."""
+    q = (frames >> 5).astype(np.int64)  # 8 levels per channel
+    codes = (q[..., 0] * HIST_LEVELS + q[..., 1]) * HIST_LEVELS + q[..., 2]
+    b = frames.shape[0]
+    flat = codes.reshape(b, -1) + np.arange(b)[:, None] * HIST_LEVELS**3
+    counts = np.bincount(flat.ravel(), minlength=b * HIST_LEVELS**3).reshape(b, -1)
+    return np.sqrt(counts / codes[0].size).astype(np.float32)
+
+
+def grid_motion(frames: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """Mean absolute difference to the previous frame over a 4x4 grid, in [0, 1]."""
+    gray = frames.astype(np.float32).mean(axis=-1)
+    prev = gray[:1] if previous is None else previous[None]
+    diff = np.abs(np.diff(np.concatenate([prev, gray]), axis=0)) / 255.0
+    b, h, w = diff.shape
+    gh, gw = h // MOTION_GRID, w // MOTION_GRID
+    cells = diff[:, : gh * MOTION_GRID, : gw * MOTION_GRID].reshape(b, MOTION_GRID, gh, MOTION_GRID, gw)
+    return cells.mean(axis=(2, 4)).reshape(b, -1)
+
+
+class ColorMotionExtractor:
+    name = "colormotion"
+    modality = "visual"
+    dim = HIST_LEVELS**3 + MOTION_GRID**2
+
+    def __init__(self, fps: float, width: int, height: int) -> None:
+        self.fps, self.width, self.height = fps, width, height
+
+    def frame_rows(self, path: str | Path, duration: float) -> np.ndarray:
+        rows: list[np.ndarray] = []
+        previous: np.ndarray | None = None
+        for _, frames in iter_frame_batches(path, self.fps, self.width, self.height, 64, duration):
+            rows.append(np.concatenate([colour_histograms(frames), grid_motion(frames, previous)], 1))
+            previous = frames[-1].astype(np.float32).mean(axis=-1)
+        if not rows:
+            return np.zeros((0, self.dim), np.float32)
+        return np.concatenate(rows)
+
+    def extract(self, path: str | Path, grid: np.ndarray, duration: float) -> np.ndarray:
+        rows = self.frame_rows(path, duration)
+        if len(rows) == 0:
+            raise ValueError("no frames decoded")
+        lo, hi = frame_ranges(grid, self.fps, len(rows))
+        return range_means(rows, lo, hi)
+
+
+def mel_filterbank(rate: int, n_fft: int, n_mels: int, fmin: float = 50.0) -> np.ndarray:
+    """Triangular mel filters (HTK mel scale), ``[n_fft // 2 + 1, n_mels]``."""
+    fmax = rate / 2
+
+    def to_mel(f: np.ndarray | float) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+
+    edges_hz = 700.0 * (10 ** (np.linspace(to_mel(fmin), to_mel(fmax), n_mels + 2) / 2595.0) - 1)
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / rate)
+    lower, centre, upper = edges_hz[:-2], edges_hz[1:-1], edges_hz[2:]
+    up = (freqs[:, None] - lower) / (centre - lower)
+    down = (upper - freqs[:, None]) / (upper - centre)
+    return np.clip(np.minimum(up, down), 0, None).astype(np.float32)
+
+
+class LogMelExtractor:
+    name = "logmel"
+    modality = "audio"
+    dim = 2 * N_MELS
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.hop = int(round(rate * MEL_HOP_SECONDS))
+        self.filters = mel_filterbank(rate, N_FFT, N_MELS)
+        self.window = np.hanning(N_FFT).astype(np.float32)
+
+    def mel_rows(self, path: str | Path) -> np.ndarray:
+        rows: list[np.ndarray] = []
+        tail = np.zeros(0, np.float32)
+        for chunk in iter_audio_chunks(path, self.rate):
+            buffer = np.concatenate([tail, chunk])
+            if buffer.size < N_FFT:
+                tail = buffer
+                continue
+            n = 1 + (buffer.size - N_FFT) // self.hop
+            frames = np.lib.stride_tricks.sliding_window_view(buffer, N_FFT)[:: self.hop][:n]
+            power = np.abs(np.fft.rfft(frames * self.window, axis=1)) ** 2
+            rows.append(np.log(power.astype(np.float32) @ self.filters + 1e-6))
+            tail = buffer[n * self.hop :]
+        if not rows:
+            return np.zeros((0, N_MELS), np.float32)
+        return np.concatenate(rows)
+
+    def extract(self, path: str | Path, grid: np.ndarray, duration: float) -> np.ndarray:
+        rows = self.mel_rows(path)
+        if len(rows) == 0:
+            raise ValueError("no audio decoded")
+        lo, hi = frame_ranges(grid, 1.0 / MEL_HOP_SECONDS, len(rows))
+        mean = range_means(rows, lo, hi)
+        spread = range_stds(rows, lo, hi)
+        return np.concatenate([_centre(mean), _centre(spread)], axis=1)
+
+
+def _centre(x: np.ndarray) -> np.ndarray:
+    return x - x.mean(axis=1, keepdims=True)
+
+
+def build_weight_free(feature_slice: dict) -> ColorMotionExtractor | LogMelExtractor:
+    name = feature_slice["extractor"]
+    if name == "colormotion":
+        return ColorMotionExtractor(feature_slice["fps"], feature_slice["width"], feature_slice["height"])
+    if name == "logmel":
+        return LogMelExtractor(feature_slice["audio_rate"])
+    raise ValueError(f"unknown weight-free extractor {name!r}")

@@ -1,0 +1,131 @@
+"""Streaming PyAV decoding: frames resampled to a fixed rate and size, audio to mono at a rate.
+
+Nothing here holds a whole video: frames come out in small batches, audio in chunks.
+Frame resampling is sample-and-hold on presentation timestamps, so variable-frame-rate
+input yields frames at the right times: output frame k (time k / fps) is the last decoded
+frame whose timestamp is not after k / fps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+
+from highlight_pipeline.errors import VideoError
+
+
+def _stream_start(stream: av.stream.Stream) -> float:
+    if stream.start_time is None or stream.time_base is None:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
+
+
+def iter_frame_batches(
+    path: str | Path,
+    fps: float,
+    width: int,
+    height: int,
+    batch: int = 32,
+    duration: float | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(times[B], frames[B, height, width, 3] uint8 RGB)`` at ``fps`` frames per second.
+
+    ``duration`` (from the manifest) bounds the output; without it the last decoded frame
+    is held for one frame interval.
+    """
+    times: list[float] = []
+    frames: list[np.ndarray] = []
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            t0 = _stream_start(stream)
+            step = 1.0 / fps
+            next_index = 0
+            held: av.VideoFrame | None = None
+            held_array: np.ndarray | None = None
+            last_time = 0.0
+            for frame in container.decode(stream):
+                t = (frame.time if frame.time is not None else last_time) - t0
+                last_time = t + t0
+                # Emit every target time before this frame's timestamp from the held frame
+                # (or from this frame, for targets before the first frame).
+                while next_index * step < t - 1e-9 and (duration is None or next_index * step < duration):
+                    source = held if held is not None else frame
+                    if held_array is None or source is not held:
+                        held_array = source.to_ndarray(width=width, height=height, format="rgb24")
+                    times.append(next_index * step)
+                    frames.append(held_array)
+                    next_index += 1
+                    if len(frames) == batch:
+                        yield np.asarray(times), np.stack(frames)
+                        times, frames = [], []
+                held, held_array = frame, None
+            if held is not None:
+                end = duration if duration is not None else (last_time - t0) + step
+                while next_index * step < end - 1e-9:
+                    if held_array is None:
+                        held_array = held.to_ndarray(width=width, height=height, format="rgb24")
+                    times.append(next_index * step)
+                    frames.append(held_array)
+                    next_index += 1
+                    if len(frames) == batch:
+                        yield np.asarray(times), np.stack(frames)
+                        times, frames = [], []
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{path}: decoding failed ({exc})") from exc
+    if frames:
+        yield np.asarray(times), np.stack(frames)
+
+
+def iter_audio_chunks(
+    path: str | Path, rate: int, chunk_seconds: float = 10.0
+) -> Iterator[np.ndarray]:
+    """Yield consecutive mono float32 chunks at ``rate`` Hz, starting at the video's time 0.
+
+    Audio that starts after the video is preceded by silence so that sample i is at
+    time i / rate on the video's clock.
+    """
+    chunk = int(rate * chunk_seconds)
+    pending: list[np.ndarray] = []
+    pending_len = 0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise VideoError(f"{path}: no audio stream")
+            stream = container.streams.audio[0]
+            video_start = _stream_start(container.streams.video[0]) if container.streams.video else 0.0
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            started = False
+
+            def _collect(out_frames: list[av.AudioFrame]) -> Iterator[np.ndarray]:
+                nonlocal pending_len, started
+                for out in out_frames:
+                    samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    if not started:
+                        started = True
+                        offset = (out.time or 0.0) - video_start if out.time is not None else 0.0
+                        if offset > 0:
+                            pending.append(np.zeros(int(round(offset * rate)), np.float32))
+                            pending_len += pending[-1].size
+                        elif offset < 0:
+                            samples = samples[int(round(-offset * rate)) :]
+                    pending.append(samples)
+                    pending_len += samples.size
+                    while pending_len >= chunk:
+                        joined = np.concatenate(pending)
+                        yield joined[:chunk]
+                        rest = joined[chunk:]
+                        pending[:] = [rest]
+                        pending_len = rest.size
+
+            for frame in container.decode(stream):
+                yield from _collect(resampler.resample(frame))
+            yield from _collect(resampler.resample(None))
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{path}: audio decoding failed ({exc})") from exc
+    if pending_len:
+        yield np.concatenate(pending)

@@ -1,0 +1,76 @@
+"""Probe a video once: duration, frame rate, frame count, streams, content fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+
+from highlight_pipeline.errors import VideoError
+
+FINGERPRINT_BLOCK = 4 << 20  # bytes hashed at each end of the file
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float
+    fps: float
+    frames: int
+    width: int
+    height: int
+    has_audio: bool
+    fingerprint: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def fingerprint(path: str | Path) -> str:
+    """Content fingerprint: sha256 over the size and the first and last 4 MiB (cheap, stable)."""
+    size = os.path.getsize(path)
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(FINGERPRINT_BLOCK))
+        if size > 2 * FINGERPRINT_BLOCK:
+            handle.seek(-FINGERPRINT_BLOCK, os.SEEK_END)
+            digest.update(handle.read(FINGERPRINT_BLOCK))
+    return digest.hexdigest()[:16]
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read the container header and decode the first frame; raise VideoError if unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"{path}: file not found")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            fps = float(rate) if rate else 0.0
+            duration = _duration_seconds(container, stream)
+            frames = int(stream.frames) if stream.frames else int(round(duration * fps))
+            first = next(container.decode(stream), None)
+            if first is None:
+                raise VideoError(f"{path}: video stream holds no decodable frame")
+            width, height = first.width, first.height
+            has_audio = bool(container.streams.audio)
+    except VideoError:
+        raise
+    except (av.error.FFmpegError, StopIteration, ValueError, OSError) as exc:
+        raise VideoError(f"{path}: cannot be decoded ({type(exc).__name__}: {exc})") from exc
+    if duration <= 0 or fps <= 0:
+        raise VideoError(f"{path}: no usable duration or frame rate (duration={duration}, fps={fps})")
+    return VideoInfo(duration, fps, frames, width, height, has_audio, fingerprint(path))
+
+
+def _duration_seconds(container: av.container.InputContainer, stream: av.VideoStream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return 0.0

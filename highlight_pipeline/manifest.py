@@ -15,8 +15,17 @@ from highlight_pipeline.video.probe import probe
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = [
-    "video_id", "path", "duration", "fps", "frames", "width", "height",
-    "has_audio", "category", "split", "fingerprint",
+    "video_id",
+    "path",
+    "duration",
+    "fps",
+    "frames",
+    "width",
+    "height",
+    "has_audio",
+    "category",
+    "split",
+    "fingerprint",
 ]
 
 
@@ -33,7 +42,9 @@ def build_manifest(
     """Probe every listed video. Returns (manifest, rejected) tables."""
     table = folder.assign_missing_splits(folder.read_video_table(root), test_fraction, split_seed)
     rows, rejected = [], []
-    for row in tqdm(table.itertuples(), total=len(table), desc="probe", unit="video", disable=not progress):
+    for row in tqdm(
+        table.itertuples(), total=len(table), desc="probe", unit="video", disable=not progress
+    ):
         try:
             info = probe(row.path)
         except VideoError as exc:
@@ -42,8 +53,11 @@ def build_manifest(
             continue
         rows.append(
             {
-                "video_id": row.video_id, "path": row.path, **info.as_dict(),
-                "category": row.category, "split": row.split,
+                "video_id": row.video_id,
+                "path": row.path,
+                **info.as_dict(),
+                "category": row.category,
+                "split": row.split,
             }
         )
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
@@ -51,4 +65,6 @@ def build_manifest(
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"video_id": str, "category": str, "split": str}, keep_default_na=False)
+    return pd.read_csv(
+        path, dtype={"video_id": str, "category": str, "split": str}, keep_default_na=False
+    )

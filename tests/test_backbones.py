@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import highlight_pipeline
@@ -66,8 +67,10 @@ def randomize_(model: nn.Module, seed: int) -> nn.Module:
                 else:
                     tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.1)
             elif tensor.dim() >= 2:
-                fan_in = tensor[0].numel() if not isinstance(owner, nn.ConvTranspose3d) else (
-                    tensor.shape[0] * tensor[0, 0].numel()
+                fan_in = (
+                    tensor[0].numel()
+                    if not isinstance(owner, nn.ConvTranspose3d)
+                    else (tensor.shape[0] * tensor[0, 0].numel())
                 )
                 std = (2.0 / fan_in) ** 0.5
                 tensor.copy_(torch.randn(tensor.shape, generator=gen) * std)
@@ -116,23 +119,37 @@ def make_input(name: str) -> torch.Tensor:
     return torch.rand(shape, generator=gen) * 2 - 1
 
 
+_ORIGINALS: dict[str, nn.Module] = {}
+_TARGETS: dict[str, nn.Module] = {}
+_OUTPUTS: dict[str, torch.Tensor] = {}
 
 
 @pytest.fixture(scope="module")
 def originals() -> dict[str, nn.Module]:
-    return {}
+    return _ORIGINALS
 
 
 def original(cache: dict[str, nn.Module], name: str) -> nn.Module:
+    """The model whose weights get saved: built once per backbone, deterministic weights."""
     if name not in cache:
         torch.manual_seed(0)
         cache[name] = randomize_(build(name), seed=1).eval()
     return cache[name]
 
 
+def original_output(name: str) -> torch.Tensor:
+    if name not in _OUTPUTS:
+        _OUTPUTS[name] = original(_ORIGINALS, name).extract(make_input(name))
+    return _OUTPUTS[name]
+
+
 def fresh(name: str) -> nn.Module:
-    torch.manual_seed(99)
-    return build(name)
+    """A second instance (different random init) that checkpoints are loaded into; reused,
+    since every successful load overwrites all of its parameters and buffers."""
+    if name not in _TARGETS:
+        torch.manual_seed(99)
+        _TARGETS[name] = build(name)
+    return _TARGETS[name]
 
 
 def write(tmp_path: Path, name: str, payload: object) -> Path:
@@ -156,9 +173,8 @@ def test_published_layout_roundtrip(name: str, tmp_path: Path, originals: dict) 
     loaded.eval()
     assert_same_weights(model, loaded)
 
-    x = make_input(name)
-    expected = model.extract(x)
-    got = loaded.extract(x)
+    expected = original_output(name)
+    got = loaded.extract(make_input(name))
     assert got.shape == INPUTS[name][1]
     assert got.dtype == torch.float32
     assert torch.isfinite(got).all()
@@ -170,14 +186,14 @@ def test_published_layout_roundtrip(name: str, tmp_path: Path, originals: dict) 
         assert float(got.min()) >= 0.0  # post-ReLU features
         assert float(got.abs().max()) > 0
 
-    # A directory holding the published file name works too.
-    load_checkpoint(fresh(name), tmp_path)
+    # A directory holding the file under its published name works too.
+    assert load_checkpoint(loaded, tmp_path) is loaded
 
 
 def test_tased_full_size_output(tmp_path: Path, originals: dict) -> None:
     model = original(originals, "tased")
     path = write(tmp_path, "tased", published_payload(model, "tased"))
-    loaded = load_checkpoint(build("tased"), path).eval()
+    loaded = load_checkpoint(fresh("tased"), path).eval()
     x = torch.rand((1, 3, 32, 224, 384), generator=torch.Generator().manual_seed(5)) * 2 - 1
     y = loaded.extract(x)
     assert y.shape == (1, 224, 384)
@@ -186,9 +202,7 @@ def test_tased_full_size_output(tmp_path: Path, originals: dict) -> None:
 
 
 @pytest.mark.parametrize("name", ["r3d34", "i3d"])
-def test_pre_1_0_files_without_bn_counters_load(
-    name: str, tmp_path: Path, originals: dict
-) -> None:
+def test_pre_1_0_files_without_bn_counters_load(name: str, tmp_path: Path, originals: dict) -> None:
     """resnet-34-kinetics.pth and rgb_imagenet.pt were saved by PyTorch 0.2/0.3: no
     ``num_batches_tracked`` entries and no ``_metadata``."""
     model = original(originals, name)
@@ -246,7 +260,7 @@ def test_shape_mismatch_is_reported(tmp_path: Path, originals: dict) -> None:
 def test_long_key_lists_are_truncated(tmp_path: Path) -> None:
     junk = OrderedDict((f"junk{i}", torch.zeros(1)) for i in range(50))
     with pytest.raises(WeightsError) as info:
-        load_checkpoint(build("c3d"), write(tmp_path, "c3d", junk))
+        load_checkpoint(fresh("c3d"), write(tmp_path, "c3d", junk))
     message = str(info.value)
     assert "more)" in message
     assert len(message) < 1500
@@ -269,10 +283,10 @@ def test_unreadable_or_foreign_file(tmp_path: Path) -> None:
     bad = tmp_path / "c3d.pickle"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match="cannot read checkpoint"):
-        load_checkpoint(build("c3d"), bad)
+        load_checkpoint(fresh("c3d"), bad)
     torch.save({"epoch": 3, "notes": "no weights"}, bad)
     with pytest.raises(WeightsError, match="no state_dict"):
-        load_checkpoint(build("c3d"), bad)
+        load_checkpoint(fresh("c3d"), bad)
 
 
 def test_unknown_backbone() -> None:
@@ -309,7 +323,7 @@ def test_cnn14_import_and_build_write_nothing_to_home(tmp_path: Path) -> None:
         "import sys, torch\n"
         "from highlight_pipeline.features.backbones import build\n"
         "m = build('cnn14').eval()\n"
-        "y = m.extract(torch.zeros(1, 8000))\n"
+        "y = m.extract(torch.zeros(1, 32000))\n"
         "assert y.shape == (1, 2048), y.shape\n"
         "bad = [k for k in sys.modules if k.split('.')[0] in ('panns_inference', 'matplotlib')]\n"
         "assert not bad, bad\n"
@@ -321,3 +335,67 @@ def test_cnn14_import_and_build_write_nothing_to_home(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
     assert list(home.rglob("*")) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Independent functional forwards (torch.nn.functional on the state_dict tensors) to catch
+# wiring mistakes that a save/load round trip cannot see.
+# ---------------------------------------------------------------------------------------------
+
+
+def _bn(x: torch.Tensor, sd: dict[str, torch.Tensor], prefix: str) -> torch.Tensor:
+    return F.batch_norm(
+        x,
+        sd[f"{prefix}.running_mean"],
+        sd[f"{prefix}.running_var"],
+        sd[f"{prefix}.weight"],
+        sd[f"{prefix}.bias"],
+        training=False,
+        eps=1e-5,
+    )
+
+
+def r3d34_functional(sd: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    x = F.relu(_bn(F.conv3d(x, sd["conv1.weight"], stride=(1, 2, 2), padding=3), sd, "bn1"))
+    x = F.max_pool3d(x, kernel_size=3, stride=2, padding=1)
+    for stage, (blocks, planes) in enumerate(
+        zip((3, 4, 6, 3), (64, 128, 256, 512), strict=True), start=1
+    ):
+        for block in range(blocks):
+            p = f"layer{stage}.{block}"
+            stride = 2 if (block == 0 and stage > 1) else 1
+            out = F.conv3d(x, sd[f"{p}.conv1.weight"], stride=stride, padding=1)
+            out = F.relu(_bn(out, sd, f"{p}.bn1"))
+            out = _bn(F.conv3d(out, sd[f"{p}.conv2.weight"], padding=1), sd, f"{p}.bn2")
+            shortcut = x[:, :, ::stride, ::stride, ::stride]  # type A: strided identity ...
+            if shortcut.shape[1] < planes:  # ... plus zero channels
+                zeros = shortcut.new_zeros(
+                    (shortcut.shape[0], planes - shortcut.shape[1], *shortcut.shape[2:])
+                )
+                shortcut = torch.cat([shortcut, zeros], dim=1)
+            x = F.relu(out + shortcut)
+    assert x.shape[2:] == (1, 4, 4)
+    return x.mean(dim=(2, 3, 4))
+
+
+def c3d_functional(sd: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    def conv(h: torch.Tensor, name: str) -> torch.Tensor:
+        return F.relu(F.conv3d(h, sd[f"{name}.weight"], sd[f"{name}.bias"], padding=1))
+
+    h = F.max_pool3d(conv(x, "conv1"), (1, 2, 2))
+    h = F.max_pool3d(conv(h, "conv2"), 2)
+    h = F.max_pool3d(conv(conv(h, "conv3a"), "conv3b"), 2)
+    h = F.max_pool3d(conv(conv(h, "conv4a"), "conv4b"), 2)
+    h = F.max_pool3d(conv(conv(h, "conv5a"), "conv5b"), 2, padding=(0, 1, 1))
+    assert h.shape[1:] == (512, 1, 4, 4)  # 8192 values per clip, channel-major
+    return F.relu(F.linear(h.reshape(h.shape[0], -1), sd["fc6.weight"], sd["fc6.bias"]))
+
+
+@pytest.mark.parametrize(
+    ("name", "functional"), [("r3d34", r3d34_functional), ("c3d", c3d_functional)]
+)
+def test_matches_independent_functional_forward(name: str, functional, originals: dict) -> None:
+    model = original(originals, name)
+    with torch.no_grad():
+        reference = functional(model.state_dict(), make_input(name))
+    torch.testing.assert_close(original_output(name), reference, rtol=1e-4, atol=1e-4)

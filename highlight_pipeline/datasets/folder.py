@@ -49,7 +49,9 @@ def read_video_table(root: str | Path) -> pd.DataFrame:
             table[column] = ""
     bad = set(table["split"]) - SPLITS - {""}
     if bad:
-        raise DatasetError(f"{table_path}: unknown split(s) {sorted(bad)}; allowed: {sorted(SPLITS)}")
+        raise DatasetError(
+            f"{table_path}: unknown split(s) {sorted(bad)}; allowed: {sorted(SPLITS)}"
+        )
     return table[["video_id", "path", "category", "split"]]
 
 
@@ -76,7 +78,9 @@ def read_highlights(root: str | Path) -> pd.DataFrame | None:
         raise DatasetError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
     bad = table[table["end"] <= table["start"]]
     if len(bad):
-        raise DatasetError(f"{path}: interval with end <= start for video {bad['video_id'].iloc[0]!r}")
+        raise DatasetError(
+            f"{path}: interval with end <= start for video {bad['video_id'].iloc[0]!r}"
+        )
     return table
 
 
@@ -101,7 +105,10 @@ def make_clips(manifest: pd.DataFrame, root: str | Path, clip_seconds: float) ->
     """Clip table: video_id, clip, start, end, label (-1 where the dataset has no labels)."""
     highlights = read_highlights(root)
     by_video = (
-        {vid: list(zip(g["start"], g["end"], strict=True)) for vid, g in highlights.groupby("video_id")}
+        {
+            vid: list(zip(g["start"], g["end"], strict=True))
+            for vid, g in highlights.groupby("video_id")
+        }
         if highlights is not None
         else {}
     )

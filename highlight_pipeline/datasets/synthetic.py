@@ -33,9 +33,10 @@ import numpy as np
 from tqdm import tqdm
 
 CATEGORY_NAMES = ["orbit", "slide", "bounce", "pulse", "spin", "zigzag"]
-# Event object colour (RGB) and background hue family per category.
+# Event object colour (RGB) and background hue family per category; each event colour is
+# far in hue from its own category's backgrounds.
 EVENT_COLOURS = np.array(
-    [[230, 40, 40], [240, 220, 30], [30, 220, 230], [220, 40, 220], [40, 200, 60], [250, 140, 20]],
+    [[230, 40, 40], [30, 220, 230], [220, 40, 220], [240, 220, 30], [40, 200, 60], [250, 140, 20]],
     dtype=np.float32,
 )
 BASE_HUES = [0.58, 0.08, 0.33, 0.75, 0.92, 0.45]
@@ -106,7 +107,7 @@ def plan_videos(spec: SynthSpec) -> list[VideoPlan]:
 
 def _plan_highlights(rng: np.random.Generator, duration: float) -> list[tuple[float, float]]:
     wanted = int(rng.integers(1, 4))
-    wanted = max(1, min(wanted, int(0.3 * duration / 6)))  # highlights stay a minority
+    wanted = max(1, min(wanted, int(0.45 * duration / 6)))  # highlights stay a minority
     segments: list[tuple[float, float]] = []
     for _ in range(50):
         if len(segments) == wanted:
@@ -143,7 +144,10 @@ class _Renderer:
             fx, fy, phase = rng.uniform(1, 4), rng.uniform(1, 4), rng.uniform(0, 6.3)
             texture = 0.5 + 0.5 * np.sin(2 * np.pi * (fx * self.xx + fy * self.yy) + phase)
             tint = rng.uniform(-40, 40, size=3).astype(np.float32)
-            image = colour[None, None, :] * (0.75 + 0.5 * texture[..., None]) + tint * texture[..., None]
+            image = (
+                colour[None, None, :] * (0.75 + 0.5 * texture[..., None])
+                + tint * texture[..., None]
+            )
             self.scenes.append((t, np.clip(image, 0, 255).astype(np.float32)))
             t += float(rng.uniform(3, 8))
         self.distractors = [self._distractor() for _ in range(int(rng.integers(1, 3)))]
@@ -159,11 +163,16 @@ class _Renderer:
             "period": float(r.uniform(4, 12)),
         }
 
-    def _mask(self, shape: int, cx: float, cy: float, size: float, angle: float = 0.0) -> np.ndarray:
+    def _mask(
+        self, shape: int, cx: float, cy: float, size: float, angle: float = 0.0
+    ) -> np.ndarray:
         aspect = self.spec.width / self.spec.height
         dx, dy = (self.xx - cx) * aspect, self.yy - cy
         if angle:
-            dx, dy = dx * np.cos(angle) - dy * np.sin(angle), dx * np.sin(angle) + dy * np.cos(angle)
+            dx, dy = (
+                dx * np.cos(angle) - dy * np.sin(angle),
+                dx * np.sin(angle) + dy * np.cos(angle),
+            )
         if shape == 0:  # disc
             return dx**2 + dy**2 < size**2
         if shape == 1:  # square
@@ -233,9 +242,13 @@ def _ambience(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
         sound = _band_noise(rng, n, rate, max(20.0, centre - width), min(rate / 2, centre + width))
     elif kind == 1:  # hum: a low tone with harmonics plus a little broadband noise
         f0 = float(rng.uniform(50, 400))
-        sound = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in (1, 2, 3)) + 0.3 * rng.normal(size=n)
+        sound = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in (1, 2, 3)) + 0.3 * rng.normal(
+            size=n
+        )
     else:  # amplitude-modulated broadband noise (crowd-like)
-        sound = _band_noise(rng, n, rate, 100, rate / 2) * (1 + 0.8 * np.sin(2 * np.pi * rng.uniform(0.3, 3) * t))
+        sound = _band_noise(rng, n, rate, 100, rate / 2) * (
+            1 + 0.8 * np.sin(2 * np.pi * rng.uniform(0.3, 3) * t)
+        )
     return 10 ** (rng.uniform(-30, -18) / 20) * sound / (np.std(sound) + 1e-9)
 
 
@@ -332,7 +345,9 @@ def synthesize(spec: SynthSpec, out_dir: str | Path, progress: bool = True) -> l
         writer = csv.writer(handle)
         writer.writerow(["video_id", "path", "category", "split"])
         for p in plans:
-            writer.writerow([p.video_id, f"videos/{p.video_id}.mp4", CATEGORY_NAMES[p.category], p.split])
+            writer.writerow(
+                [p.video_id, f"videos/{p.video_id}.mp4", CATEGORY_NAMES[p.category], p.split]
+            )
     with open(out / "highlights.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["video_id", "start", "end"])

@@ -44,7 +44,10 @@ def load_clip_features(shard_paths: list[str | Path], clips: pd.DataFrame) -> Cl
             by_video[video_id] = None
             continue
         by_video[video_id] = pool_windows(
-            entry.windows, entry.start, entry.end,
-            group["start"].to_numpy(float), group["end"].to_numpy(float),
+            entry.windows,
+            entry.start,
+            entry.end,
+            group["start"].to_numpy(float),
+            group["end"].to_numpy(float),
         )
     return ClipFeatures(by_video, dim, failed)

@@ -20,15 +20,19 @@ def member_ranges(
     span = int(max(1, (hi - lo).max(initial=1)))
     idx = np.clip(lo[:, None] + np.arange(span)[None, :], 0, len(win_start) - 1)
     valid = (lo[:, None] + np.arange(span)[None, :]) < hi[:, None]
-    overlap = np.minimum(win_end[idx], clip_end[:, None]) - np.maximum(win_start[idx], clip_start[:, None])
+    overlap = np.minimum(win_end[idx], clip_end[:, None]) - np.maximum(
+        win_start[idx], clip_start[:, None]
+    )
     member = valid & (overlap >= 0.5 * length[idx] - 1e-9)
     has = member.any(axis=1)
     first = lo + np.argmax(member, axis=1)
     last = lo + span - np.argmax(member[:, ::-1], axis=1)
     centres = 0.5 * (win_start + win_end)
-    nearest = np.abs(centres[None, :] - 0.5 * (clip_start + clip_end)[:, None]).argmin(axis=1) if (
-        not has.all()
-    ) else np.zeros(len(clip_start), dtype=np.int64)
+    nearest = (
+        np.abs(centres[None, :] - 0.5 * (clip_start + clip_end)[:, None]).argmin(axis=1)
+        if (not has.all())
+        else np.zeros(len(clip_start), dtype=np.int64)
+    )
     first = np.where(has, first, nearest)
     last = np.where(has, last, nearest + 1)
     return first, last

@@ -74,12 +74,16 @@ def write_shard(path: str | Path, meta: ShardMeta, entries: list[VideoEntry]) ->
         )
         for entry in entries:
             group = handle.create_group(quote(entry.video_id, safe=""))
-            group.create_dataset("windows", data=entry.windows.astype(np.float32), compression="gzip")
+            group.create_dataset(
+                "windows", data=entry.windows.astype(np.float32), compression="gzip"
+            )
             group.create_dataset("start", data=entry.start.astype(np.float64))
             group.create_dataset("end", data=entry.end.astype(np.float64))
             group.attrs.update(
-                video_id=entry.video_id, fingerprint=entry.fingerprint,
-                short=entry.short, missing=entry.missing,
+                video_id=entry.video_id,
+                fingerprint=entry.fingerprint,
+                short=entry.short,
+                missing=entry.missing,
             )
     os.replace(tmp, path)
     prev = previous_path(path)
@@ -109,8 +113,10 @@ def read_meta(path: str | Path) -> ShardMeta:
     with h5py.File(path, "r") as handle:
         a = handle.attrs
         return ShardMeta(
-            backbone=str(a["backbone"]), weights=str(a["weights"]),
-            preprocessing=json.loads(a["preprocessing"]), config_hash=str(a["config_hash"]),
+            backbone=str(a["backbone"]),
+            weights=str(a["weights"]),
+            preprocessing=json.loads(a["preprocessing"]),
+            config_hash=str(a["config_hash"]),
             failed=json.loads(a["failed"]),
         )
 

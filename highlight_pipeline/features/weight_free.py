@@ -51,7 +51,9 @@ def grid_motion(frames: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
     diff = np.abs(np.diff(np.concatenate([prev, gray]), axis=0)) / 255.0
     b, h, w = diff.shape
     gh, gw = h // MOTION_GRID, w // MOTION_GRID
-    cells = diff[:, : gh * MOTION_GRID, : gw * MOTION_GRID].reshape(b, MOTION_GRID, gh, MOTION_GRID, gw)
+    cells = diff[:, : gh * MOTION_GRID, : gw * MOTION_GRID].reshape(
+        b, MOTION_GRID, gh, MOTION_GRID, gw
+    )
     return cells.mean(axis=(2, 4)).reshape(b, -1)
 
 
@@ -67,7 +69,9 @@ class ColorMotionExtractor:
         rows: list[np.ndarray] = []
         previous: np.ndarray | None = None
         for _, frames in iter_frame_batches(path, self.fps, self.width, self.height, 64, duration):
-            rows.append(np.concatenate([colour_histograms(frames), grid_motion(frames, previous)], 1))
+            rows.append(
+                np.concatenate([colour_histograms(frames), grid_motion(frames, previous)], 1)
+            )
             previous = frames[-1].astype(np.float32).mean(axis=-1)
         if not rows:
             return np.zeros((0, self.dim), np.float32)
@@ -141,7 +145,9 @@ def _centre(x: np.ndarray) -> np.ndarray:
 def build_weight_free(feature_slice: dict) -> ColorMotionExtractor | LogMelExtractor:
     name = feature_slice["extractor"]
     if name == "colormotion":
-        return ColorMotionExtractor(feature_slice["fps"], feature_slice["width"], feature_slice["height"])
+        return ColorMotionExtractor(
+            feature_slice["fps"], feature_slice["width"], feature_slice["height"]
+        )
     if name == "logmel":
         return LogMelExtractor(feature_slice["audio_rate"])
     raise ValueError(f"unknown weight-free extractor {name!r}")

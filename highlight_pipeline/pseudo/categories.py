@@ -26,8 +26,9 @@ def embed_umap(features: np.ndarray, dims: int, neighbors: int, seed: int) -> np
 
     n = len(features)
     dims = max(1, min(dims, n - 2))
-    reducer_args = dict(n_components=dims, n_neighbors=max(2, min(neighbors, n - 1)),
-                        random_state=seed, n_jobs=1)
+    reducer_args = dict(
+        n_components=dims, n_neighbors=max(2, min(neighbors, n - 1)), random_state=seed, n_jobs=1
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -37,7 +38,12 @@ def embed_umap(features: np.ndarray, dims: int, neighbors: int, seed: int) -> np
 
 
 def choose_categories(
-    video_features: np.ndarray, umap_dims: int, umap_neighbors: int, k_min: int, k_max: int, seed: int
+    video_features: np.ndarray,
+    umap_dims: int,
+    umap_neighbors: int,
+    k_min: int,
+    k_max: int,
+    seed: int,
 ) -> Clustering:
     """Standardise, embed with UMAP, K-means for each K; keep the best silhouette."""
     n = len(video_features)

@@ -14,7 +14,11 @@ import pandas as pd
 
 from highlight_pipeline.features.clip_features import ClipFeatures
 from highlight_pipeline.pseudo.categories import choose_categories
-from highlight_pipeline.pseudo.recurrence import combine_modalities, recurrence_scores, top_fraction_labels
+from highlight_pipeline.pseudo.recurrence import (
+    combine_modalities,
+    recurrence_scores,
+    top_fraction_labels,
+)
 
 
 @dataclass
@@ -26,10 +30,14 @@ class PseudoHighlight:
     category: int
 
 
-def video_level_features(videos: list[str], visual: ClipFeatures, audio: ClipFeatures) -> np.ndarray:
+def video_level_features(
+    videos: list[str], visual: ClipFeatures, audio: ClipFeatures
+) -> np.ndarray:
     """Mean clip feature per modality, concatenated; a missing audio mean is imputed."""
     v = np.stack([visual.by_video[x].mean(axis=0) for x in videos])
-    audio_means = {x: audio.by_video[x].mean(axis=0) for x in videos if audio.by_video.get(x) is not None}
+    audio_means = {
+        x: audio.by_video[x].mean(axis=0) for x in videos if audio.by_video.get(x) is not None
+    }
     fallback = np.mean(list(audio_means.values()), axis=0) if audio_means else np.zeros(audio.dim)
     a = np.stack([audio_means.get(x, fallback) for x in videos])
     return np.concatenate([v, a], axis=1)
@@ -39,8 +47,12 @@ def compute_pseudo_highlights(
     videos: list[str], visual: ClipFeatures, audio: ClipFeatures, pseudo_slice: dict
 ) -> tuple[pd.DataFrame, dict[str, PseudoHighlight], dict]:
     clustering = choose_categories(
-        video_level_features(videos, visual, audio), pseudo_slice["umap_dims"],
-        pseudo_slice["umap_neighbors"], pseudo_slice["k_min"], pseudo_slice["k_max"], pseudo_slice["seed"],
+        video_level_features(videos, visual, audio),
+        pseudo_slice["umap_dims"],
+        pseudo_slice["umap_neighbors"],
+        pseudo_slice["k_min"],
+        pseudo_slice["k_max"],
+        pseudo_slice["seed"],
     )
     category_of = dict(zip(videos, clustering.labels.tolist(), strict=True))
     similarity = pseudo_slice["similarity"]
@@ -49,7 +61,9 @@ def compute_pseudo_highlights(
         if not members:
             return {}
         stacked = np.concatenate([features.by_video[x] for x in members])
-        group = np.concatenate([np.full(len(features.by_video[x]), category_of[x]) for x in members])
+        group = np.concatenate(
+            [np.full(len(features.by_video[x]), category_of[x]) for x in members]
+        )
         scores = recurrence_scores(stacked, group, similarity)
         bounds = np.cumsum([0] + [len(features.by_video[x]) for x in members])
         return {x: scores[bounds[i] : bounds[i + 1]] for i, x in enumerate(members)}
@@ -72,7 +86,9 @@ def compute_pseudo_highlights(
     return categories, result, summary
 
 
-def write_pseudo_highlights(path: str | Path, pseudo: dict[str, PseudoHighlight], attrs: dict) -> None:
+def write_pseudo_highlights(
+    path: str | Path, pseudo: dict[str, PseudoHighlight], attrs: dict
+) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -91,7 +107,10 @@ def read_pseudo_highlights(path: str | Path) -> dict[str, PseudoHighlight]:
     with h5py.File(path, "r") as handle:
         for group in handle.values():
             out[str(group.attrs["video_id"])] = PseudoHighlight(
-                visual=group["visual"][()], audio=group["audio"][()], av=group["av"][()],
-                label=group["label"][()], category=int(group.attrs["pseudo_category"]),
+                visual=group["visual"][()],
+                audio=group["audio"][()],
+                av=group["av"][()],
+                label=group["label"][()],
+                category=int(group.attrs["pseudo_category"]),
             )
     return out

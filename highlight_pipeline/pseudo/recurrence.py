@@ -21,7 +21,9 @@ def _normalise(x: np.ndarray, similarity: str) -> np.ndarray:
     return x / (np.linalg.norm(x, axis=1, keepdims=True) + EPS)
 
 
-def recurrence_scores(features: np.ndarray, group: np.ndarray, similarity: str = "cosine") -> np.ndarray:
+def recurrence_scores(
+    features: np.ndarray, group: np.ndarray, similarity: str = "cosine"
+) -> np.ndarray:
     """Mean similarity of each row to all rows of its group (itself included), ``[S]``."""
     unit = _normalise(features, similarity)
     groups, inverse = np.unique(group, return_inverse=True)
@@ -31,7 +33,9 @@ def recurrence_scores(features: np.ndarray, group: np.ndarray, similarity: str =
     return np.einsum("sd,sd->s", unit, means[inverse])
 
 
-def recurrence_scores_pairwise(features: np.ndarray, group: np.ndarray, similarity: str = "cosine") -> np.ndarray:
+def recurrence_scores_pairwise(
+    features: np.ndarray, group: np.ndarray, similarity: str = "cosine"
+) -> np.ndarray:
     """Reference O(S²·d) computation (tests and benchmarks only)."""
     unit = _normalise(features, similarity)
     sims = unit @ unit.T

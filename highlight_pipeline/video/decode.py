@@ -53,7 +53,9 @@ def iter_frame_batches(
                 last_time = t + t0
                 # Emit every target time before this frame's timestamp from the held frame
                 # (or from this frame, for targets before the first frame).
-                while next_index * step < t - 1e-9 and (duration is None or next_index * step < duration):
+                while next_index * step < t - 1e-9 and (
+                    duration is None or next_index * step < duration
+                ):
                     source = held if held is not None else frame
                     if held_array is None or source is not held:
                         held_array = source.to_ndarray(width=width, height=height, format="rgb24")
@@ -97,7 +99,9 @@ def iter_audio_chunks(
             if not container.streams.audio:
                 raise VideoError(f"{path}: no audio stream")
             stream = container.streams.audio[0]
-            video_start = _stream_start(container.streams.video[0]) if container.streams.video else 0.0
+            video_start = (
+                _stream_start(container.streams.video[0]) if container.streams.video else 0.0
+            )
             resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
             started = False
 

@@ -64,7 +64,9 @@ def probe(path: str | Path) -> VideoInfo:
     except (av.error.FFmpegError, StopIteration, ValueError, OSError) as exc:
         raise VideoError(f"{path}: cannot be decoded ({type(exc).__name__}: {exc})") from exc
     if duration <= 0 or fps <= 0:
-        raise VideoError(f"{path}: no usable duration or frame rate (duration={duration}, fps={fps})")
+        raise VideoError(
+            f"{path}: no usable duration or frame rate (duration={duration}, fps={fps})"
+        )
     return VideoInfo(duration, fps, frames, width, height, has_audio, fingerprint(path))
 
 

@@ -124,9 +124,7 @@ def _unwrap(obj: Any, spec: BackboneSpec, path: Path) -> Mapping[str, torch.Tens
     )
 
 
-def _strip_prefix(
-    state: Mapping[str, torch.Tensor], prefix: str
-) -> OrderedDict[str, torch.Tensor]:
+def _strip_prefix(state: Mapping[str, torch.Tensor], prefix: str) -> OrderedDict[str, torch.Tensor]:
     """Remove the layout's key prefix (DataParallel's ``module.``).
 
     With a published prefix it is removed from every key that carries it (so a stray key
@@ -229,5 +227,7 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         detail = " ".join(str(exc).split())
-        raise WeightsError(f"{path}: cannot load into backbone '{spec.name}': {detail[:500]}")
+        raise WeightsError(
+            f"{path}: cannot load into backbone '{spec.name}': {detail[:500]}"
+        ) from exc
     return model

@@ -139,9 +139,7 @@ def tased_input(frames: np.ndarray | Tensor, size: tuple[int, int] = (224, 384))
     return _to_input(x.mul(2.0).sub(255.0).div(255.0))
 
 
-def cnn14_input(
-    waveform: np.ndarray | Tensor, sample_rate: int = CNN14_SAMPLE_RATE
-) -> Tensor:
+def cnn14_input(waveform: np.ndarray | Tensor, sample_rate: int = CNN14_SAMPLE_RATE) -> Tensor:
     """Audio -> (1, samples) float32 mono at 32 kHz for Cnn14.
 
     Accepts (samples,), (channels, samples) or (samples, channels) with channels <= 8; integer

@@ -1,0 +1,19 @@
+# Highlight pipeline: videos -> clip features -> pseudo-highlights -> models -> result tables.
+# Run: snakemake --cores 2   (the default config runs the embedded synthetic dataset)
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/pseudo.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,301 @@
+"""`hlp`: the command line of the highlight pipeline. Snakemake rules call these subcommands
+with explicit paths and their own config slice (JSON); users can call them by hand too."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from highlight_pipeline import __version__
+from highlight_pipeline.errors import PipelineError
+
+log = logging.getLogger("hlp")
+
+
+def _json(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    from highlight_pipeline.datasets.synthetic import SynthSpec, synthesize
+
+    plans = synthesize(SynthSpec.from_config(args.slice, args.clip_seconds), args.out)
+    log.info("wrote %d synthetic videos to %s", len(plans), args.out)
+
+
+def cmd_manifest(args: argparse.Namespace) -> None:
+    from highlight_pipeline.manifest import build_manifest
+
+    manifest, rejected = build_manifest(
+        args.root, args.slice.get("test_fraction", 0.3), args.slice.get("split_seed", 0)
+    )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    manifest.to_csv(args.out, index=False)
+    rejected.to_csv(args.rejected, index=False)
+    log.info("manifest: %d videos, %d rejected (%s)", len(manifest), len(rejected), args.rejected)
+
+
+def cmd_clips(args: argparse.Namespace) -> None:
+    from highlight_pipeline.datasets.folder import make_clips
+    from highlight_pipeline.manifest import read_manifest
+
+    clips = make_clips(read_manifest(args.manifest), args.root, args.clip_seconds)
+    clips.to_csv(args.out, index=False)
+    log.info("clips: %d clips of %d videos", len(clips), clips["video_id"].nunique())
+
+
+def cmd_features(args: argparse.Namespace) -> None:
+    from highlight_pipeline.features.extract import extract_shard
+    from highlight_pipeline.manifest import read_manifest
+
+    extract_shard(read_manifest(args.manifest), args.shard, args.shards, args.slice, args.out)
+
+
+def cmd_pseudo(args: argparse.Namespace) -> None:
+    from highlight_pipeline.features.clip_features import load_clip_features, read_clips
+    from highlight_pipeline.manifest import read_manifest
+    from highlight_pipeline.pseudo.highlights import (
+        compute_pseudo_highlights,
+        write_pseudo_highlights,
+    )
+
+    clips = read_clips(args.clips)
+    visual = load_clip_features(args.visual, clips)
+    audio = load_clip_features(args.audio, clips)
+    manifest = read_manifest(args.manifest)
+    train = set(manifest.loc[manifest["split"] == "train", "video_id"])
+    videos = [v for v in visual.available() if v in train]
+    categories, pseudo, summary = compute_pseudo_highlights(videos, visual, audio, args.slice)
+    categories.to_csv(args.categories, index=False)
+    write_pseudo_highlights(
+        args.highlights, pseudo, {"config_slice": args.slice, "clustering": summary}
+    )
+    log.info("pseudo-highlights for %d training videos, K=%d", len(videos), summary["k"])
+
+
+def _inputs(args: argparse.Namespace):
+    from highlight_pipeline.methods.inputs import load_method_inputs
+
+    return load_method_inputs(args.manifest, args.clips, args.visual, args.audio)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    import torch
+
+    from highlight_pipeline.methods.avph import train_avph
+    from highlight_pipeline.pseudo.highlights import read_pseudo_highlights
+
+    torch.set_num_threads(args.threads)
+    inputs = _inputs(args).subset("train")
+    pseudo = read_pseudo_highlights(args.pseudo)
+    keep = [i for i, v in enumerate(inputs.videos) if v in pseudo]
+    model, losses = train_avph(
+        [inputs.visual[i] for i in keep],
+        [inputs.audio[i] for i in keep],
+        [pseudo[inputs.videos[i]].label for i in keep],
+        args.slice,
+        args.seed,
+    )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**model.state(), "seed": args.seed, "losses": losses}, args.out)
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from highlight_pipeline.methods.inputs import write_predictions
+
+    inputs = _inputs(args)
+    if args.method == "random":
+        rng = np.random.default_rng(args.seed)
+        scores = [rng.random(len(x)) for x in inputs.visual]
+    else:
+        import torch
+
+        from highlight_pipeline.methods.avph import AVPHModel
+
+        state = torch.load(args.model, map_location="cpu", weights_only=True)
+        scores = AVPHModel.from_state(state).score(inputs.visual, inputs.audio)
+    write_predictions(args.out, inputs.videos, scores)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from highlight_pipeline.evaluate import evaluate_run, write_metrics
+    from highlight_pipeline.methods.inputs import read_predictions
+
+    run = {
+        "dataset": args.dataset,
+        "method": args.method,
+        "variant": args.variant,
+        "seed": args.seed,
+        "features": args.features,
+    }
+    metrics = evaluate_run(
+        read_predictions(args.predictions),
+        args.clips,
+        args.manifest,
+        args.protocol,
+        args.split,
+        run,
+        args.slice,
+    )
+    write_metrics(args.out, metrics)
+    log.info(
+        "%s %s seed %d: %s average %.4f",
+        args.method,
+        args.variant,
+        args.seed,
+        metrics["metric"],
+        metrics["average"],
+    )
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    from highlight_pipeline.tables import write_tables
+
+    write_tables(args.metrics, args.dataset, args.md, args.csv)
+    print(Path(args.md).read_text())
+
+
+def cmd_check_config(args: argparse.Namespace) -> None:
+    from highlight_pipeline.config import load_config
+
+    config = load_config(args.config)
+    print(f"{args.config}: valid ({len(config['run_datasets'])} dataset(s) to run)")
+
+
+def cmd_weights(args: argparse.Namespace) -> None:
+    from highlight_pipeline.features.backbones.registry import format_weights_table, weights_status
+
+    print(format_weights_table(weights_status(args.weights_dir)))
+
+
+def _add_feature_inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--manifest", required=True, help="results/{dataset}/manifest.csv")
+    p.add_argument("--clips", required=True, help="results/{dataset}/clips.csv")
+    p.add_argument("--visual", nargs="+", required=True, help="visual feature shards (.h5)")
+    p.add_argument("--audio", nargs="+", required=True, help="audio feature shards (.h5)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hlp",
+        description="Video highlight detection pipeline. The Snakefile runs these steps in order; "
+        "each can also be run by hand. Run `hlp COMMAND --help` for a step's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = add(
+        "synth", cmd_synth, "generate the embedded synthetic dataset (videos with sound, labels)"
+    )
+    p.add_argument("--slice", type=_json, default={}, help="JSON of config.datasets.NAME.synth")
+    p.add_argument("--clip-seconds", type=float, default=2.0)
+    p.add_argument(
+        "--out", required=True, help="output folder (videos/, videos.csv, highlights.csv)"
+    )
+
+    p = add("manifest", cmd_manifest, "probe every video of a dataset folder into manifest.csv")
+    p.add_argument("--root", required=True, help="dataset folder holding videos.csv")
+    p.add_argument("--slice", type=_json, default={}, help="JSON of the dataset's config")
+    p.add_argument("--out", required=True)
+    p.add_argument(
+        "--rejected", required=True, help="CSV of videos that could not be used, with reasons"
+    )
+
+    p = add("clips", cmd_clips, "cut each video into clips and attach the dataset's clip labels")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--root", required=True)
+    p.add_argument("--clip-seconds", type=float, default=2.0)
+    p.add_argument("--out", required=True)
+
+    p = add("features", cmd_features, "extract window features of one shard into HDF5")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--shard", type=int, required=True)
+    p.add_argument("--shards", type=int, required=True)
+    p.add_argument(
+        "--slice", type=_json, required=True, help="JSON of the extractor's config slice"
+    )
+    p.add_argument("--out", required=True)
+
+    p = add("pseudo", cmd_pseudo, "pseudo-categories and audio-visual recurrence pseudo-highlights")
+    _add_feature_inputs(p)
+    p.add_argument("--slice", type=_json, required=True, help="JSON of config.pseudo")
+    p.add_argument("--categories", required=True)
+    p.add_argument("--highlights", required=True)
+
+    p = add("train", cmd_train, "train a method (avph) on the training split")
+    _add_feature_inputs(p)
+    p.add_argument("--method", choices=["avph"], default="avph")
+    p.add_argument("--pseudo", required=True, help="highlights.h5 from `hlp pseudo`")
+    p.add_argument("--slice", type=_json, required=True, help="JSON of the method's config")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+
+    p = add("score", cmd_score, "score every clip of every video with a trained model (or random)")
+    _add_feature_inputs(p)
+    p.add_argument("--method", choices=["avph", "random"], required=True)
+    p.add_argument("--model", help="checkpoint from `hlp train` (not for random)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="predictions, JSON lines")
+
+    p = add("evaluate", cmd_evaluate, "evaluate predictions with the dataset's protocol")
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--clips", required=True)
+    p.add_argument("--protocol", default="youtube-map")
+    p.add_argument("--split", default="test")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--method", required=True)
+    p.add_argument("--variant", required=True)
+    p.add_argument("--features", required=True, help="feature description recorded in the table")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--slice", type=_json, default={}, help="the method's config slice, recorded")
+    p.add_argument("--out", required=True)
+
+    p = add("table", cmd_table, "aggregate metrics JSON files into Markdown and CSV tables")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--metrics", nargs="+", required=True)
+    p.add_argument("--md", required=True)
+    p.add_argument("--csv", required=True)
+
+    p = add("check-config", cmd_check_config, "validate a config file against the schema")
+    p.add_argument("config", nargs="?", default="config.yaml")
+
+    p = add("weights", cmd_weights, "list each backbone's checkpoint file, source and presence")
+    p.add_argument("--weights-dir", default="weights")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args.func(args)
+    except PipelineError as exc:
+        print(f"hlp {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

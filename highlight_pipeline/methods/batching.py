@@ -1,0 +1,42 @@
+"""Padding variable-length videos into batches, and feature standardisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Standardiser:
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, arrays: list[np.ndarray]) -> Standardiser:
+        stacked = np.concatenate(arrays).astype(np.float64)
+        std = stacked.std(axis=0)
+        return cls(
+            stacked.mean(axis=0).astype(np.float32),
+            np.where(std > 1e-6, std, 1.0).astype(np.float32),
+        )
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.std
+
+
+def pad_batch(arrays: list[np.ndarray], dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[B, N_max, dim]`` zero-padded tensor and a ``[B, N_max]`` mask, True on padding."""
+    n_max = max(len(a) for a in arrays)
+    out = np.zeros((len(arrays), n_max, dim), np.float32)
+    pad = np.ones((len(arrays), n_max), bool)
+    for i, a in enumerate(arrays):
+        out[i, : len(a)] = a
+        pad[i, : len(a)] = False
+    return torch.from_numpy(out), torch.from_numpy(pad)
+
+
+def seeded_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    order = rng.permutation(n)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]

@@ -1,0 +1,55 @@
+"""What produced a result: git commit, package versions, device, config hash."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import subprocess
+
+from highlight_pipeline import __version__
+from highlight_pipeline.config import REPO_ROOT
+
+PACKAGES = ["torch", "numpy", "scikit-learn", "umap-learn", "av", "h5py", "pandas", "snakemake"]
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"highlight-pipeline": __version__, "python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def device_name(device: str = "cpu") -> str:
+    if device.startswith("cuda"):
+        import torch
+
+        return f"cuda:{torch.cuda.get_device_name()}"
+    return f"cpu:{platform.processor() or platform.machine()}"
+
+
+def provenance(device: str = "cpu") -> dict[str, object]:
+    return {
+        "git_commit": git_commit(),
+        "versions": package_versions(),
+        "device": device_name(device),
+    }

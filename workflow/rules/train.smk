@@ -1,0 +1,52 @@
+# Training and prediction, per (dataset, method, variant, split, seed).
+
+
+rule train_avph:
+    input:
+        unpack(feature_inputs),
+        pseudo=f"{RESULTS}/{{dataset}}/pseudo/{FEATURE_SET}/highlights.h5",
+    output:
+        f"{RESULTS}/{{dataset}}/models/avph/av-ph/{SPLIT}/seed{{seed}}.pt",
+    params:
+        slice=lambda w: as_json(hlconfig.method_slice(CFG, w.dataset, "avph")),
+    threads: 1
+    log:
+        f"{RESULTS}/logs/{{dataset}}/train/avph/seed{{seed}}.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "hlp train --method avph --manifest {input.manifest} --clips {input.clips}"
+        " --visual {input.visual} --audio {input.audio} --pseudo {input.pseudo}"
+        " --slice {params.slice:q} --seed {wildcards.seed} --threads {threads}"
+        " --out {output} 2> {log}"
+
+
+rule predict_avph:
+    input:
+        unpack(feature_inputs),
+        model=f"{RESULTS}/{{dataset}}/models/avph/av-ph/{SPLIT}/seed{{seed}}.pt",
+    output:
+        f"{RESULTS}/{{dataset}}/models/avph/av-ph/{SPLIT}/seed{{seed}}.predictions.jsonl",
+    log:
+        f"{RESULTS}/logs/{{dataset}}/predict/avph/seed{{seed}}.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "hlp score --method avph --model {input.model} --manifest {input.manifest}"
+        " --clips {input.clips} --visual {input.visual} --audio {input.audio}"
+        " --out {output} 2> {log}"
+
+
+rule predict_random:
+    input:
+        unpack(feature_inputs),
+    output:
+        f"{RESULTS}/{{dataset}}/models/random/uniform/{SPLIT}/seed{{seed}}.predictions.jsonl",
+    log:
+        f"{RESULTS}/logs/{{dataset}}/predict/random/seed{{seed}}.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "hlp score --method random --seed {wildcards.seed} --manifest {input.manifest}"
+        " --clips {input.clips} --visual {input.visual} --audio {input.audio}"
+        " --out {output} 2> {log}"

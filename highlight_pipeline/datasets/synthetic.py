@@ -4,17 +4,19 @@ Generative model (also in docs/synthetic.md):
 
 * C categories, V videos each, durations uniform in [min_seconds, max_seconds].
 * Each video is a sequence of *scenes* (3-8 s). A scene has a background colour drawn
-  from its category's hue family (varied in hue, saturation and value), a smooth random texture and a random
-  brightness, plus 1-2 *distractor* objects (random colour, shape, size and bouncing
-  motion) that move during the whole video, highlights included.
-* Background sound: noise low-pass filtered at a random cut-off per scene, at a random
-  level, plus *distractor sounds* (tones of random pitch, 0.5-2 s, sometimes louder than
-  any highlight) at random times.
+  from its category's hue family (varied in hue, saturation and value) with a smooth
+  random texture and tint, plus 1-2 *distractor* objects (random colour, shape, size
+  and bouncing motion) that move during the whole video, highlights included.
+* Background sound per scene, at a random level: band-limited noise anywhere in the
+  spectrum, a hum with harmonics, or amplitude-modulated broadband noise; plus
+  *distractor sounds* (tones of random pitch, 0.5-2 s, sometimes louder than any
+  highlight) at random times.
 * 1-3 *highlight* segments of 4-8 s per video, starting on whole seconds. During a
-  highlight the category's *event object* (fixed shape, colour and motion per category)
-  fills a large part of the frame while the background dims, so it is the salient thing
-  on screen, and the category's *event sound* (a fixed tone pattern, chirp or noise burst)
-  plays at a moderate level.
+  highlight the category's *event object* (fixed shape, colour and motion per category;
+  its colour is far in hue from the category's backgrounds) fills a large part of the
+  frame while the background dims to 15 %, so it is the salient thing on screen, and the
+  category's *event sound* (a fixed tone pattern, chirp or noise burst) plays while the
+  ambience ducks by 14 dB.
 
 So highlights recur across the videos of a category, visually and aurally (the premise
 of avph), are salient and move (pld), and differ from the rest of their video (chd),

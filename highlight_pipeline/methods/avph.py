@@ -215,7 +215,7 @@ def train_avph(
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(batch)
+            total += float(loss.detach()) * len(batch)
             count += len(batch)
         losses.append(total / count)
     log.info("avph: final training loss %.4f", losses[-1])

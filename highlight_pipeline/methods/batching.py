@@ -17,9 +17,11 @@ class Standardiser:
     def fit(cls, arrays: list[np.ndarray]) -> Standardiser:
         stacked = np.concatenate(arrays).astype(np.float64)
         std = stacked.std(axis=0)
+        # Dimensions (nearly) constant in training are not blown up on new data: the
+        # scale never drops below a tenth of the mean scale.
+        floor = max(0.1 * float(std.mean()), 1e-6)
         return cls(
-            stacked.mean(axis=0).astype(np.float32),
-            np.where(std > 1e-6, std, 1.0).astype(np.float32),
+            stacked.mean(axis=0).astype(np.float32), np.maximum(std, floor).astype(np.float32)
         )
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

@@ -7,14 +7,14 @@ rule synth:
         highlights=f"{RESULTS}/{{dataset}}/source/highlights.csv",
         clip_labels=f"{RESULTS}/{{dataset}}/source/clip_labels.csv",
         folder=directory(f"{RESULTS}/{{dataset}}/source/videos"),
-    params:
-        slice=lambda w: as_json(dataset_spec(w).get("synth", {})),
-        clip_seconds=lambda w: dataset_spec(w)["clip_seconds"],
-        out=lambda w, output: str(Path(output.videos).parent),
     log:
         f"{RESULTS}/logs/{{dataset}}/synth.log",
     conda:
         "../../envs/pipeline.yaml"
+    params:
+        slice=lambda w: as_json(dataset_spec(w).get("synth", {})),
+        clip_seconds=lambda w: dataset_spec(w)["clip_seconds"],
+        out=lambda w, output: str(Path(output.videos).parent),
     shell:
         "hlp synth --slice {params.slice:q} --clip-seconds {params.clip_seconds}"
         " --out {params.out} 2> {log}"
@@ -26,15 +26,15 @@ rule manifest:
     output:
         manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
         rejected=f"{RESULTS}/{{dataset}}/rejected.csv",
+    log:
+        f"{RESULTS}/logs/{{dataset}}/manifest.log",
+    conda:
+        "../../envs/pipeline.yaml"
     params:
         slice=lambda w: as_json(
             {k: dataset_spec(w).get(k) for k in ("test_fraction", "split_seed")}
         ),
         root=root_of,
-    log:
-        f"{RESULTS}/logs/{{dataset}}/manifest.log",
-    conda:
-        "../../envs/pipeline.yaml"
     shell:
         "hlp manifest --root {params.root:q} --slice {params.slice:q}"
         " --out {output.manifest} --rejected {output.rejected} 2> {log}"
@@ -46,13 +46,13 @@ rule clips:
         labels=label_inputs,
     output:
         f"{RESULTS}/{{dataset}}/clips.csv",
-    params:
-        root=root_of,
-        clip_seconds=lambda w: dataset_spec(w)["clip_seconds"],
     log:
         f"{RESULTS}/logs/{{dataset}}/clips.log",
     conda:
         "../../envs/pipeline.yaml"
+    params:
+        root=root_of,
+        clip_seconds=lambda w: dataset_spec(w)["clip_seconds"],
     shell:
         "hlp clips --manifest {input.manifest} --root {params.root:q}"
         " --clip-seconds {params.clip_seconds} --out {output} 2> {log}"

@@ -8,14 +8,14 @@ rule evaluate:
         clips=f"{RESULTS}/{{dataset}}/clips.csv",
     output:
         f"{RESULTS}/{{dataset}}/metrics/{{method}}/{{variant}}/{{split}}/seed{{seed}}.json",
-    params:
-        slice=method_params,
-        protocol=lambda w: dataset_spec(w)["protocol"],
-        features=f"{FEATURE_SET} (weight-free)",
     log:
         f"{RESULTS}/logs/{{dataset}}/evaluate/{{method}}/{{variant}}/{{split}}/seed{{seed}}.log",
     conda:
         "../../envs/pipeline.yaml"
+    params:
+        slice=method_params,
+        protocol=lambda w: dataset_spec(w)["protocol"],
+        features=f"{FEATURE_SET} (weight-free)",
     shell:
         "hlp evaluate --predictions {input.predictions} --manifest {input.manifest}"
         " --clips {input.clips} --protocol {params.protocol} --split test"

@@ -7,12 +7,12 @@ rule pseudo:
     output:
         categories=f"{RESULTS}/{{dataset}}/pseudo/{FEATURE_SET}/categories.csv",
         highlights=f"{RESULTS}/{{dataset}}/pseudo/{FEATURE_SET}/highlights.h5",
-    params:
-        slice=as_json(CFG["pseudo"]),
     log:
         f"{RESULTS}/logs/{{dataset}}/pseudo.log",
     conda:
         "../../envs/pipeline.yaml"
+    params:
+        slice=as_json(CFG["pseudo"]),
     shell:
         "hlp pseudo --manifest {input.manifest} --clips {input.clips}"
         " --visual {input.visual} --audio {input.audio} --slice {params.slice:q}"

@@ -7,13 +7,13 @@ rule train_avph:
         pseudo=f"{RESULTS}/{{dataset}}/pseudo/{FEATURE_SET}/highlights.h5",
     output:
         f"{RESULTS}/{{dataset}}/models/avph/av-ph/{SPLIT}/seed{{seed}}.pt",
-    params:
-        slice=lambda w: as_json(hlconfig.method_slice(CFG, w.dataset, "avph")),
-    threads: 1
     log:
         f"{RESULTS}/logs/{{dataset}}/train/avph/seed{{seed}}.log",
     conda:
         "../../envs/pipeline.yaml"
+    threads: 1
+    params:
+        slice=lambda w: as_json(hlconfig.method_slice(CFG, w.dataset, "avph")),
     shell:
         "hlp train --method avph --manifest {input.manifest} --clips {input.clips}"
         " --visual {input.visual} --audio {input.audio} --pseudo {input.pseudo}"

@@ -1,0 +1,37 @@
+# The two commands of the README:
+#   make run    install into .venv, then run the whole pipeline on the embedded default
+#   make test   install into .venv, then run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+CORES ?= 2
+export PATH := $(BIN):$(PATH)
+
+.PHONY: install run test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/snakemake --cores $(CORES)
+	@echo
+	@cat results/tables/synthetic.md
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check highlight_pipeline tests benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint
+
+bench: install
+	$(BIN)/python benchmarks/recurrence.py
+
+clean:
+	rm -rf results/*/ results/tables .snakemake

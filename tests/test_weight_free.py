@@ -1,0 +1,187 @@
+"""Tests for the weight-free extractors: colour histograms, grid motion, log-mel bands."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from highlight_pipeline.features import weight_free as wf
+from highlight_pipeline.features.weight_free import (
+    ColorMotionExtractor,
+    LogMelExtractor,
+    build_weight_free,
+    colour_histograms,
+    grid_motion,
+    mel_filterbank,
+)
+from highlight_pipeline.features.windows import window_grid
+
+
+def code(r: int, g: int, b: int) -> int:
+    """Joint histogram bin of an RGB colour with 8 levels (32 values) per channel."""
+    return (r // 32) * 64 + (g // 32) * 8 + (b // 32)
+
+
+# -------------------------------------------------------------------- colour histograms
+
+
+def test_colour_histogram_known_proportions():
+    frame = np.zeros((10, 20, 3), np.uint8)
+    frame[:, :10] = (255, 0, 0)  # 50 %
+    frame[:, 10:16] = (0, 255, 0)  # 30 %
+    frame[:, 16:] = (10, 10, 200)  # 20 %
+    hist = colour_histograms(frame[None])
+    assert hist.shape == (1, 512)
+    expected = np.zeros(512)
+    expected[code(255, 0, 0)] = np.sqrt(0.5)
+    expected[code(0, 255, 0)] = np.sqrt(0.3)
+    expected[code(10, 10, 200)] = np.sqrt(0.2)
+    np.testing.assert_allclose(hist[0], expected, atol=1e-6)
+    assert np.linalg.norm(hist[0]) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_colour_histogram_bin_boundaries_and_batch_independence():
+    a = np.zeros((4, 4, 3), np.uint8)
+    a[:2] = (31, 32, 63)  # levels (0, 1, 1)
+    a[2:] = (224, 223, 64)  # levels (7, 6, 2)
+    b = np.full((4, 4, 3), 128, np.uint8)  # levels (4, 4, 4)
+    hist = colour_histograms(np.stack([a, b]))
+    assert hist[0, 0 * 64 + 1 * 8 + 1] == pytest.approx(np.sqrt(0.5))
+    assert hist[0, 7 * 64 + 6 * 8 + 2] == pytest.approx(np.sqrt(0.5))
+    assert np.count_nonzero(hist[0]) == 2
+    assert hist[1, 4 * 64 + 4 * 8 + 4] == pytest.approx(1.0)
+    assert np.count_nonzero(hist[1]) == 1
+    np.testing.assert_allclose(np.linalg.norm(hist, axis=1), 1.0, atol=1e-6)
+
+
+# -------------------------------------------------------------------------- grid motion
+
+
+def test_grid_motion_zero_for_static_frames():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    frames = np.stack([frame] * 4)
+    motion = grid_motion(frames, None)
+    assert motion.shape == (4, 16)
+    np.testing.assert_array_equal(motion, 0.0)
+    previous = frame.astype(np.float32).mean(axis=-1)
+    np.testing.assert_array_equal(grid_motion(frames, previous), 0.0)
+
+
+def test_grid_motion_localised_in_the_right_cell():
+    # 64x48 frame, 4x4 grid: cells of 16 columns x 12 rows
+    frames = np.zeros((3, 48, 64, 3), np.uint8)
+    frames[1, 12:24, 32:48] = 255  # white square fills cell (row 1, col 2) = index 6
+    frames[2, 24:36, 48:64] = 255  # moves to cell (row 2, col 3) = index 11
+    motion = grid_motion(frames, None)
+    expected = np.zeros((3, 16))
+    expected[1, 6] = 1.0
+    expected[2, 6] = 1.0  # the square left this cell
+    expected[2, 11] = 1.0  # and arrived in this one
+    np.testing.assert_allclose(motion, expected, atol=1e-6)
+
+
+def test_grid_motion_uses_previous_frame_and_partial_cells():
+    previous = np.zeros((48, 64), np.float32)
+    frame = np.zeros((1, 48, 64, 3), np.uint8)
+    frame[0, 0:6, 0:16] = 102  # half of cell 0 changes by 102 / 255 = 0.4
+    motion = grid_motion(frame, previous)
+    expected = np.zeros(16)
+    expected[0] = 0.5 * 102 / 255
+    np.testing.assert_allclose(motion[0], expected, atol=1e-6)
+
+
+# ------------------------------------------------------------------------ mel filterbank
+
+
+def htk_centres(rate, n_mels, fmin=50.0):
+    mel = np.linspace(2595 * np.log10(1 + fmin / 700), 2595 * np.log10(1 + rate / 2 / 700), n_mels + 2)
+    return (700 * (10 ** (mel / 2595) - 1))[1:-1]
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_mel_filterbank_shape_sign_and_order(rate):
+    filters = mel_filterbank(rate, 400, 40)
+    assert filters.shape == (201, 40)
+    assert filters.min() >= 0
+    assert np.all(filters.max(axis=0) > 0)  # no empty band
+    assert filters.max() <= 1.0 + 1e-6
+    peaks = filters.argmax(axis=0)
+    assert np.all(np.diff(peaks) >= 0)
+    assert peaks[-1] > peaks[0]
+    # each band's peak bin is the FFT bin nearest its HTK centre frequency (within one bin)
+    freqs = np.fft.rfftfreq(400, 1 / rate)
+    np.testing.assert_allclose(freqs[peaks], htk_centres(rate, 40), atol=rate / 400)
+    # triangles: every band is non-zero on one contiguous run of bins
+    for m in range(40):
+        support = np.flatnonzero(filters[:, m] > 0)
+        assert np.all(np.diff(support) == 1)
+
+
+# --------------------------------------------------------------------------- log-mel
+
+
+def test_logmel_tone_peaks_in_its_band(make_video):
+    tone = 2000.0
+    path = make_video("tone.mp4", seconds=3.0, tone_hz=tone)
+    extractor = LogMelExtractor(16000)
+    grid = window_grid(3.0, 1.0, 0.5)
+    features = extractor.extract(path, grid, 3.0)
+    assert features.shape == (5, 80) and extractor.dim == 80
+    band = int(np.argmin(np.abs(htk_centres(16000, 40) - tone)))
+    assert np.all(features[:, :40].argmax(axis=1) == band)
+    # both halves are centred over bands
+    np.testing.assert_allclose(features[:, :40].mean(axis=1), 0, atol=1e-4)
+    np.testing.assert_allclose(features[:, 40:].mean(axis=1), 0, atol=1e-4)
+
+
+def naive_mel_rows(signal, rate):
+    hop = int(round(rate * 0.01))
+    window = np.hanning(400)
+    filters = mel_filterbank(rate, 400, 40)
+    rows = []
+    for start in range(0, len(signal) - 400 + 1, hop):
+        power = np.abs(np.fft.rfft(signal[start : start + 400] * window)) ** 2
+        rows.append(np.log(power @ filters + 1e-6))
+    return np.array(rows)
+
+
+def test_mel_rows_continuous_across_chunks(monkeypatch):
+    rng = np.random.default_rng(0)
+    signal = rng.normal(0, 0.1, 16000 + 123).astype(np.float32)
+    cuts = np.sort(rng.choice(np.arange(1, len(signal)), 12, replace=False))
+    pieces = np.split(signal, cuts)  # uneven chunks, some shorter than one FFT frame
+    monkeypatch.setattr(wf, "iter_audio_chunks", lambda path, rate: iter(pieces))
+    rows = LogMelExtractor(16000).mel_rows("unused.mp4")
+    expected = naive_mel_rows(signal.astype(np.float64), 16000)
+    assert rows.shape == expected.shape
+    np.testing.assert_allclose(rows, expected, atol=2e-3)
+
+
+# --------------------------------------------------------------------------- colormotion
+
+
+def test_colormotion_windows_on_generated_video(make_video):
+    red, light = (250, 10, 10), (240, 240, 240)
+    frames = [np.full((48, 64, 3), red if i < 10 else light, np.uint8) for i in range(20)]
+    path = make_video("cm.mp4", seconds=2.0, fps=10, audio=False, frames=frames)
+    extractor = build_weight_free({"extractor": "colormotion", "fps": 10, "width": 32, "height": 24})
+    assert isinstance(extractor, ColorMotionExtractor) and extractor.dim == 528
+    grid = window_grid(2.0, 1.0, 0.5)  # [0,1], [0.5,1.5], [1,2]
+    features = extractor.extract(path, grid, 2.0)
+    assert features.shape == (3, 528)
+    hist = features[:, :512]
+    np.testing.assert_allclose(hist[:, code(*red)], [1.0, 0.5, 0.0], atol=1e-6)
+    np.testing.assert_allclose(hist[:, code(*light)], [0.0, 0.5, 1.0], atol=1e-6)
+    # one grey jump of (240 - 90) / 255 at frame 10, averaged over the 10 frames of a window
+    jump = (240 - 90) / 255 / 10
+    motion = features[:, 512:]
+    np.testing.assert_allclose(motion[0], 0.0, atol=2e-3)
+    np.testing.assert_allclose(motion[1], jump, atol=2e-3)
+    np.testing.assert_allclose(motion[2], jump, atol=2e-3)
+
+
+def test_build_weight_free_rejects_unknown():
+    assert isinstance(build_weight_free({"extractor": "logmel", "audio_rate": 8000}), LogMelExtractor)
+    with pytest.raises(ValueError, match="unknown"):
+        build_weight_free({"extractor": "sift"})

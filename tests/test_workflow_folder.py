@@ -1,0 +1,91 @@
+"""A folder dataset with a corrupt file and a video without sound runs to the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from highlight_pipeline.datasets.synthetic import SynthSpec, synthesize
+from tests.workflow_helpers import new_workdir, snakemake
+
+pytestmark = pytest.mark.integration
+
+
+def write_silent_video(path: Path, seconds: float = 8.0, fps: int = 10) -> None:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 96, 72, "yuv420p"
+        for i in range(int(seconds * fps)):
+            frame = np.full((72, 96, 3), (i * 3) % 255, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("my_videos")
+    spec = SynthSpec(categories=2, videos_per_category=3, min_seconds=8, max_seconds=10,
+                     width=96, height=72, fps=10)
+    synthesize(spec, root, progress=False)
+    table = pd.read_csv(root / "videos.csv")
+    (root / "videos" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    write_silent_video(root / "videos" / "silent.mp4")
+    extra = pd.DataFrame(
+        [["broken", "videos/broken.mp4", "orbit", "train"], ["silent", "videos/silent.mp4", "orbit", "test"]],
+        columns=table.columns,
+    )
+    pd.concat([table, extra]).to_csv(root / "videos.csv", index=False)
+
+    workdir = new_workdir(tmp_path_factory.mktemp("folder_run"))
+    config = {
+        "run_datasets": ["mine"],
+        "datasets": {"mine": {"reader": "folder", "root": str(root), "clip_seconds": 2.0}},
+        "decode": {"fps": 5, "width": 96, "height": 72},
+        "methods": {"avph": {"epochs": 5}},
+        "evaluation": {"seeds": [0]},
+    }
+    (workdir / "mine.yaml").write_text(yaml.safe_dump(config))
+    snakemake(workdir, "--cores", "2", "--configfile", str(workdir / "mine.yaml"))
+    return workdir
+
+
+def test_corrupt_video_is_rejected_with_reason(folder_run: Path) -> None:
+    rejected = pd.read_csv(folder_run / "results/mine/rejected.csv")
+    assert list(rejected["video_id"]) == ["broken"]
+    assert "broken.mp4" in rejected["reason"].iloc[0]
+    manifest = pd.read_csv(folder_run / "results/mine/manifest.csv")
+    assert "broken" not in set(manifest["video_id"])
+    assert len(manifest) == 7  # six synthetic videos and the silent one
+
+
+def test_silent_video_is_processed_with_audio_marked_missing(folder_run: Path) -> None:
+    manifest = pd.read_csv(folder_run / "results/mine/manifest.csv").set_index("video_id")
+    assert not manifest.loc["silent", "has_audio"]
+    found = False
+    for shard in sorted((folder_run / "results/mine/features/logmel").glob("shard-*.h5")):
+        with h5py.File(shard) as handle:
+            for group in handle.values():
+                if group.attrs["video_id"] == "silent":
+                    found = bool(group.attrs["missing"]) and group["windows"].shape[0] == 0
+    assert found
+    predictions = pd.read_json(
+        folder_run / "results/mine/models/avph/av-ph/default/seed0.predictions.jsonl", lines=True,
+        dtype={"video_id": str},
+    ).set_index("video_id")
+    scores = np.asarray(predictions.loc["silent", "scores"])
+    assert len(scores) == 4 and np.isfinite(scores).all()  # 8 s in 2 s clips
+
+
+def test_run_finishes_for_all_other_videos(folder_run: Path) -> None:
+    table = pd.read_csv(folder_run / "results/tables/mine.csv")
+    assert set(table["method"]) == {"avph", "random"}
+    predictions = pd.read_json(
+        folder_run / "results/mine/models/random/uniform/default/seed0.predictions.jsonl", lines=True
+    )
+    assert len(predictions) == 7

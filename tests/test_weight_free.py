@@ -95,7 +95,9 @@ def test_grid_motion_uses_previous_frame_and_partial_cells():
 
 
 def htk_centres(rate, n_mels, fmin=50.0):
-    mel = np.linspace(2595 * np.log10(1 + fmin / 700), 2595 * np.log10(1 + rate / 2 / 700), n_mels + 2)
+    mel = np.linspace(
+        2595 * np.log10(1 + fmin / 700), 2595 * np.log10(1 + rate / 2 / 700), n_mels + 2
+    )
     return (700 * (10 ** (mel / 2595) - 1))[1:-1]
 
 
@@ -165,7 +167,9 @@ def test_colormotion_windows_on_generated_video(make_video):
     red, light = (250, 10, 10), (240, 240, 240)
     frames = [np.full((48, 64, 3), red if i < 10 else light, np.uint8) for i in range(20)]
     path = make_video("cm.mp4", seconds=2.0, fps=10, audio=False, frames=frames)
-    extractor = build_weight_free({"extractor": "colormotion", "fps": 10, "width": 32, "height": 24})
+    extractor = build_weight_free(
+        {"extractor": "colormotion", "fps": 10, "width": 32, "height": 24}
+    )
     assert isinstance(extractor, ColorMotionExtractor) and extractor.dim == 528
     grid = window_grid(2.0, 1.0, 0.5)  # [0,1], [0.5,1.5], [1,2]
     features = extractor.extract(path, grid, 2.0)
@@ -182,6 +186,8 @@ def test_colormotion_windows_on_generated_video(make_video):
 
 
 def test_build_weight_free_rejects_unknown():
-    assert isinstance(build_weight_free({"extractor": "logmel", "audio_rate": 8000}), LogMelExtractor)
+    assert isinstance(
+        build_weight_free({"extractor": "logmel", "audio_rate": 8000}), LogMelExtractor
+    )
     with pytest.raises(ValueError, match="unknown"):
         build_weight_free({"extractor": "sift"})

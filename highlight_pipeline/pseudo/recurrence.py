@@ -13,24 +13,42 @@ EPS = 1e-8
 
 
 def _normalise(x: np.ndarray, similarity: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
+    """Unit rows (after centring each row for Pearson), float32, as a new array."""
+    unit = np.array(x, dtype=np.float32, copy=True)
     if similarity == "pearson":
-        x = x - x.mean(axis=1, keepdims=True)
+        unit -= unit.mean(axis=1, keepdims=True)
     elif similarity != "cosine":
         raise ValueError(f"unknown similarity {similarity!r} (cosine or pearson)")
-    return x / (np.linalg.norm(x, axis=1, keepdims=True) + EPS)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True) + EPS
+    return unit
 
 
 def recurrence_scores(
     features: np.ndarray, group: np.ndarray, similarity: str = "cosine"
 ) -> np.ndarray:
-    """Mean similarity of each row to all rows of its group (itself included), ``[S]``."""
-    unit = _normalise(features, similarity)
-    groups, inverse = np.unique(group, return_inverse=True)
-    sums = np.zeros((len(groups), unit.shape[1]))
-    np.add.at(sums, inverse, unit)
-    means = sums / np.bincount(inverse, minlength=len(groups))[:, None]
-    return np.einsum("sd,sd->s", unit, means[inverse])
+    """Mean similarity of each row to all rows of its group (itself included), ``[S]``.
+
+    Three passes over the features and no copy of them: row norms; the per-group sums of
+    unit rows as one matrix product (one-hot weights ``[K, S]`` times ``[S, d]``); the
+    projections of every row on every group mean as another (``[S, d]`` times ``[d, K]``).
+    For Pearson, centring is folded into those products: with ``mu`` a row's mean,
+    ``(x - mu)·m = x·m - mu·sum(m)`` and ``|x - mu|² = |x|² - d·mu²``.
+    """
+    if similarity not in ("cosine", "pearson"):
+        raise ValueError(f"unknown similarity {similarity!r} (cosine or pearson)")
+    x = np.asarray(features, dtype=np.float32)
+    n, d = x.shape
+    _, inverse = np.unique(group, return_inverse=True)
+    sq = np.einsum("sd,sd->s", x, x, dtype=np.float64)
+    mu = x.mean(axis=1, dtype=np.float64) if similarity == "pearson" else np.zeros(n)
+    inv_norm = 1.0 / (np.sqrt(np.clip(sq - d * mu**2, 0, None)) + EPS)
+    weights = np.zeros((inverse.max() + 1, n), dtype=np.float32)
+    weights[inverse, np.arange(n)] = inv_norm
+    sums = (weights @ x).astype(np.float64) - (weights.astype(np.float64) @ mu)[:, None]
+    means = sums / np.bincount(inverse)[:, None]
+    dots = (x @ means.T.astype(np.float32))[np.arange(n), inverse].astype(np.float64)
+    dots -= mu * means.sum(axis=1)[inverse]
+    return dots * inv_norm
 
 
 def recurrence_scores_pairwise(
@@ -40,7 +58,7 @@ def recurrence_scores_pairwise(
     unit = _normalise(features, similarity)
     sims = unit @ unit.T
     same = group[:, None] == group[None, :]
-    return (sims * same).sum(axis=1) / same.sum(axis=1)
+    return (sims * same).sum(axis=1, dtype=np.float64) / same.sum(axis=1)
 
 
 def top_fraction_labels(scores: np.ndarray, fraction: float) -> np.ndarray:

@@ -1,0 +1,197 @@
+"""Tests for pseudo-highlights: recurrence scores, top-fraction labels, categories, HDF5 files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from highlight_pipeline.features.clip_features import ClipFeatures
+from highlight_pipeline.pseudo.categories import choose_categories
+from highlight_pipeline.pseudo.highlights import (
+    PseudoHighlight,
+    compute_pseudo_highlights,
+    read_pseudo_highlights,
+    video_level_features,
+    write_pseudo_highlights,
+)
+from highlight_pipeline.pseudo.recurrence import (
+    combine_modalities,
+    recurrence_scores,
+    recurrence_scores_pairwise,
+    top_fraction_labels,
+)
+
+
+def loop_recurrence(x, group, similarity):
+    """Mean cosine / Pearson similarity of each row to every row of its group (itself included)."""
+    out = []
+    for i in range(len(x)):
+        sims = []
+        for j in range(len(x)):
+            if group[j] != group[i]:
+                continue
+            a, b = x[i].astype(np.float64), x[j].astype(np.float64)
+            if similarity == "pearson":
+                a, b = a - a.mean(), b - b.mean()
+            sims.append(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+        out.append(np.mean(sims))
+    return np.array(out)
+
+
+# --------------------------------------------------------------------------- recurrence
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "pearson"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_recurrence_fast_equals_pairwise_and_loop(similarity, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(40, 6)) + rng.normal(size=6)
+    group = rng.integers(0, 4, size=40) * 7 - 3  # arbitrary, non-contiguous group ids
+    fast = recurrence_scores(x, group, similarity)
+    # float32 arithmetic is allowed: agreement to ~1e-6 on similarities in [-1, 1]
+    np.testing.assert_allclose(fast, recurrence_scores_pairwise(x, group, similarity), atol=1e-5)
+    np.testing.assert_allclose(fast, loop_recurrence(x, group, similarity), atol=1e-5)
+
+
+def test_recurrence_prefers_recurring_content():
+    # clips 0-2 are the same direction in both videos; clip 3 is unique
+    base = np.array([[1.0, 0, 0]] * 3 + [[0, 0, 1.0]])
+    x = np.concatenate([base, base * 2])
+    x[7] = [0, 1.0, 0]
+    scores = recurrence_scores(x, np.zeros(8, int))
+    assert scores[:3].min() > scores[3] and scores[4:7].min() > scores[7]
+    # cosine is scale-free: same direction, same score
+    np.testing.assert_allclose(scores[0], scores[4], atol=1e-6)
+
+
+def test_unknown_similarity_is_rejected():
+    with pytest.raises(ValueError, match="similarity"):
+        recurrence_scores(np.ones((2, 2)), np.zeros(2), "euclid")
+
+
+# --------------------------------------------------------------------------- labels
+
+
+@pytest.mark.parametrize(
+    "n, fraction, k", [(10, 0.3, 3), (10, 0.01, 1), (7, 1.0, 7), (9, 0.5, 4), (4, 0.6, 2)]
+)
+def test_top_fraction_picks_round_t_n_highest(n, fraction, k):
+    rng = np.random.default_rng(n)
+    scores = rng.permutation(n).astype(float)  # distinct
+    labels = top_fraction_labels(scores, fraction)
+    assert labels.sum() == k
+    threshold = np.sort(scores)[::-1][k - 1]
+    np.testing.assert_array_equal(labels, (scores >= threshold).astype(np.uint8))
+
+
+def test_top_fraction_ties_keep_first_clips():
+    labels = top_fraction_labels(np.array([0.1, 0.5, 0.5, 0.5, 0.2]), 0.4)
+    np.testing.assert_array_equal(labels, [0, 1, 1, 0, 0])
+
+
+def test_combine_modalities():
+    v = np.array([0.2, 0.4, 0.9])
+    a = np.array([0.6, 0.0, 0.1])
+    np.testing.assert_allclose(combine_modalities(v, a), [0.4, 0.2, 0.5])
+    alone = combine_modalities(v, None)
+    np.testing.assert_array_equal(alone, v)
+    alone[0] = 99  # a copy, not the caller's array
+    assert v[0] == 0.2
+    np.testing.assert_array_equal(combine_modalities(v, np.full(3, np.nan)), v)
+
+
+# --------------------------------------------------------------------------- categories
+
+
+def test_choose_categories_recovers_three_blobs():
+    rng = np.random.default_rng(0)
+    centres = np.array([[10.0, 0, 0, 0, 0], [0, 10.0, 0, 0, 0], [0, 0, 10.0, 0, 0]])
+    truth = np.repeat(np.arange(3), 10)
+    x = centres[truth] + rng.normal(0, 0.5, size=(30, 5))
+    result = choose_categories(x, umap_dims=2, umap_neighbors=5, k_min=2, k_max=5, seed=0)
+    assert result.k == 3
+    assert set(result.silhouettes) == {2, 3, 4, 5}
+    assert max(result.silhouettes, key=result.silhouettes.get) == 3
+    # same partition up to renaming of the labels
+    pairs = {(int(t), int(p)) for t, p in zip(truth, result.labels, strict=True)}
+    assert len(pairs) == 3 and len({p for _, p in pairs}) == 3
+
+
+def test_choose_categories_too_few_videos():
+    result = choose_categories(np.ones((3, 4)), 2, 5, 2, 5, 0)
+    assert result.k == 1
+    np.testing.assert_array_equal(result.labels, 0)
+
+
+# ------------------------------------------------------------------ pseudo-highlights
+
+
+def features(by_video, dim):
+    return ClipFeatures(by_video=by_video, dim=dim, failed=[])
+
+
+def test_video_level_features_impute_missing_audio():
+    visual = features({"a": np.array([[1.0, 3.0], [3.0, 5.0]]), "b": np.array([[0.0, 0.0]])}, 2)
+    audio = features({"a": np.array([[4.0], [6.0]]), "b": None}, 1)
+    out = video_level_features(["a", "b"], visual, audio)
+    np.testing.assert_allclose(out, [[2.0, 4.0, 5.0], [0.0, 0.0, 5.0]])
+
+
+def test_compute_pseudo_highlights_without_clustering():
+    # three videos: too few for UMAP, so everything is one pseudo-category
+    rng = np.random.default_rng(3)
+    visual = {v: rng.normal(size=(n, 4)) for v, n in (("a", 5), ("b", 4), ("c", 6))}
+    audio = {"a": rng.normal(size=(5, 3)), "b": None, "c": rng.normal(size=(6, 3))}
+    pseudo_slice = {
+        "umap_dims": 2,
+        "umap_neighbors": 2,
+        "k_min": 2,
+        "k_max": 3,
+        "similarity": "cosine",
+        "top_fraction": 0.5,
+        "seed": 0,
+    }
+    categories, result, summary = compute_pseudo_highlights(
+        ["a", "b", "c"], features(visual, 4), features(audio, 3), pseudo_slice
+    )
+    assert list(categories["video_id"]) == ["a", "b", "c"]
+    assert list(categories["pseudo_category"]) == [0, 0, 0] and summary["k"] == 1
+    all_visual = np.concatenate([visual[v] for v in "abc"])
+    v_scores = loop_recurrence(all_visual, np.zeros(15), "cosine")
+    audio_ac = np.concatenate([audio["a"], audio["c"]])
+    a_scores = loop_recurrence(audio_ac, np.zeros(11), "cosine")
+    np.testing.assert_allclose(result["a"].visual, v_scores[:5], atol=1e-5)
+    np.testing.assert_allclose(result["b"].visual, v_scores[5:9], atol=1e-5)
+    np.testing.assert_allclose(result["c"].audio, a_scores[5:], atol=1e-5)
+    np.testing.assert_allclose(result["a"].av, 0.5 * (v_scores[:5] + a_scores[:5]), atol=1e-5)
+    assert np.isnan(result["b"].audio).all() and len(result["b"].audio) == 4
+    np.testing.assert_allclose(result["b"].av, v_scores[5:9], atol=1e-5)
+    for v, n in (("a", 5), ("b", 4), ("c", 6)):
+        assert result[v].label.sum() == max(1, round(0.5 * n))
+        top = np.argsort(-result[v].av)[: result[v].label.sum()]
+        assert set(np.flatnonzero(result[v].label)) == set(top)
+
+
+def test_pseudo_highlights_h5_round_trip(tmp_path):
+    pseudo = {
+        "cat/1": PseudoHighlight(
+            np.array([0.1, 0.2]),
+            np.array([0.3, 0.4]),
+            np.array([0.2, 0.3]),
+            np.array([0, 1], np.uint8),
+            2,
+        ),
+        "x y": PseudoHighlight(
+            np.array([0.5]), np.array([np.nan]), np.array([0.5]), np.array([1], np.uint8), 0
+        ),
+    }
+    path = tmp_path / "p" / "highlights.h5"
+    write_pseudo_highlights(path, pseudo, {"k": 2, "silhouette": {"2": 0.5}})
+    assert not list(path.parent.glob("*.tmp"))
+    back = read_pseudo_highlights(path)
+    assert set(back) == set(pseudo)
+    for v, ph in pseudo.items():
+        got = back[v]
+        assert got.category == ph.category
+        for name in ("visual", "audio", "av", "label"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(ph, name))

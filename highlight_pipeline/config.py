@@ -45,6 +45,8 @@ def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fill_defaults(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    if schema.get("x-no-defaults"):  # overrides: validated, but merged as given
+        return value
     schema = _resolve(schema, root)
     if not isinstance(value, dict) or schema.get("type") != "object":
         return value
@@ -135,21 +137,43 @@ def dataset_slice(config: dict[str, Any], dataset: str) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if k != "methods"}
 
 
+NEURAL = {"r3d34", "c3d", "i3d", "cnn14", "tased"}
+
+
 def features_slice(config: dict[str, Any], modality: str) -> dict[str, Any]:
+    """What a modality's windows depend on (runtime settings such as device excluded)."""
     feats = config["features"]
-    common = {
-        "window_seconds": feats["window_seconds"],
-        "stride_seconds": feats["stride_seconds"],
-    }
-    if modality == "visual":
+    name = feats[modality]
+    common = {"window_seconds": feats["window_seconds"], "stride_seconds": feats["stride_seconds"]}
+    if name == "colormotion":
+        decode = config["decode"]
         return {
-            "extractor": feats["visual"],
-            "fps": config["decode"]["fps"],
-            "width": config["decode"]["width"],
-            "height": config["decode"]["height"],
+            "extractor": name,
+            "fps": decode["fps"],
+            "width": decode["width"],
+            "height": decode["height"],
             **common,
         }
-    return {"extractor": feats["audio"], "audio_rate": config["decode"]["audio_rate"], **common}
+    if name == "logmel":
+        return {"extractor": name, "audio_rate": config["decode"]["audio_rate"], **common}
+    if name == "cnn14":
+        return {"extractor": name, **common}
+    if name == "spectral" or name == "tased":
+        return {"extractor": name, **config["saliency"]}
+    return {"extractor": name, "options": feats["backbones"].get(name, {})}
+
+
+def runtime_slice(config: dict[str, Any], backbone: str) -> dict[str, Any]:
+    """Settings of a neural extractor that change how, not what, it computes (plus weights)."""
+    if backbone not in NEURAL:
+        return {}
+    return {
+        "weights_dir": config["weights_dir"],
+        "weights": config["weights"],
+        "device": config["device"],
+        "amp": config["features"]["amp"],
+        "batch_size": config["features"]["batch_size"],
+    }
 
 
 def method_slice(config: dict[str, Any], dataset: str, method: str) -> dict[str, Any]:

@@ -1,5 +1,22 @@
 """Result tables: rows are methods/variants, columns categories and their average,
-cells mean ± std over seeds (and splits)."""
+cells mean ± std over seeds (and splits), each row followed by the paper's number.
+
+Three renderings of one summary, all deterministic (same metrics files, in any order ->
+byte-identical files):
+
+* Markdown: our row, then a ``↳ paper`` row with the value the paper reports for the same
+  (method, variant, dataset, column, metric) and the difference ours − paper, ``–`` where
+  the paper reports nothing;
+* CSV (long): one line per (method, variant, features, metric, column) with mean, std,
+  runs, and the paper's value, the difference and the paper's table;
+* LaTeX: a booktabs ``tabular`` per metric (``\\usepackage{booktabs}``).
+
+The paper numbers come from :mod:`highlight_pipeline.paper_results`; ``paper_dataset``
+names the dataset there when it differs from the pipeline's (``qvhighlights`` ->
+``qvhighlights-val``). Rows whose features are weight-free or come from randomly
+initialised backbones are flagged in the ``weights`` column and in a note: their
+difference to the paper is not a reproduction.
+"""
 
 from __future__ import annotations
 
@@ -9,62 +26,291 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from highlight_pipeline.errors import DatasetError
+from highlight_pipeline.paper_results import paper_entry
+
+RUN_KEYS = ("method", "variant", "seed", "split", "metric", "protocol")
+ROW_KEYS = ["method", "variant", "features", "metric"]
+DASH = "–"  # en dash: "the paper reports no number"
+
+
+# ------------------------------------------------------------------------------ summary
+
 
 def collect_metrics(paths: list[str | Path]) -> pd.DataFrame:
     """Long table: one row per (run, column) with the metric value."""
     rows = []
     for path in paths:
-        m = json.loads(Path(path).read_text())
-        base = {
-            k: m[k]
-            for k in ("method", "variant", "seed", "split", "metric", "protocol", "features")
-        }
+        try:
+            m = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DatasetError(f"{path}: cannot read metrics ({exc})") from exc
+        missing = [k for k in (*RUN_KEYS, "per_category", "average") if k not in m]
+        if missing:
+            raise DatasetError(f"{path}: metrics file lacks {', '.join(missing)}")
+        base = {k: m[k] for k in RUN_KEYS}
+        base["features"] = str(m.get("features", ""))
         for column, value in {**m["per_category"], "average": m["average"]}.items():
-            rows.append({**base, "column": column, "value": value})
+            rows.append({**base, "column": str(column), "value": float(value)})
+    if not rows:
+        raise DatasetError("no metrics files to tabulate")
     return pd.DataFrame(rows)
 
 
 def summarise(long: pd.DataFrame) -> pd.DataFrame:
-    grouped = long.groupby(["method", "variant", "features", "metric", "column"], sort=True)[
-        "value"
-    ]
+    """Mean, sample std (0 for a single run) and number of runs per row and column."""
+    # Sorting first makes the float sums independent of the order of the metrics files.
+    ordered = long.sort_values(
+        [*ROW_KEYS, "column", "split", "seed"], kind="stable", ignore_index=True
+    )
+    grouped = ordered.groupby([*ROW_KEYS, "column"], sort=True)["value"]
     summary = grouped.agg(
         mean="mean", std=lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, runs="count"
     ).reset_index()
     return summary
 
 
+def weights_kind(features: str) -> str:
+    """``random-init``, ``weight-free`` or ``published`` (features not marked otherwise)."""
+    text = features.lower()
+    if "random-init" in text or "random init" in text:
+        return "random-init"
+    if "weight-free" in text or "weight free" in text:
+        return "weight-free"
+    return "published"
+
+
+def add_paper_numbers(summary: pd.DataFrame, paper_dataset: str) -> pd.DataFrame:
+    """Columns ``weights``, ``paper_dataset``, ``paper``, ``difference``, ``paper_source``.
+
+    A row's ``average`` column falls back to the paper's ``all`` domain when the row has no
+    ``all`` column of its own (QVHighlights reports one number over all videos).
+    """
+    out = summary.copy()
+    has_all = {
+        key: "all" in set(group["column"].str.lower())
+        for key, group in summary.groupby(ROW_KEYS, sort=False)
+    }
+    paper, source = [], []
+    for row in summary.itertuples(index=False):
+        entry = paper_entry(row.method, row.variant, paper_dataset, row.column, row.metric)
+        key = (row.method, row.variant, row.features, row.metric)
+        if entry is None and row.column == "average" and not has_all[key]:
+            entry = paper_entry(row.method, row.variant, paper_dataset, "all", row.metric)
+        paper.append(np.nan if entry is None else entry[0])
+        source.append("" if entry is None else entry[1])
+    out["weights"] = [weights_kind(f) for f in summary["features"]]
+    out["paper_dataset"] = paper_dataset
+    out["paper"] = paper
+    out["difference"] = out["mean"] - out["paper"]
+    out["paper_source"] = source
+    return out
+
+
+# ------------------------------------------------------------------------------ cells
+
+
 def _cell(mean: float, std: float) -> str:
     return f"{mean:.3f} ± {std:.3f}"
 
 
+def _signed(value: float) -> str:
+    text = f"{value:+.3f}"
+    return "+0.000" if text == "-0.000" else text
+
+
+def _columns(summary: pd.DataFrame) -> list[str]:
+    return sorted(c for c in summary["column"].unique() if c != "average") + ["average"]
+
+
+def _rows(summary: pd.DataFrame, metric: str):
+    """Per table row: (method, variant, features, runs, {column: summary row})."""
+    part = summary[summary["metric"] == metric]
+    for (method, variant, features), group in part.groupby(
+        ["method", "variant", "features"], sort=True
+    ):
+        cells = {r.column: r for r in group.itertuples(index=False)}
+        yield method, variant, features, int(group["runs"].max()), cells
+
+
+def _sources(cells: dict) -> list[str]:
+    return sorted({r.paper_source for r in cells.values() if r.paper_source})
+
+
+def _has_paper(row) -> bool:
+    return row is not None and not pd.isna(row.paper)
+
+
+# ------------------------------------------------------------------------------ Markdown
+
+
 def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
-    columns = sorted(c for c in summary["column"].unique() if c != "average") + ["average"]
-    metric = ", ".join(sorted(summary["metric"].unique()))
-    lines = [
-        f"# {dataset}: {metric} (mean ± std over seeds)",
-        "",
-        "| method | variant | features | runs | " + " | ".join(columns) + " |",
-        "|" + "---|" * (4 + len(columns)),
-    ]
-    order = summary.groupby(["method", "variant", "features"])
-    for (method, variant, features), group in order:
-        cells = {r.column: _cell(r.mean, r.std) for r in group.itertuples()}
-        runs = int(group["runs"].max())
+    """Markdown tables (one per metric); paper rows when ``summary`` has paper numbers."""
+    columns = _columns(summary)
+    metrics = sorted(summary["metric"].unique())
+    with_paper = "paper" in summary.columns
+    lines = [f"# {dataset}: {', '.join(metrics)} (mean ± std over seeds)", ""]
+    for metric in metrics:
+        if len(metrics) > 1:
+            lines += [f"## {metric}", ""]
+        lines += [
+            "| method | variant | features | runs | " + " | ".join(columns) + " |",
+            "|" + "---|" * (4 + len(columns)),
+        ]
+        for method, variant, features, runs, cells in _rows(summary, metric):
+            lines.append(
+                f"| {method} | {variant} | {features} | {runs} | "
+                + " | ".join(
+                    _cell(cells[c].mean, cells[c].std) if c in cells else "" for c in columns
+                )
+                + " |"
+            )
+            if not with_paper:
+                continue
+            paper_cells = [
+                f"{cells[c].paper:.3f} (Δ {_signed(cells[c].difference)})"
+                if _has_paper(cells.get(c))
+                else DASH
+                for c in columns
+            ]
+            source = "; ".join(_sources(cells)) or DASH
+            lines.append(f"| ↳ paper | {variant} | {source} |  | " + " | ".join(paper_cells) + " |")
+        lines.append("")
+    if with_paper:
+        paper_dataset = str(summary["paper_dataset"].iloc[0])
         lines.append(
-            f"| {method} | {variant} | {features} | {runs} | "
-            + " | ".join(cells.get(c, "") for c in columns)
-            + " |"
+            f"↳ paper: the number the paper reports for the same method, variant, column and "
+            f"metric on its dataset `{paper_dataset}` (source table in the features column), "
+            f"Δ = ours − paper; {DASH} where the paper reports none."
         )
+        flagged = sorted(
+            {
+                (r.method, r.variant, r.weights)
+                for r in summary.itertuples()
+                if r.weights != "published"
+            }
+        )
+        if flagged:
+            names = ", ".join(f"{m}/{v} ({w})" for m, v, w in flagged)
+            lines += [
+                "",
+                f"Without published weights: {names}. Their features are not the papers', "
+                "so their difference to the paper is not a reproduction.",
+            ]
+    while lines and lines[-1] == "":
+        lines.pop()
     return "\n".join(lines) + "\n"
 
 
-def write_tables(
-    metrics_paths: list[str | Path], dataset: str, out_md: str | Path, out_csv: str | Path
+# ------------------------------------------------------------------------------ LaTeX
+
+_TEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "–": "--",
+    "−": "-",
+    "±": r"$\pm$",
+}
+
+
+def tex_escape(text: str) -> str:
+    """Escape LaTeX's special characters in plain text."""
+    return "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def render_latex(summary: pd.DataFrame, dataset: str) -> str:
+    """A booktabs ``tabular`` per metric; paper rows when ``summary`` has paper numbers."""
+    columns = _columns(summary)
+    metrics = sorted(summary["metric"].unique())
+    with_paper = "paper" in summary.columns
+    out = [
+        f"% {tex_escape(dataset)}: {tex_escape(', '.join(metrics))}, mean +- std over seeds.",
+        "% Paper rows: the value the paper reports (difference ours - paper); -- where none.",
+        "% Requires \\usepackage{booktabs}.",
+    ]
+    for metric in metrics:
+        out += [
+            f"% metric: {tex_escape(metric)}",
+            "\\begin{tabular}{lllr" + "c" * len(columns) + "}",
+            "\\toprule",
+            " & ".join(
+                ["Method", "Variant", "Features", "Runs"]
+                + [tex_escape(c if c != "average" else "Average") for c in columns]
+            )
+            + " \\\\",
+            "\\midrule",
+        ]
+        for i, (method, variant, features, runs, cells) in enumerate(_rows(summary, metric)):
+            if i and with_paper:
+                out.append("\\addlinespace")
+            ours = [
+                f"${cells[c].mean:.3f} \\pm {cells[c].std:.3f}$" if c in cells else ""
+                for c in columns
+            ]
+            out.append(
+                " & ".join(
+                    [tex_escape(method), tex_escape(variant), tex_escape(features), str(runs)]
+                    + ours
+                )
+                + " \\\\"
+            )
+            if not with_paper:
+                continue
+            paper_cells = [
+                f"${cells[c].paper:.3f}$ (${_signed(cells[c].difference)}$)"
+                if _has_paper(cells.get(c))
+                else "--"
+                for c in columns
+            ]
+            source = tex_escape("; ".join(_sources(cells))) or "--"
+            out.append(
+                " & ".join(["\\quad\\textit{paper}", "", source, ""] + paper_cells) + " \\\\"
+            )
+        out += ["\\bottomrule", "\\end{tabular}", ""]
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------ files
+
+
+def build_table(
+    metrics_paths: list[str | Path], dataset: str, paper_dataset: str | None = None
 ) -> pd.DataFrame:
-    summary = summarise(collect_metrics(metrics_paths))
+    """The long summary with paper numbers (the CSV's rows)."""
+    summary = add_paper_numbers(
+        summarise(collect_metrics(metrics_paths)),
+        dataset if paper_dataset is None else paper_dataset,
+    )
     summary.insert(0, "dataset", dataset)
-    Path(out_md).parent.mkdir(parents=True, exist_ok=True)
-    Path(out_md).write_text(render_markdown(summary, dataset))
-    summary.to_csv(out_csv, index=False, float_format="%.4f")
+    return summary
+
+
+def write_tables(
+    metrics_paths: list[str | Path],
+    dataset: str,
+    out_md: str | Path,
+    out_csv: str | Path,
+    out_tex: str | Path | None = None,
+    paper_dataset: str | None = None,
+) -> pd.DataFrame:
+    """Write the Markdown, CSV and (optionally) LaTeX tables; return the long summary.
+
+    ``paper_dataset`` is the dataset's name in the paper numbers (default: ``dataset``).
+    """
+    summary = build_table(metrics_paths, dataset, paper_dataset)
+    for path in (out_md, out_csv, out_tex):
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(out_md).write_text(render_markdown(summary, dataset), encoding="utf-8")
+    summary.to_csv(out_csv, index=False, float_format="%.4f", lineterminator="\n")
+    if out_tex is not None:
+        Path(out_tex).write_text(render_latex(summary, dataset), encoding="utf-8")
     return summary

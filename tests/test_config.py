@@ -195,11 +195,6 @@ def test_method_slice_merges_per_dataset_override():
     assert method_slice(out, "syn", "random") == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _fill_defaults fills schema defaults inside datasets.<d>.methods.avph, so a "
-    "per-dataset override of one key resets every globally configured avph key to its default",
-)
 def test_dataset_override_keeps_global_non_default_values():
     config = minimal()
     config["methods"] = {"avph": {"epochs": 20, "hidden": 32}}
@@ -210,11 +205,6 @@ def test_dataset_override_keeps_global_non_default_values():
     assert merged["hidden"] == 32  # actual: 64
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: methods.avph has no schema default, so a config without `methods` gets an "
-    "empty avph slice (train_avph then fails with KeyError 'lr')",
-)
 def test_avph_defaults_filled_when_methods_omitted():
     merged = method_slice(validate_config(minimal()), "syn", "avph")
     assert set(merged) == AVPH_KEYS

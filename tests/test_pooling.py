@@ -73,16 +73,10 @@ def test_range_means_and_stds_match_loops():
     for i in range(25):
         block = rows[lo[i] : hi[i]].astype(np.float64)
         np.testing.assert_allclose(means[i], block.mean(axis=0), rtol=1e-5, atol=1e-5)
-        # E[x^2] - E[x]^2 in float32 loses ~sqrt(eps32)*|x| (see the xfail test below)
         np.testing.assert_allclose(stds[i], block.std(axis=0), rtol=1e-3, atol=2e-3)
     assert means.dtype == np.float32 and stds.dtype == np.float32
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (precision): range_stds subtracts E[x]^2 from E[x^2] after range_means has "
-    "rounded both to float32, so a constant block gets std ~sqrt(eps32)*|x|, not 0",
-)
 def test_range_std_of_constant_block_is_zero():
     rows = np.tile(np.array([5.3, 3.14159, -13.8155], np.float32), (50, 1))
     stds = range_stds(rows, np.array([0, 10]), np.array([50, 13]))  # actual: up to 6e-4
@@ -110,7 +104,9 @@ def naive_pool(windows, win_start, win_end, clip_start, clip_end):
                 members.append(j)
         if not members:
             centre = 0.5 * (cs + ce)
-            distances = [abs(0.5 * (ws + we) - centre) for ws, we in zip(win_start, win_end)]
+            distances = [
+                abs(0.5 * (ws + we) - centre) for ws, we in zip(win_start, win_end, strict=True)
+            ]
             members = [int(np.argmin(distances))]
         out.append(windows[members].astype(np.float64).mean(axis=0))
     return np.array(out)

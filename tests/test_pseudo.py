@@ -73,7 +73,8 @@ def test_unknown_similarity_is_rejected():
 
 
 @pytest.mark.parametrize(
-    "n, fraction, k", [(10, 0.3, 3), (10, 0.01, 1), (7, 1.0, 7), (9, 0.5, 4), (4, 0.6, 2)]
+    "n, fraction, k",
+    [(10, 0.3, 3), (10, 0.26, 3), (6, 0.45, 3), (10, 0.01, 1), (7, 1.0, 7), (4, 0.6, 2)],
 )
 def test_top_fraction_picks_round_t_n_highest(n, fraction, k):
     rng = np.random.default_rng(n)

@@ -176,9 +176,9 @@ def count_extract(monkeypatch):
     for cls in (weight_free.ColorMotionExtractor, weight_free.LogMelExtractor):
         original = cls.extract
 
-        def counted(self, path, grid, duration, _original=original):
+        def counted(self, path, row, _original=original):
             calls.append(str(path))
-            return _original(self, path, grid, duration)
+            return _original(self, path, row)
 
         monkeypatch.setattr(cls, "extract", counted)
     return calls

@@ -10,7 +10,6 @@ from highlight_pipeline.video import probe as probe_module
 from highlight_pipeline.video.decode import iter_audio_chunks, iter_frame_batches
 from highlight_pipeline.video.probe import fingerprint, probe
 
-
 LEVEL_STEP = 8  # grey level per source frame index, as written by conftest.write_test_video
 
 
@@ -204,6 +203,14 @@ def test_audio_starting_late_is_preceded_by_silence(make_video):
     assert np.abs(audio[: int(0.45 * 8000)]).max() < 0.05
     assert np.abs(audio[int(0.55 * 8000) : int(0.65 * 8000)]).max() > 0.3
     assert abs(len(audio) - 3.0 * 8000) <= 0.03 * 3.0 * 8000
+
+
+def test_audio_starting_before_the_video_is_trimmed(make_video):
+    # video frames from 0.5 s to 2.9 s, audio from 0 to 3.0 s: on the video's clock the
+    # audio spans [-0.5, 2.5], so 2.5 s remain after trimming what precedes the video
+    path = make_video("early.mp4", pts_ms=[500 + 100 * i for i in range(25)], tone_hz=1000.0)
+    audio = np.concatenate(list(iter_audio_chunks(path, 8000)))
+    assert abs(len(audio) - 2.5 * 8000) <= 0.03 * 2.5 * 8000  # actual: ~2.95 s
 
 
 def test_audio_of_video_without_audio_raises(make_video):

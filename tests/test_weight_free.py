@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from highlight_pipeline.features import weight_free as wf
+from highlight_pipeline.features.extract import build_extractor
 from highlight_pipeline.features.weight_free import (
     ColorMotionExtractor,
     LogMelExtractor,
-    build_weight_free,
     colour_histograms,
     grid_motion,
     mel_filterbank,
 )
 from highlight_pipeline.features.windows import window_grid
+
+GRID = {"window_seconds": 1.0, "stride_seconds": 0.5}
+LOGMEL = {"extractor": "logmel", "audio_rate": 16000, **GRID}
 
 
 def code(r: int, g: int, b: int) -> int:
@@ -126,9 +131,11 @@ def test_mel_filterbank_shape_sign_and_order(rate):
 def test_logmel_tone_peaks_in_its_band(make_video):
     tone = 2000.0
     path = make_video("tone.mp4", seconds=3.0, tone_hz=tone)
-    extractor = LogMelExtractor(16000)
-    grid = window_grid(3.0, 1.0, 0.5)
-    features = extractor.extract(path, grid, 3.0)
+    extractor = LogMelExtractor(LOGMEL)
+    found = extractor.extract(path, SimpleNamespace(duration=3.0))
+    np.testing.assert_allclose(found.grid, window_grid(3.0, 1.0, 0.5))
+    assert not found.short
+    features = found.windows
     assert features.shape == (5, 80) and extractor.dim == 80
     band = int(np.argmin(np.abs(htk_centres(16000, 40) - tone)))
     assert np.all(features[:, :40].argmax(axis=1) == band)
@@ -154,7 +161,7 @@ def test_mel_rows_continuous_across_chunks(monkeypatch):
     cuts = np.sort(rng.choice(np.arange(1, len(signal)), 12, replace=False))
     pieces = np.split(signal, cuts)  # uneven chunks, some shorter than one FFT frame
     monkeypatch.setattr(wf, "iter_audio_chunks", lambda path, rate: iter(pieces))
-    rows = LogMelExtractor(16000).mel_rows("unused.mp4")
+    rows = LogMelExtractor(LOGMEL).mel_rows("unused.mp4")
     expected = naive_mel_rows(signal.astype(np.float64), 16000)
     assert rows.shape == expected.shape
     np.testing.assert_allclose(rows, expected, atol=2e-3)
@@ -167,12 +174,13 @@ def test_colormotion_windows_on_generated_video(make_video):
     red, light = (250, 10, 10), (240, 240, 240)
     frames = [np.full((48, 64, 3), red if i < 10 else light, np.uint8) for i in range(20)]
     path = make_video("cm.mp4", seconds=2.0, fps=10, audio=False, frames=frames)
-    extractor = build_weight_free(
-        {"extractor": "colormotion", "fps": 10, "width": 32, "height": 24}
+    extractor = build_extractor(
+        {"extractor": "colormotion", "fps": 10, "width": 32, "height": 24, **GRID}
     )
     assert isinstance(extractor, ColorMotionExtractor) and extractor.dim == 528
-    grid = window_grid(2.0, 1.0, 0.5)  # [0,1], [0.5,1.5], [1,2]
-    features = extractor.extract(path, grid, 2.0)
+    found = extractor.extract(path, SimpleNamespace(duration=2.0))
+    np.testing.assert_allclose(found.grid, [[0, 1], [0.5, 1.5], [1, 2]])
+    features = found.windows
     assert features.shape == (3, 528)
     hist = features[:, :512]
     np.testing.assert_allclose(hist[:, code(*red)], [1.0, 0.5, 0.0], atol=1e-6)
@@ -185,9 +193,16 @@ def test_colormotion_windows_on_generated_video(make_video):
     np.testing.assert_allclose(motion[2], jump, atol=2e-3)
 
 
-def test_build_weight_free_rejects_unknown():
-    assert isinstance(
-        build_weight_free({"extractor": "logmel", "audio_rate": 8000}), LogMelExtractor
-    )
+def test_build_extractor_rejects_unknown():
+    assert isinstance(build_extractor({**LOGMEL, "audio_rate": 8000}), LogMelExtractor)
     with pytest.raises(ValueError, match="unknown"):
-        build_weight_free({"extractor": "sift"})
+        build_extractor({"extractor": "sift"})
+
+
+def test_video_shorter_than_a_window_is_flagged(make_video):
+    path = make_video("short.mp4", seconds=0.6, fps=10, audio=False)
+    found = build_extractor(
+        {"extractor": "colormotion", "fps": 10, "width": 32, "height": 24, **GRID}
+    ).extract(path, SimpleNamespace(duration=0.6))
+    assert found.short and found.windows.shape == (1, 528)
+    np.testing.assert_allclose(found.grid, [[0.0, 0.6]])

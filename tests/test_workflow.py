@@ -59,7 +59,9 @@ def test_learning_rate_change_reruns_only_avph_training_onwards(finished_run: Pa
 def test_pseudo_change_does_not_touch_features(finished_run: Path) -> None:
     override = finished_run / "pseudo.yaml"
     override.write_text(yaml.safe_dump({"pseudo": {"top_fraction": 0.4}}))
-    jobs = planned_jobs(snakemake(finished_run, "-n", "--configfile", str(CI_CONFIG), str(override)).stdout)
+    jobs = planned_jobs(
+        snakemake(finished_run, "-n", "--configfile", str(CI_CONFIG), str(override)).stdout
+    )
     assert "pseudo" in jobs and "train_avph" in jobs
     assert not {"synth", "manifest", "clips", "features", "predict_random"} & set(jobs), jobs
 

@@ -30,14 +30,26 @@ def write_silent_video(path: Path, seconds: float = 8.0, fps: int = 10) -> None:
 @pytest.fixture(scope="module")
 def folder_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("my_videos")
-    spec = SynthSpec(categories=2, videos_per_category=3, min_seconds=8, max_seconds=10,
-                     width=96, height=72, fps=10)
+    spec = SynthSpec(
+        categories=2,
+        videos_per_category=3,
+        min_seconds=8,
+        max_seconds=10,
+        width=96,
+        height=72,
+        fps=10,
+    )
     synthesize(spec, root, progress=False)
     table = pd.read_csv(root / "videos.csv")
-    (root / "videos" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    (root / "videos" / "broken.mp4").write_bytes(
+        b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8
+    )
     write_silent_video(root / "videos" / "silent.mp4")
     extra = pd.DataFrame(
-        [["broken", "videos/broken.mp4", "orbit", "train"], ["silent", "videos/silent.mp4", "orbit", "test"]],
+        [
+            ["broken", "videos/broken.mp4", "orbit", "train"],
+            ["silent", "videos/silent.mp4", "orbit", "test"],
+        ],
         columns=table.columns,
     )
     pd.concat([table, extra]).to_csv(root / "videos.csv", index=False)
@@ -75,7 +87,8 @@ def test_silent_video_is_processed_with_audio_marked_missing(folder_run: Path) -
                     found = bool(group.attrs["missing"]) and group["windows"].shape[0] == 0
     assert found
     predictions = pd.read_json(
-        folder_run / "results/mine/models/avph/av-ph/default/seed0.predictions.jsonl", lines=True,
+        folder_run / "results/mine/models/avph/av-ph/default/seed0.predictions.jsonl",
+        lines=True,
         dtype={"video_id": str},
     ).set_index("video_id")
     scores = np.asarray(predictions.loc["silent", "scores"])
@@ -86,6 +99,7 @@ def test_run_finishes_for_all_other_videos(folder_run: Path) -> None:
     table = pd.read_csv(folder_run / "results/tables/mine.csv")
     assert set(table["method"]) == {"avph", "random"}
     predictions = pd.read_json(
-        folder_run / "results/mine/models/random/uniform/default/seed0.predictions.jsonl", lines=True
+        folder_run / "results/mine/models/random/uniform/default/seed0.predictions.jsonl",
+        lines=True,
     )
     assert len(predictions) == 7

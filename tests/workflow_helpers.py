@@ -17,10 +17,21 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     """Run ``snakemake -s REPO/Snakefile -d workdir ARGS`` with the venv's tools on PATH."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        *args,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 

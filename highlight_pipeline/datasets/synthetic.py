@@ -34,6 +34,8 @@ import av
 import numpy as np
 from tqdm import tqdm
 
+from highlight_pipeline.datasets.folder import clip_grid, interval_labels
+
 CATEGORY_NAMES = ["orbit", "slide", "bounce", "pulse", "spin", "zigzag"]
 # Event object colour (RGB) and background hue family per category; each event colour is
 # far in hue from its own category's backgrounds.
@@ -114,7 +116,7 @@ def _plan_highlights(rng: np.random.Generator, duration: float) -> list[tuple[fl
     for _ in range(50):
         if len(segments) == wanted:
             break
-        length = float(rng.integers(4, 9))
+        length = min(float(rng.integers(4, 9)), np.floor(0.45 * duration))
         start = float(rng.integers(1, max(2, int(duration - length))))
         end = min(start + length, duration - 1)
         if end - start < 3:
@@ -325,17 +327,6 @@ def write_video(path: Path, spec: SynthSpec, plan: VideoPlan) -> None:
     tmp.replace(path)
 
 
-def clip_labels(duration: float, highlights: list[tuple[float, float]], clip_seconds: float):
-    """Clip grid of a video and the binary label of each clip (>= half covered by highlights)."""
-    n = max(1, int(np.floor(duration / clip_seconds + 1e-6)))
-    starts = np.arange(n) * clip_seconds
-    ends = np.minimum(starts + clip_seconds, duration)
-    covered = np.zeros(n)
-    for s, e in highlights:
-        covered += np.clip(np.minimum(ends, e) - np.maximum(starts, s), 0, None)
-    return starts, ends, (covered >= 0.5 * (ends - starts)).astype(int)
-
-
 def synthesize(spec: SynthSpec, out_dir: str | Path, progress: bool = True) -> list[VideoPlan]:
     """Write videos and the folder-dataset tables (videos.csv, highlights.csv, clip_labels.csv)."""
     out = Path(out_dir)
@@ -360,7 +351,8 @@ def synthesize(spec: SynthSpec, out_dir: str | Path, progress: bool = True) -> l
         writer = csv.writer(handle)
         writer.writerow(["video_id", "clip", "start", "end", "label"])
         for p in plans:
-            starts, ends, labels = clip_labels(p.duration, p.highlights, spec.clip_seconds)
+            starts, ends = clip_grid(p.duration, spec.clip_seconds)
+            labels = interval_labels(starts, ends, p.highlights)
             for i, (s, e, lab) in enumerate(zip(starts, ends, labels, strict=True)):
                 writer.writerow([p.video_id, i, f"{s:.3f}", f"{e:.3f}", lab])
     return plans

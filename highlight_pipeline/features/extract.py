@@ -18,10 +18,27 @@ from highlight_pipeline.features.shards import (
     shard_of,
     write_shard,
 )
-from highlight_pipeline.features.weight_free import build_weight_free
-from highlight_pipeline.features.windows import window_grid
+from highlight_pipeline.features.weight_free import WEIGHT_FREE
 
 log = logging.getLogger(__name__)
+
+
+def build_extractor(feature_slice: dict, runtime: dict | None = None):
+    """A weight-free extractor, or a published network (``runtime``: weights_dir, weights,
+    device, amp, batch_size)."""
+    name = feature_slice["extractor"]
+    if name in WEIGHT_FREE:
+        return WEIGHT_FREE[name](feature_slice)
+    from highlight_pipeline.features.neural import (
+        AUDIO_BACKBONES,
+        VISUAL_BACKBONES,
+        NeuralExtractor,
+    )
+
+    if name not in VISUAL_BACKBONES + AUDIO_BACKBONES:
+        raise ValueError(f"unknown feature extractor {name!r}")
+
+    return NeuralExtractor(feature_slice, **(runtime or {}))
 
 
 def extract_shard(
@@ -31,15 +48,18 @@ def extract_shard(
     feature_slice: dict,
     out: str | Path,
     progress: bool = True,
+    runtime: dict | None = None,
 ) -> ShardMeta:
-    extractor = build_weight_free(feature_slice)
-    config_hash = slice_hash(feature_slice)
+    extractor = build_extractor(feature_slice, runtime)
+    described = extractor.describe()
+    # The weights (a checkpoint's sha256, or random-init) are part of what a window depends on.
+    config_hash = slice_hash({**feature_slice, "weights": described["weights"]})
     previous = reusable_entries(out, config_hash)
     videos = manifest[[shard_of(v, n_shards) == shard for v in manifest["video_id"]]]
     meta = ShardMeta(
         backbone=extractor.name,
-        weights="weight-free",
-        preprocessing=feature_slice,
+        weights=described["weights"],
+        preprocessing={**feature_slice, **described},
         config_hash=config_hash,
     )
     entries: list[VideoEntry] = []
@@ -57,32 +77,37 @@ def extract_shard(
             entries.append(old)
             reused += 1
             continue
-        grid = window_grid(
-            float(row.duration), feature_slice["window_seconds"], feature_slice["stride_seconds"]
-        )
-        short = float(row.duration) < feature_slice["window_seconds"]
         if extractor.modality == "audio" and not _truthy(row.has_audio):
             log.warning("%s: no audio track; audio features marked missing", row.video_id)
+            empty = np.zeros(0)
             entries.append(
                 VideoEntry(
                     row.video_id,
                     row.fingerprint,
                     np.zeros((0, extractor.dim), np.float32),
-                    grid[:0, 0],
-                    grid[:0, 1],
-                    short=short,
+                    empty,
+                    empty,
                     missing=True,
                 )
             )
             continue
         try:
-            windows = extractor.extract(row.path, grid, float(row.duration))
+            found = extractor.extract(row.path, row)
         except (VideoError, ValueError) as exc:
             log.warning("%s: %s features failed: %s", row.video_id, extractor.name, exc)
             meta.failed.append({"video_id": row.video_id, "path": row.path, "reason": str(exc)})
             continue
+        if found.short:
+            log.warning("%s: shorter than one window; padded and flagged short", row.video_id)
         entries.append(
-            VideoEntry(row.video_id, row.fingerprint, windows, grid[:, 0], grid[:, 1], short=short)
+            VideoEntry(
+                row.video_id,
+                row.fingerprint,
+                found.windows,
+                found.grid[:, 0],
+                found.grid[:, 1],
+                short=found.short,
+            )
         )
     write_shard(out, meta, entries)
     log.info(

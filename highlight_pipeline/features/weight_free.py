@@ -14,10 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from highlight_pipeline.features.windows import frame_ranges, range_means, range_stds
+from highlight_pipeline.features.windows import (
+    frame_ranges,
+    range_means,
+    range_stds,
+    window_grid,
+)
 from highlight_pipeline.video.decode import iter_audio_chunks, iter_frame_batches
 
 HIST_LEVELS = 8
@@ -35,7 +41,7 @@ class WindowFeatures:
 
 
 def colour_histograms(frames: np.ndarray) -> np.ndarray:
-    """``[B, H, W, 3]`` uint8 -> ``[B, 64]`` square-rooted joint RGB histograms."""
+    """``[B, H, W, 3]`` uint8 -> ``[B, 512]`` square-rooted joint RGB histograms."""
     q = (frames >> 5).astype(np.int64)  # 8 levels per channel
     codes = (q[..., 0] * HIST_LEVELS + q[..., 1]) * HIST_LEVELS + q[..., 2]
     b = frames.shape[0]
@@ -62,8 +68,10 @@ class ColorMotionExtractor:
     modality = "visual"
     dim = HIST_LEVELS**3 + MOTION_GRID**2
 
-    def __init__(self, fps: float, width: int, height: int) -> None:
-        self.fps, self.width, self.height = fps, width, height
+    def __init__(self, feature_slice: dict) -> None:
+        self.slice = feature_slice
+        self.fps = feature_slice["fps"]
+        self.width, self.height = feature_slice["width"], feature_slice["height"]
 
     def frame_rows(self, path: str | Path, duration: float) -> np.ndarray:
         rows: list[np.ndarray] = []
@@ -77,12 +85,17 @@ class ColorMotionExtractor:
             return np.zeros((0, self.dim), np.float32)
         return np.concatenate(rows)
 
-    def extract(self, path: str | Path, grid: np.ndarray, duration: float) -> np.ndarray:
+    def extract(self, path: str | Path, row: Any) -> WindowFeatures:
+        duration = float(row.duration)
+        grid = _grid(self.slice, duration)
         rows = self.frame_rows(path, duration)
         if len(rows) == 0:
             raise ValueError("no frames decoded")
         lo, hi = frame_ranges(grid, self.fps, len(rows))
-        return range_means(rows, lo, hi)
+        return WindowFeatures(range_means(rows, lo, hi), grid, _short(self.slice, duration))
+
+    def describe(self) -> dict:
+        return {"weights": "weight-free"}
 
 
 def mel_filterbank(rate: int, n_fft: int, n_mels: int, fmin: float = 50.0) -> np.ndarray:
@@ -105,8 +118,9 @@ class LogMelExtractor:
     modality = "audio"
     dim = 2 * N_MELS
 
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
+    def __init__(self, feature_slice: dict) -> None:
+        self.slice = feature_slice
+        self.rate = rate = feature_slice["audio_rate"]
         self.hop = int(round(rate * MEL_HOP_SECONDS))
         self.filters = mel_filterbank(rate, N_FFT, N_MELS)
         self.window = np.hanning(N_FFT).astype(np.float32)
@@ -128,26 +142,32 @@ class LogMelExtractor:
             return np.zeros((0, N_MELS), np.float32)
         return np.concatenate(rows)
 
-    def extract(self, path: str | Path, grid: np.ndarray, duration: float) -> np.ndarray:
+    def extract(self, path: str | Path, row: Any) -> WindowFeatures:
+        duration = float(row.duration)
+        grid = _grid(self.slice, duration)
         rows = self.mel_rows(path)
         if len(rows) == 0:
             raise ValueError("no audio decoded")
         lo, hi = frame_ranges(grid, 1.0 / MEL_HOP_SECONDS, len(rows))
         mean = range_means(rows, lo, hi)
         spread = range_stds(rows, lo, hi)
-        return np.concatenate([_centre(mean), _centre(spread)], axis=1)
+        windows = np.concatenate([_centre(mean), _centre(spread)], axis=1)
+        return WindowFeatures(windows, grid, _short(self.slice, duration))
+
+    def describe(self) -> dict:
+        return {"weights": "weight-free"}
 
 
 def _centre(x: np.ndarray) -> np.ndarray:
     return x - x.mean(axis=1, keepdims=True)
 
 
-def build_weight_free(feature_slice: dict) -> ColorMotionExtractor | LogMelExtractor:
-    name = feature_slice["extractor"]
-    if name == "colormotion":
-        return ColorMotionExtractor(
-            feature_slice["fps"], feature_slice["width"], feature_slice["height"]
-        )
-    if name == "logmel":
-        return LogMelExtractor(feature_slice["audio_rate"])
-    raise ValueError(f"unknown weight-free extractor {name!r}")
+def _grid(feature_slice: dict, duration: float) -> np.ndarray:
+    return window_grid(duration, feature_slice["window_seconds"], feature_slice["stride_seconds"])
+
+
+def _short(feature_slice: dict, duration: float) -> bool:
+    return duration < feature_slice["window_seconds"]
+
+
+WEIGHT_FREE = {"colormotion": ColorMotionExtractor, "logmel": LogMelExtractor}

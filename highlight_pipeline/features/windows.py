@@ -25,13 +25,19 @@ def frame_ranges(grid: np.ndarray, rate: float, available: int) -> tuple[np.ndar
     return lo, hi
 
 
+def _range_means64(rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    csum = np.concatenate([np.zeros((1, rows.shape[1])), np.cumsum(rows, axis=0, dtype=np.float64)])
+    return (csum[hi] - csum[lo]) / (hi - lo)[:, None]
+
+
 def range_means(rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Mean of ``rows[lo[i]:hi[i]]`` for every i, vectorised with a cumulative sum."""
-    csum = np.concatenate([np.zeros((1, rows.shape[1])), np.cumsum(rows, axis=0, dtype=np.float64)])
-    return ((csum[hi] - csum[lo]) / (hi - lo)[:, None]).astype(np.float32)
+    return _range_means64(rows, lo, hi).astype(np.float32)
 
 
 def range_stds(rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    mean = range_means(rows, lo, hi).astype(np.float64)
-    mean_sq = range_means(rows.astype(np.float64) ** 2, lo, hi).astype(np.float64)
+    """Standard deviation over the same ranges (moments in float64, cast at the end)."""
+    rows64 = rows.astype(np.float64)
+    mean = _range_means64(rows64, lo, hi)
+    mean_sq = _range_means64(rows64**2, lo, hi)
     return np.sqrt(np.clip(mean_sq - mean**2, 0, None)).astype(np.float32)

@@ -104,19 +104,23 @@ def iter_audio_chunks(
             )
             resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
             started = False
+            skip = 0  # samples before the video's time 0 still to drop
 
             def _collect(out_frames: list[av.AudioFrame]) -> Iterator[np.ndarray]:
-                nonlocal pending_len, started
+                nonlocal pending_len, started, skip
                 for out in out_frames:
                     samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
                     if not started:
                         started = True
-                        offset = (out.time or 0.0) - video_start if out.time is not None else 0.0
+                        offset = (out.time - video_start) if out.time is not None else 0.0
                         if offset > 0:
                             pending.append(np.zeros(int(round(offset * rate)), np.float32))
                             pending_len += pending[-1].size
                         elif offset < 0:
-                            samples = samples[int(round(-offset * rate)) :]
+                            skip = int(round(-offset * rate))
+                    if skip:
+                        dropped = min(skip, samples.size)
+                        samples, skip = samples[dropped:], skip - dropped
                     pending.append(samples)
                     pending_len += samples.size
                     while pending_len >= chunk:

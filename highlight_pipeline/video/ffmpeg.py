@@ -23,5 +23,7 @@ def ffmpeg_binary() -> str:
     try:
         import imageio_ffmpeg
     except ImportError as exc:  # pragma: no cover - a dependency of the package
-        raise PipelineError("no ffmpeg found: install imageio-ffmpeg or put ffmpeg on PATH") from exc
+        raise PipelineError(
+            "no ffmpeg found: install imageio-ffmpeg or put ffmpeg on PATH"
+        ) from exc
     return imageio_ffmpeg.get_ffmpeg_exe()

@@ -1,0 +1,257 @@
+"""Extraction with the published networks: one code path for every visual backbone,
+window-aligned audio for Cnn14.
+
+Frames are decoded (PyAV, resampled by timestamp; ``fps: null`` keeps the video's own
+rate) straight to the resize size with swscale, centre-cropped, stacked into windows of
+``window`` frames every ``stride`` frames, and batched; a background thread decodes ahead
+while the model computes. A video shorter than one window is loop-padded (the frame
+indices repeat, as the reference 3D-ResNet code's LoopPadding does) and flagged ``short``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from highlight_pipeline.errors import WeightsError
+from highlight_pipeline.features.backbones import build, checkpoint_path, get_spec, load_checkpoint
+from highlight_pipeline.features.backbones.registry import sha256_of
+from highlight_pipeline.features.prefetch import prefetch
+from highlight_pipeline.features.weight_free import WindowFeatures
+from highlight_pipeline.features.windows import window_grid
+from highlight_pipeline.video.decode import iter_audio_chunks, iter_frame_batches
+
+log = logging.getLogger(__name__)
+
+VISUAL_BACKBONES = ("r3d34", "c3d", "i3d")
+AUDIO_BACKBONES = ("cnn14",)
+
+
+@dataclass(frozen=True)
+class VisualInputSpec:
+    """How frames become one backbone's input. Defaults: the reference preprocessing."""
+
+    fps: float | None  # None: the video's own frame rate
+    window: int  # frames per window
+    stride: int  # frames between window starts
+    resize_short: int | None  # short side after resizing (aspect kept) ...
+    resize: tuple[int, int] | None  # ... or a fixed (height, width)
+    crop: int  # centre crop, square
+    mean: tuple[float, float, float]  # on 0..255 values, in channel_order
+    std: tuple[float, float, float]
+    channel_order: str = "RGB"
+
+
+REFERENCE_VISUAL = {
+    "r3d34": VisualInputSpec(
+        None, 16, 16, 112, None, 112, (114.7748, 107.7354, 99.4750), (1, 1, 1)
+    ),
+    "c3d": VisualInputSpec(None, 16, 16, None, (128, 171), 112, (102.0, 98.0, 90.0), (1, 1, 1)),
+    "i3d": VisualInputSpec(
+        None, 16, 16, 256, None, 224, (127.5, 127.5, 127.5), (127.5, 127.5, 127.5)
+    ),
+}
+
+
+def visual_input_spec(backbone: str, overrides: dict | None = None) -> VisualInputSpec:
+    spec = REFERENCE_VISUAL[backbone]
+    overrides = dict(overrides or {})
+    for key in ("mean", "std", "resize"):
+        if overrides.get(key) is not None:
+            overrides[key] = tuple(overrides[key])
+    return replace(spec, **overrides)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise WeightsError("device: cuda was requested but no CUDA device is available")
+    return torch.device(device)
+
+
+def load_backbone(name: str, weights_dir: str | Path, weights: str, device: torch.device):
+    """The network in eval mode, and what its weights are (file sha256 or ``random-init``)."""
+    model = build(name)
+    if weights == "random":
+        origin = "random-init"
+    else:
+        path = checkpoint_path(name, weights_dir)
+        load_checkpoint(model, path)
+        origin = f"{get_spec(name).filename} sha256:{sha256_of(path)}"
+    return model.to(device).eval(), origin
+
+
+def decode_size(spec: VisualInputSpec, width: int, height: int) -> tuple[int, int]:
+    """(width, height) to decode to, so that only the centre crop remains to be done."""
+    if spec.resize is not None:
+        return spec.resize[1], spec.resize[0]
+    short = spec.resize_short or spec.crop
+    if width <= height:
+        return short, int(short * height / width)
+    return int(short * width / height), short
+
+
+def _crop(frames: np.ndarray, size: int) -> np.ndarray:
+    h, w = frames.shape[1:3]
+    top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+    return frames[:, top : top + size, left : left + size]
+
+
+def iter_visual_windows(
+    path: str | Path,
+    spec: VisualInputSpec,
+    fps: float,
+    width: int,
+    height: int,
+    duration: float,
+    batch: int,
+) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
+    """Yield ``(windows uint8 [B, T, crop, crop, 3], [B, 2] start/end seconds, short)``."""
+    rate = spec.fps or fps
+    out_w, out_h = decode_size(spec, width, height)
+    ring: deque[np.ndarray] = deque(maxlen=spec.window)
+    seen: list[np.ndarray] = []  # frames of a possibly short video (at most one window)
+    windows: list[np.ndarray] = []
+    times: list[tuple[float, float]] = []
+    index = -1
+    for _, frames in iter_frame_batches(path, rate, out_w, out_h, 32, duration):
+        for frame in _crop(frames, spec.crop):
+            index += 1
+            ring.append(frame)
+            if len(seen) < spec.window:
+                seen.append(frame)
+            start = index - spec.window + 1
+            if start >= 0 and start % spec.stride == 0:
+                windows.append(np.stack(ring))
+                times.append((start / rate, (index + 1) / rate))
+                if len(windows) == batch:
+                    yield np.stack(windows), np.asarray(times), False
+                    windows, times = [], []
+    if index < 0:
+        raise ValueError("no frames decoded")
+    if index + 1 < spec.window:  # shorter than one window: loop padding
+        looped = np.stack([seen[i % len(seen)] for i in range(spec.window)])
+        yield looped[None], np.asarray([(0.0, (index + 1) / rate)]), True
+        return
+    if windows:
+        yield np.stack(windows), np.asarray(times), False
+
+
+def to_model_input(
+    windows: np.ndarray, spec: VisualInputSpec, device: torch.device
+) -> torch.Tensor:
+    """uint8 ``[B, T, H, W, 3]`` RGB -> float ``[B, 3, T, H, W]`` normalised as the reference."""
+    x = torch.from_numpy(windows).to(device, non_blocking=True).permute(0, 4, 1, 2, 3).float()
+    if spec.channel_order.upper() == "BGR":
+        x = x.flip(1)
+    mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1, 1)
+    std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1, 1)
+    return (x - mean) / std
+
+
+class NeuralExtractor:
+    """A published network applied to a video's windows (visual) or audio windows (cnn14)."""
+
+    def __init__(
+        self,
+        feature_slice: dict,
+        weights_dir: str | Path,
+        weights: str,
+        device: str,
+        amp: bool = False,
+        batch_size: int = 8,
+    ) -> None:
+        self.name = feature_slice["extractor"]
+        self.modality = "audio" if self.name in AUDIO_BACKBONES else "visual"
+        self.dim = get_spec(self.name).feature_dim
+        self.device = resolve_device(device)
+        self.amp = amp and self.device.type == "cuda"
+        self.batch_size = batch_size
+        self.model, self.weights = load_backbone(self.name, weights_dir, weights, self.device)
+        self.slice = feature_slice
+        if self.modality == "visual":
+            self.spec = visual_input_spec(self.name, feature_slice.get("options"))
+
+    def _run(self, x: torch.Tensor) -> np.ndarray:
+        with torch.inference_mode(), torch.autocast("cuda", enabled=self.amp):
+            return self.model.extract(x).float().cpu().numpy()
+
+    def extract(self, path: str | Path, row) -> WindowFeatures:
+        if self.modality == "audio":
+            return self._extract_audio(path, float(row.duration))
+        feats, grids, short = [], [], False
+        batches = iter_visual_windows(
+            path,
+            self.spec,
+            float(row.fps),
+            int(row.width),
+            int(row.height),
+            float(row.duration),
+            self.batch_size,
+        )
+        for windows, times, is_short in prefetch(batches, depth=2):
+            feats.append(self._run(to_model_input(windows, self.spec, self.device)))
+            grids.append(times)
+            short = short or is_short
+        return WindowFeatures(np.concatenate(feats), np.concatenate(grids), short)
+
+    def _extract_audio(self, path: str | Path, duration: float) -> WindowFeatures:
+        rate = 32000
+        grid = window_grid(duration, self.slice["window_seconds"], self.slice["stride_seconds"])
+        feats = [
+            self._run(torch.from_numpy(batch).to(self.device))
+            for batch in prefetch(iter_audio_windows(path, rate, grid, self.batch_size), 2)
+        ]
+        short = duration < self.slice["window_seconds"]
+        return WindowFeatures(np.concatenate(feats), grid, short)
+
+    def describe(self) -> dict:
+        info = {"weights": self.weights, "device": str(self.device), "amp": self.amp}
+        if self.modality == "visual":
+            info["input"] = asdict(self.spec)
+        return info
+
+
+def iter_audio_windows(
+    path: str | Path, rate: int, grid: np.ndarray, batch: int
+) -> Iterator[np.ndarray]:
+    """Yield float32 ``[B, samples]`` audio windows on ``grid`` (zero-padded past the end)."""
+    length = int(round((grid[0, 1] - grid[0, 0]) * rate))
+    starts = np.round(grid[:, 0] * rate).astype(np.int64)
+    buffer = np.zeros(0, np.float32)
+    offset = 0  # absolute index of buffer[0]
+    next_window = 0
+    out: list[np.ndarray] = []
+
+    def ready(final: bool) -> Iterator[np.ndarray]:
+        nonlocal next_window, out
+        while next_window < len(starts):
+            a = starts[next_window] - offset
+            if a + length > len(buffer) and not final:
+                return
+            window = np.zeros(length, np.float32)
+            piece = buffer[max(a, 0) : a + length]
+            window[: len(piece)] = piece
+            out.append(window)
+            next_window += 1
+            if len(out) == batch:
+                yield np.stack(out)
+                out = []
+
+    for chunk in iter_audio_chunks(path, rate):
+        buffer = np.concatenate([buffer, chunk])
+        yield from ready(final=False)
+        if next_window < len(starts):
+            drop = int(starts[next_window] - offset)
+            if drop > 0:
+                buffer, offset = buffer[drop:], offset + drop
+    yield from ready(final=True)
+    if out:
+        yield np.stack(out)

@@ -1,0 +1,151 @@
+"""Tests for evaluation (YouTube mAP by category) and result tables (mean ± std over seeds)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from highlight_pipeline.errors import DatasetError
+from highlight_pipeline.evaluate import evaluate_run, write_metrics, youtube_map_by_category
+from highlight_pipeline.tables import write_tables
+
+
+def clips_table(labels: dict[str, list[int]]) -> pd.DataFrame:
+    rows = [
+        {"video_id": v, "clip": i, "start": 2.0 * i, "end": 2.0 * i + 2, "label": y}
+        for v, ys in labels.items()
+        for i, y in enumerate(ys)
+    ]
+    return pd.DataFrame(rows)
+
+
+LABELS = {
+    "v1": [1, 0, 0],
+    "v2": [0, 0, 1],
+    "v3": [0, 1, 1, 0],
+    "v4": [1, 0],
+    "v5": [1, 0],
+    "v6": [0, 1],
+}
+PREDICTIONS = {
+    "v1": np.array([0.9, 0.1, 0.5]),  # positive first: AP 1
+    "v2": np.array([0.9, 0.5, 0.1]),  # positive last of 3: AP (0 + 1/3) / 2 = 1/6
+    "v3": np.array([0.8, 0.6, 0.4, 0.2]),  # N P P N: 0.5*(0+1/2)/2 + 0.5*(1/2+2/3)/2 = 5/12
+    "v4": np.array([1.0, 0.0]),  # train split (AP 1): ignored on test
+    "v5": np.array([0.2, 0.8]),  # N P: (0 + 1/2) / 2 = 1/4
+}  # v6 has no prediction: not evaluated
+MANIFEST = pd.DataFrame(
+    {
+        "video_id": ["v1", "v2", "v3", "v4", "v5", "v6"],
+        "category": ["A", "A", "B", "B", "", "A"],
+        "split": ["test", "test", "test", "train", "test", "test"],
+    }
+)
+
+
+def test_youtube_map_by_category_hand_example():
+    per_category, average, n = youtube_map_by_category(
+        PREDICTIONS, clips_table(LABELS), MANIFEST, "test"
+    )
+    assert n == 4
+    assert set(per_category) == {"A", "B", "all"}  # no category -> "all"
+    assert per_category["A"] == pytest.approx((1 + 1 / 6) / 2)
+    assert per_category["B"] == pytest.approx(5 / 12)
+    assert per_category["all"] == pytest.approx(1 / 4)
+    # average over categories, not over videos
+    assert average == pytest.approx((7 / 12 + 5 / 12 + 1 / 4) / 3)
+
+
+def test_train_split_uses_only_train_videos():
+    per_category, average, n = youtube_map_by_category(
+        PREDICTIONS, clips_table(LABELS), MANIFEST, "train"
+    )
+    assert n == 1 and per_category == {"B": 1.0} and average == 1.0
+
+
+def test_unlabelled_dataset_cannot_be_evaluated():
+    unlabelled = clips_table({v: [-1] * len(y) for v, y in LABELS.items()})
+    with pytest.raises(DatasetError, match="no highlight labels"):
+        youtube_map_by_category(PREDICTIONS, unlabelled, MANIFEST, "test")
+
+
+def test_no_predicted_video_in_split():
+    with pytest.raises(DatasetError, match="'val'"):
+        youtube_map_by_category(PREDICTIONS, clips_table(LABELS), MANIFEST, "val")
+
+
+def test_evaluate_run_from_files(tmp_path):
+    clips_path, manifest_path = tmp_path / "clips.csv", tmp_path / "manifest.csv"
+    clips_table(LABELS).to_csv(clips_path, index=False)
+    MANIFEST.to_csv(manifest_path, index=False)
+    run = {"dataset": "d", "method": "avph", "variant": "full", "seed": 0, "features": "wf"}
+    method_slice = {"lr": 0.01}
+    metrics = evaluate_run(
+        PREDICTIONS, clips_path, manifest_path, "youtube-map", "test", run, method_slice
+    )
+    assert metrics["average"] == pytest.approx((7 / 12 + 5 / 12 + 1 / 4) / 3)
+    assert metrics["metric"] == "mAP" and metrics["n_videos"] == 4
+    assert metrics["method"] == "avph" and metrics["config_slice"] == method_slice
+    out = tmp_path / "m" / "metrics.json"
+    write_metrics(out, metrics)
+    assert json.loads(out.read_text())["per_category"] == metrics["per_category"]
+    with pytest.raises(DatasetError, match="tvsum"):
+        evaluate_run(PREDICTIONS, clips_path, manifest_path, "tvsum", "test", run, {})
+
+
+# ------------------------------------------------------------------------------ tables
+
+
+def write_run(directory, method, seed, per_category):
+    path = directory / f"{method}-{seed}.json"
+    metrics = {
+        "method": method,
+        "variant": "full",
+        "seed": seed,
+        "split": "test",
+        "metric": "mAP",
+        "protocol": "youtube-map",
+        "features": "wf",
+        "per_category": per_category,
+        "average": float(np.mean(list(per_category.values()))),
+    }
+    path.write_text(json.dumps(metrics))
+    return path
+
+
+def test_write_tables_mean_and_std_over_seeds(tmp_path):
+    paths = [
+        write_run(tmp_path, "avph", 0, {"A": 0.5, "B": 0.2}),
+        write_run(tmp_path, "avph", 1, {"A": 0.6, "B": 0.2}),
+        write_run(tmp_path, "avph", 2, {"A": 0.7, "B": 0.2}),
+        write_run(tmp_path, "random", 0, {"A": 0.1, "B": 0.4}),
+        write_run(tmp_path, "random", 1, {"A": 0.3, "B": 0.4}),
+    ]
+    md, csv = tmp_path / "t" / "table.md", tmp_path / "t" / "table.csv"
+    write_tables(paths, "syn", md, csv)
+    lines = md.read_text().splitlines()
+    assert lines[0] == "# syn: mAP (mean ± std over seeds)"
+    assert lines[2] == "| method | variant | features | runs | A | B | average |"
+    # avph: A 0.6 ± 0.1 (sample std), B 0.2 ± 0, average (0.35, 0.40, 0.45) -> 0.4 ± 0.05
+    assert "| avph | full | wf | 3 | 0.600 ± 0.100 | 0.200 ± 0.000 | 0.400 ± 0.050 |" in lines
+    # random: A (0.1, 0.3) -> 0.2 ± 0.1414; average (0.25, 0.35) -> 0.3 ± 0.0707
+    assert "| random | full | wf | 2 | 0.200 ± 0.141 | 0.400 ± 0.000 | 0.300 ± 0.071 |" in lines
+    table = pd.read_csv(csv)
+    assert set(table["dataset"]) == {"syn"}
+    cell = table.set_index(["method", "column"])
+    assert cell.at[("avph", "A"), "mean"] == pytest.approx(0.6)
+    assert cell.at[("avph", "A"), "std"] == pytest.approx(0.1)
+    assert cell.at[("avph", "average"), "std"] == pytest.approx(0.05)
+    assert cell.at[("random", "A"), "std"] == pytest.approx(0.1414, abs=1e-4)
+    assert cell.at[("random", "B"), "runs"] == 2
+
+
+def test_single_run_has_zero_std(tmp_path):
+    paths = [write_run(tmp_path, "avph", 0, {"A": 0.25})]
+    md = tmp_path / "t.md"
+    summary = write_tables(paths, "syn", md, tmp_path / "t.csv")
+    assert (summary["std"] == 0).all()
+    assert "| avph | full | wf | 1 | 0.250 ± 0.000 | 0.250 ± 0.000 |" in md.read_text()

@@ -82,7 +82,7 @@ def select_reel_clips(
             lo -= 1
         new_a = min([a, *merged_starts[lo:hi]])
         new_b = max([b, *merged_ends[lo:hi]])
-        absorbed = sum(y - x for x, y in zip(merged_starts[lo:hi], merged_ends[lo:hi]))
+        absorbed = sum(y - x for x, y in zip(merged_starts[lo:hi], merged_ends[lo:hi], strict=True))
         added = (new_b - new_a) - absorbed
         if total + added > max_seconds + 1e-9:
             break

@@ -7,7 +7,8 @@ grid (16 values); a window is the mean of its frames' rows: 528 values.
 
 ``logmel`` (audio): log mel band energies (40 bands, 25 ms frames every 10 ms); per
 window the spectral shape (mean log energy per band minus its mean over bands) and the
-temporal spread (standard deviation per band): 80 values.
+temporal spread (standard deviation per band), each centred on its mean over bands, so
+cosine similarity compares spectral shapes rather than loudness: 80 values.
 """
 
 from __future__ import annotations

@@ -57,7 +57,14 @@ def cmd_features(args: argparse.Namespace) -> None:
     from highlight_pipeline.features.extract import extract_shard
     from highlight_pipeline.manifest import read_manifest
 
-    extract_shard(read_manifest(args.manifest), args.shard, args.shards, args.slice, args.out)
+    extract_shard(
+        read_manifest(args.manifest),
+        args.shard,
+        args.shards,
+        args.slice,
+        args.out,
+        runtime={**args.runtime, **args.execution} or None,
+    )
 
 
 def cmd_pseudo(args: argparse.Namespace) -> None:
@@ -224,12 +231,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-seconds", type=float, default=2.0)
     p.add_argument("--out", required=True)
 
-    p = add("features", cmd_features, "extract window features of one shard into HDF5")
+    p = add(
+        "features",
+        cmd_features,
+        "extract window features (or saliency maps) of one shard into HDF5",
+    )
     p.add_argument("--manifest", required=True)
     p.add_argument("--shard", type=int, required=True)
     p.add_argument("--shards", type=int, required=True)
     p.add_argument(
         "--slice", type=_json, required=True, help="JSON of the extractor's config slice"
+    )
+    p.add_argument(
+        "--runtime",
+        type=_json,
+        default={},
+        help="JSON for published networks: weights_dir, weights (published|random)",
+    )
+    p.add_argument(
+        "--execution",
+        type=_json,
+        default={},
+        help="JSON for published networks: device (auto|cpu|cuda), amp, batch_size",
     )
     p.add_argument("--out", required=True)
 

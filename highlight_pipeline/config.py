@@ -163,17 +163,19 @@ def features_slice(config: dict[str, Any], modality: str) -> dict[str, Any]:
     return {"extractor": name, "options": feats["backbones"].get(name, {})}
 
 
-def runtime_slice(config: dict[str, Any], backbone: str) -> dict[str, Any]:
-    """Settings of a neural extractor that change how, not what, it computes (plus weights)."""
+def weights_slice(config: dict[str, Any], backbone: str) -> dict[str, Any]:
+    """Which weights a neural extractor uses (part of what it computes)."""
     if backbone not in NEURAL:
         return {}
-    return {
-        "weights_dir": config["weights_dir"],
-        "weights": config["weights"],
-        "device": config["device"],
-        "amp": config["features"]["amp"],
-        "batch_size": config["features"]["batch_size"],
-    }
+    return {"weights_dir": config["weights_dir"], "weights": config["weights"]}
+
+
+def execution_slice(config: dict[str, Any], backbone: str) -> dict[str, Any]:
+    """How a neural extractor runs (device, mixed precision, batch size): not what it computes."""
+    if backbone not in NEURAL:
+        return {}
+    feats = config["features"]
+    return {"device": config["device"], "amp": feats["amp"], "batch_size": feats["batch_size"]}
 
 
 def method_slice(config: dict[str, Any], dataset: str, method: str) -> dict[str, Any]:

@@ -202,13 +202,14 @@ def scheme_name(schemes: Mapping[str, Any], spec: Mapping[str, Any], reader: str
     name = spec.get("split_scheme") or next(iter(schemes))
     if name not in schemes:
         raise ConfigError(
-            f"dataset reader {reader!r}: unknown split_scheme {name!r}; "
-            f"known: {', '.join(schemes)}"
+            f"dataset reader {reader!r}: unknown split_scheme {name!r}; known: {', '.join(schemes)}"
         )
     return name
 
 
-def video_table(rows: list[dict], schemes: Mapping[str, Mapping[str, str]], name: str) -> pd.DataFrame:
+def video_table(
+    rows: list[dict], schemes: Mapping[str, Mapping[str, str]], name: str
+) -> pd.DataFrame:
     """The read_videos table, with the split of scheme ``name``."""
     table = pd.DataFrame(rows, columns=["video_id", "path", "category"])
     table["split"] = [schemes[name].get(v, "") for v in table["video_id"]]

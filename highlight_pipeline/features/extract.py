@@ -29,6 +29,12 @@ def build_extractor(feature_slice: dict, runtime: dict | None = None):
     name = feature_slice["extractor"]
     if name in WEIGHT_FREE:
         return WEIGHT_FREE[name](feature_slice)
+    from highlight_pipeline.features.saliency import SpectralResidualSaliency, TasedSaliency
+
+    if name == "spectral":
+        return SpectralResidualSaliency(feature_slice)
+    if name == "tased":
+        return TasedSaliency(feature_slice, **(runtime or {}))
     from highlight_pipeline.features.neural import (
         AUDIO_BACKBONES,
         VISUAL_BACKBONES,
@@ -61,6 +67,7 @@ def extract_shard(
         weights=described["weights"],
         preprocessing={**feature_slice, **described},
         config_hash=config_hash,
+        array="maps" if extractor.modality == "saliency" else "windows",
     )
     entries: list[VideoEntry] = []
     reused = 0

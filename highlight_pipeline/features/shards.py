@@ -1,11 +1,13 @@
 """HDF5 feature shards: deterministic partitions of a manifest, written atomically.
 
 Layout of ``shard-{k}.h5``: one group per video (name = URL-quoted video_id) holding
-``windows`` [N, D] float32, ``start`` and ``end`` [N] seconds, and attributes
+``windows`` [N, D] float32 (saliency shards: ``maps`` [T, H, W] float16), ``start`` and
+``end`` [N] seconds, and attributes
 ``video_id``, ``fingerprint``, ``short`` (shorter than one window, padded) and
 ``missing`` (e.g. no audio track). File attributes: ``backbone``, ``weights``,
 ``preprocessing`` (JSON of the config slice), ``config_hash``, ``package_version``,
-``failed`` (JSON list of videos that could not be decoded, with the reason).
+``failed`` (JSON list of videos that could not be decoded, with the reason), ``array``
+(the name of the per-video array).
 
 Snakemake deletes a job's outputs before it runs, so each finished shard is also
 hard-linked under ``.prev/``: the next run of the same shard reuses every video whose
@@ -51,6 +53,7 @@ class ShardMeta:
     preprocessing: dict
     config_hash: str
     failed: list[dict] = field(default_factory=list)
+    array: str = "windows"  # "maps" in saliency shards
 
 
 def previous_path(path: str | Path) -> Path:
@@ -71,12 +74,16 @@ def write_shard(path: str | Path, meta: ShardMeta, entries: list[VideoEntry]) ->
             config_hash=meta.config_hash,
             package_version=__version__,
             failed=json.dumps(meta.failed),
+            array=meta.array,
         )
         for entry in entries:
             group = handle.create_group(quote(entry.video_id, safe=""))
-            group.create_dataset(
-                "windows", data=entry.windows.astype(np.float32), compression="gzip"
+            data = (
+                entry.windows
+                if entry.windows.dtype == np.float16
+                else entry.windows.astype(np.float32)
             )
+            group.create_dataset(meta.array, data=data, compression="gzip", shuffle=True)
             group.create_dataset("start", data=entry.start.astype(np.float64))
             group.create_dataset("end", data=entry.end.astype(np.float64))
             group.attrs.update(
@@ -97,11 +104,12 @@ def write_shard(path: str | Path, meta: ShardMeta, entries: list[VideoEntry]) ->
 
 def read_entries(path: str | Path) -> Iterator[VideoEntry]:
     with h5py.File(path, "r") as handle:
+        array = str(handle.attrs.get("array", "windows"))
         for group in handle.values():
             yield VideoEntry(
                 video_id=str(group.attrs["video_id"]),
                 fingerprint=str(group.attrs["fingerprint"]),
-                windows=group["windows"][()],
+                windows=group[array][()],
                 start=group["start"][()],
                 end=group["end"][()],
                 short=bool(group.attrs["short"]),
@@ -118,6 +126,7 @@ def read_meta(path: str | Path) -> ShardMeta:
             preprocessing=json.loads(a["preprocessing"]),
             config_hash=str(a["config_hash"]),
             failed=json.loads(a["failed"]),
+            array=str(a.get("array", "windows")),
         )
 
 

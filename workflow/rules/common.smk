@@ -9,6 +9,7 @@ from snakemake.utils import min_version
 
 from highlight_pipeline import config as hlconfig
 from highlight_pipeline.errors import ConfigError
+from highlight_pipeline.features.backbones import checkpoint_path, get_spec
 from highlight_pipeline.manifest import dataset_root
 
 min_version("9.0")
@@ -22,7 +23,34 @@ RESULTS = "results"
 DATASETS = CFG["run_datasets"]
 VISUAL = CFG["features"]["visual"]
 AUDIO = CFG["features"]["audio"]
+SALIENCY = CFG["features"]["saliency"]
 FEATURE_SET = f"{VISUAL}+{AUDIO}"
+NEURAL = sorted(hlconfig.NEURAL & {VISUAL, AUDIO, SALIENCY})
+
+# A published checkpoint that is missing stops the run before any job starts.
+if CFG["weights"] == "published":
+    _missing = [
+        f"{checkpoint_path(name, CFG['weights_dir'])} ({get_spec(name).where()})"
+        for name in NEURAL
+        if not checkpoint_path(name, CFG["weights_dir"]).is_file()
+    ]
+    if _missing:
+        raise WorkflowError(
+            "missing checkpoint file(s): "
+            + "; ".join(_missing)
+            + ". Put them into weights_dir (see `hlp weights`), or set `weights: random`."
+        )
+
+
+def weights_kind(backbone):
+    if backbone not in hlconfig.NEURAL:
+        return "weight-free"
+    return "random-init" if CFG["weights"] == "random" else "published"
+
+
+FEATURES_LABEL = (
+    f"{FEATURE_SET} ({', '.join(sorted({weights_kind(VISUAL), weights_kind(AUDIO)}))})"
+)
 SHARDS = list(range(CFG["features"]["shards"]))
 SEEDS = CFG["evaluation"]["seeds"]
 VARIANTS = {"avph": "av-ph", "random": "uniform"}
@@ -48,7 +76,15 @@ def root_of(wildcards):
 
 
 def modality_of(backbone):
-    return {VISUAL: "visual", AUDIO: "audio"}[backbone]
+    return {VISUAL: "visual", AUDIO: "audio", SALIENCY: "saliency"}[backbone]
+
+
+def checkpoint_signature(backbone):
+    """Size and mtime of the checkpoint file: a replaced file reruns its extraction."""
+    if backbone not in hlconfig.NEURAL or CFG["weights"] == "random":
+        return "none"
+    stat = checkpoint_path(backbone, CFG["weights_dir"]).stat()
+    return f"{stat.st_size}-{int(stat.st_mtime)}"
 
 
 def shards_of(dataset, backbone):
@@ -109,4 +145,8 @@ def all_targets():
             f"{RESULTS}/tables/{dataset}.md",
             f"{RESULTS}/tables/{dataset}.csv",
         ]
+        targets += expand(
+            f"{RESULTS}/{dataset}/saliency/{SALIENCY}/shard-{{k}}.h5",
+            k=SHARDS,
+        )
     return targets

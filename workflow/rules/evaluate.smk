@@ -15,7 +15,7 @@ rule evaluate:
     params:
         slice=method_params,
         protocol=lambda w: dataset_spec(w)["protocol"],
-        features=f"{FEATURE_SET} (weight-free)",
+        features=FEATURES_LABEL,
     shell:
         "hlp evaluate --predictions {input.predictions} --manifest {input.manifest}"
         " --clips {input.clips} --protocol {params.protocol} --split test"

@@ -1,4 +1,5 @@
-# Window features per (dataset, backbone, shard) into HDF5 shards.
+# Window features per (dataset, backbone, shard) into HDF5 shards, and saliency maps.
+# Published networks ask for one GPU (resources: gpu=1); weight-free extractors none.
 
 
 rule features:
@@ -10,9 +11,23 @@ rule features:
         f"{RESULTS}/logs/{{dataset}}/features/{{backbone}}/shard-{{shard}}.log",
     conda:
         "../../envs/pipeline.yaml"
+    resources:
+        gpu=lambda w: int(w.backbone in hlconfig.NEURAL),
+        # How, not what, a network computes: not a rerun trigger (params are).
+        hlp_runtime=lambda w: as_json(hlconfig.execution_slice(CFG, w.backbone)),
     params:
         slice=lambda w: as_json(hlconfig.features_slice(CFG, modality_of(w.backbone))),
+        weights=lambda w: as_json(hlconfig.weights_slice(CFG, w.backbone)),
+        checkpoint=lambda w: checkpoint_signature(w.backbone),
         shards=len(SHARDS),
     shell:
         "hlp features --manifest {input.manifest} --shard {wildcards.shard}"
-        " --shards {params.shards} --slice {params.slice:q} --out {output} 2> {log}"
+        " --shards {params.shards} --slice {params.slice:q} --runtime {params.weights:q}"
+        " --execution {resources.hlp_runtime:q} --out {output} 2> {log}"
+
+
+use rule features as saliency with:
+    output:
+        f"{RESULTS}/{{dataset}}/saliency/{{backbone}}/shard-{{shard}}.h5",
+    log:
+        f"{RESULTS}/logs/{{dataset}}/saliency/{{backbone}}/shard-{{shard}}.log",

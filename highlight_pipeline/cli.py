@@ -35,20 +35,21 @@ def cmd_synth(args: argparse.Namespace) -> None:
 def cmd_manifest(args: argparse.Namespace) -> None:
     from highlight_pipeline.manifest import build_manifest
 
-    manifest, rejected = build_manifest(
-        args.root, args.slice.get("test_fraction", 0.3), args.slice.get("split_seed", 0)
-    )
+    manifest, rejected, splits = build_manifest(args.reader, args.root, args.slice)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     manifest.to_csv(args.out, index=False)
     rejected.to_csv(args.rejected, index=False)
+    splits.to_csv(args.splits, index=False)
     log.info("manifest: %d videos, %d rejected (%s)", len(manifest), len(rejected), args.rejected)
 
 
 def cmd_clips(args: argparse.Namespace) -> None:
-    from highlight_pipeline.datasets.folder import make_clips
+    from highlight_pipeline.datasets.registry import get_reader
     from highlight_pipeline.manifest import read_manifest
 
-    clips = make_clips(read_manifest(args.manifest), args.root, args.clip_seconds)
+    clips = get_reader(args.reader).make_clips(
+        read_manifest(args.manifest), Path(args.root), args.slice
+    )
     clips.to_csv(args.out, index=False)
     log.info("clips: %d clips of %d videos", len(clips), clips["video_id"].nunique())
 
@@ -69,7 +70,6 @@ def cmd_features(args: argparse.Namespace) -> None:
 
 def cmd_pseudo(args: argparse.Namespace) -> None:
     from highlight_pipeline.features.clip_features import load_clip_features, read_clips
-    from highlight_pipeline.manifest import read_manifest
     from highlight_pipeline.pseudo.highlights import (
         compute_pseudo_highlights,
         write_pseudo_highlights,
@@ -78,8 +78,7 @@ def cmd_pseudo(args: argparse.Namespace) -> None:
     clips = read_clips(args.clips)
     visual = load_clip_features(args.visual, clips)
     audio = load_clip_features(args.audio, clips)
-    manifest = read_manifest(args.manifest)
-    train = set(manifest.loc[manifest["split"] == "train", "video_id"])
+    train = {v for v, s in _splits(args).items() if s == "train"}
     videos = [v for v in visual.available() if v in train]
     categories, pseudo, summary = compute_pseudo_highlights(videos, visual, audio, args.slice)
     categories.to_csv(args.categories, index=False)
@@ -89,10 +88,20 @@ def cmd_pseudo(args: argparse.Namespace) -> None:
     log.info("pseudo-highlights for %d training videos, K=%d", len(videos), summary["k"])
 
 
+def _splits(args: argparse.Namespace) -> dict[str, str]:
+    """video_id -> split: the scheme from --splits, else the manifest's split column."""
+    from highlight_pipeline.manifest import read_manifest, read_splits
+
+    if args.splits:
+        return read_splits(args.splits, args.split_scheme)
+    manifest = read_manifest(args.manifest)
+    return dict(zip(manifest["video_id"], manifest["split"], strict=True))
+
+
 def _inputs(args: argparse.Namespace):
     from highlight_pipeline.methods.inputs import load_method_inputs
 
-    return load_method_inputs(args.manifest, args.clips, args.visual, args.audio)
+    return load_method_inputs(args.manifest, args.clips, args.visual, args.audio, _splits(args))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -140,6 +149,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from highlight_pipeline.methods.inputs import read_predictions
 
     run = {
+        "split": args.split_scheme,
         "dataset": args.dataset,
         "method": args.method,
         "variant": args.variant,
@@ -151,7 +161,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         args.clips,
         args.manifest,
         args.protocol,
-        args.split,
+        _splits(args),
+        args.eval_split,
         run,
         args.slice,
     )
@@ -169,8 +180,37 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_table(args: argparse.Namespace) -> None:
     from highlight_pipeline.tables import write_tables
 
-    write_tables(args.metrics, args.dataset, args.md, args.csv)
+    write_tables(args.metrics, args.dataset, args.md, args.csv, args.tex, args.paper_dataset)
     print(Path(args.md).read_text())
+
+
+def cmd_plots(args: argparse.Namespace) -> None:
+    from highlight_pipeline.plots import plot_map_bars, plot_video_curves
+
+    plot_map_bars(args.table, args.bars)
+    written = plot_video_curves(
+        args.predictions, args.clips, args.manifest, args.curves, args.pseudo, args.split
+    )
+    log.info("plots: %s and %d score curves in %s", args.bars, len(written), args.curves)
+
+
+def cmd_reel(args: argparse.Namespace) -> None:
+    from highlight_pipeline.manifest import read_manifest
+    from highlight_pipeline.methods.inputs import read_predictions
+    from highlight_pipeline.reel import video_reel
+
+    video = args.video
+    if video is None:  # the first predicted video of the split
+        manifest = read_manifest(args.manifest)
+        predicted = read_predictions(args.predictions)
+        chosen = manifest[(manifest["split"] == args.split) & manifest["video_id"].isin(predicted)]
+        if chosen.empty:
+            raise PipelineError(f"no predicted video in split {args.split!r} for a reel")
+        video = str(chosen["video_id"].iloc[0])
+    out, segments = video_reel(
+        args.predictions, args.clips, args.manifest, video, args.out, args.seconds
+    )
+    log.info("reel of %s: %s (%d segments)", video, out, len(segments))
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
@@ -191,6 +231,12 @@ def _add_feature_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clips", required=True, help="results/{dataset}/clips.csv")
     p.add_argument("--visual", nargs="+", required=True, help="visual feature shards (.h5)")
     p.add_argument("--audio", nargs="+", required=True, help="audio feature shards (.h5)")
+    _add_split_inputs(p)
+
+
+def _add_split_inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--splits", help="results/{dataset}/splits.csv (default: the manifest's split)")
+    p.add_argument("--split-scheme", default="default", help="split scheme in splits.csv")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,18 +263,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", required=True, help="output folder (videos/, videos.csv, highlights.csv)"
     )
 
-    p = add("manifest", cmd_manifest, "probe every video of a dataset folder into manifest.csv")
-    p.add_argument("--root", required=True, help="dataset folder holding videos.csv")
+    p = add("manifest", cmd_manifest, "probe every video of a dataset into manifest.csv")
+    p.add_argument("--reader", default="folder", help="dataset reader (docs/datasets.md)")
+    p.add_argument("--root", required=True, help="the dataset folder")
     p.add_argument("--slice", type=_json, default={}, help="JSON of the dataset's config")
     p.add_argument("--out", required=True)
     p.add_argument(
-        "--rejected", required=True, help="CSV of videos that could not be used, with reasons"
+        "--rejected", required=True, help="CSV of videos that cannot be used, with reasons"
+    )
+    p.add_argument(
+        "--splits", required=True, help="CSV of every split scheme: video_id, scheme, split"
     )
 
     p = add("clips", cmd_clips, "cut each video into clips and attach the dataset's clip labels")
+    p.add_argument("--reader", default="folder")
     p.add_argument("--manifest", required=True)
     p.add_argument("--root", required=True)
-    p.add_argument("--clip-seconds", type=float, default=2.0)
+    p.add_argument("--slice", type=_json, default={}, help="JSON of the dataset's config")
     p.add_argument("--out", required=True)
 
     p = add(
@@ -283,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True)
     p.add_argument("--clips", required=True)
     p.add_argument("--protocol", default="youtube-map")
-    p.add_argument("--split", default="test")
+    _add_split_inputs(p)
+    p.add_argument("--eval-split", default="test", help="test or val")
     p.add_argument("--dataset", required=True)
     p.add_argument("--method", required=True)
     p.add_argument("--variant", required=True)
@@ -297,6 +349,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", nargs="+", required=True)
     p.add_argument("--md", required=True)
     p.add_argument("--csv", required=True)
+    p.add_argument("--tex", help="LaTeX table (booktabs)")
+    p.add_argument(
+        "--paper-dataset", help="the dataset's name in the paper numbers (default: --dataset)"
+    )
+
+    p = add("plots", cmd_plots, "score curves per video and a bar chart of the metric per category")
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--clips", required=True)
+    p.add_argument("--table", required=True, help="results/tables/{dataset}.csv")
+    p.add_argument("--pseudo", help="highlights.h5 of avph (pseudo-highlights in the curves)")
+    p.add_argument("--split", default="test", help="videos of this split get curves")
+    p.add_argument("--bars", required=True, help="output PNG of the bar chart")
+    p.add_argument("--curves", required=True, help="output folder of the score curves")
+
+    p = add("reel", cmd_reel, "cut a video's top-scoring clips into one playable highlight reel")
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--clips", required=True)
+    p.add_argument("--video", help="video id (default: the first predicted video of --split)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--seconds", type=float, default=20.0, help="longest reel")
+    p.add_argument("--out", required=True, help="output .mp4")
 
     p = add("check-config", cmd_check_config, "validate a config file against the schema")
     p.add_argument("config", nargs="?", default="config.yaml")

@@ -132,9 +132,21 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 # --- slices: what each stage depends on -------------------------------------------------
 
 
-def dataset_slice(config: dict[str, Any], dataset: str) -> dict[str, Any]:
+# Dataset keys that do not change which videos, clips or labels a dataset has.
+NOT_READER_KEYS = {"methods", "synth", "split_schemes", "eval_split", "protocol", "paper_dataset"}
+
+
+def reader_slice(config: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """What the manifest and clip tables of a dataset depend on."""
     spec = config["datasets"][dataset]
-    return {k: v for k, v in spec.items() if k != "methods"}
+    return {k: v for k, v in spec.items() if k not in NOT_READER_KEYS}
+
+
+def protocol_of(config: dict[str, Any], dataset: str) -> str:
+    from highlight_pipeline.datasets.registry import get_reader
+
+    spec = config["datasets"][dataset]
+    return spec.get("protocol") or get_reader(spec["reader"]).protocol
 
 
 NEURAL = {"r3d34", "c3d", "i3d", "cnn14", "tased"}

@@ -1,4 +1,10 @@
-"""Evaluate one run's predictions on a split with the dataset's protocol; write metrics JSON."""
+"""Evaluate one run's predictions on a split with the dataset's protocol; write metrics JSON.
+
+Per protocol (docs/protocols.md): ``youtube-map`` and ``tvsum-top5-median`` are computed
+per category (domain) and averaged over categories, as the papers report them;
+``qvhighlights-hl`` over all queries (column ``all``), with HIT@1 and the Fair/Good
+thresholds as secondary metrics.
+"""
 
 from __future__ import annotations
 
@@ -9,31 +15,57 @@ import numpy as np
 import pandas as pd
 
 from highlight_pipeline.config import slice_hash
+from highlight_pipeline.datasets.registry import protocol_columns
 from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.features.clip_features import read_clips
 from highlight_pipeline.manifest import read_manifest
-from highlight_pipeline.metrics import ap_trapezoid
+from highlight_pipeline.metrics import ap_trapezoid, qvhighlights_hl, tvsum_top5_map
 from highlight_pipeline.provenance import provenance
 
-PROTOCOL_METRIC = {"youtube-map": "mAP"}
+PROTOCOL_METRIC = {"youtube-map": "mAP", "tvsum-top5-median": "top5_mAP", "qvhighlights-hl": "mAP"}
 
 
-def youtube_map_by_category(
-    predictions: dict[str, np.ndarray], clips: pd.DataFrame, manifest: pd.DataFrame, split: str
-) -> tuple[dict[str, float], float, int]:
-    """Per-category mean of per-video trapezoid AP on ``split``; average over categories."""
-    videos = manifest[(manifest["split"] == split) & manifest["video_id"].isin(predictions.keys())]
-    if videos.empty:
-        raise DatasetError(f"no predicted video in split {split!r}")
-    labels = {v: g["label"].to_numpy() for v, g in clips.groupby("video_id", sort=False)}
-    if any((labels[v] < 0).any() for v in videos["video_id"]):
-        raise DatasetError("the dataset has no highlight labels (highlights.csv): cannot evaluate")
-    per_category: dict[str, list[float]] = {}
-    for row in videos.itertuples():
-        ap = ap_trapezoid(predictions[row.video_id], labels[row.video_id])
-        per_category.setdefault(row.category or "all", []).append(ap)
-    means = {c: float(np.mean(v)) for c, v in sorted(per_category.items())}
-    return means, float(np.mean(list(means.values()))), len(videos)
+def _by_category(videos: pd.DataFrame, score_video) -> tuple[dict[str, float], float]:
+    per_category: dict[str, float] = {}
+    for category, group in videos.groupby("category", sort=True):
+        per_category[str(category) or "all"] = float(score_video(list(group["video_id"])))
+    return per_category, float(np.mean(list(per_category.values())))
+
+
+def protocol_scores(
+    protocol: str, predictions: dict[str, np.ndarray], clips: pd.DataFrame, videos: pd.DataFrame
+) -> tuple[dict[str, float], float, dict]:
+    """(per-category values, average, secondary metrics) of ``protocol`` on ``videos``."""
+    columns = protocol_columns(protocol, clips)
+    truth = {v: g[columns].to_numpy() for v, g in clips.groupby("video_id", sort=False)}
+    for v in videos["video_id"]:
+        if len(predictions[v]) != len(truth[v]):
+            raise DatasetError(
+                f"video {v}: {len(predictions[v])} predicted scores for {len(truth[v])} clips"
+            )
+    if protocol == "youtube-map":
+        if any((truth[v] < 0).any() for v in videos["video_id"]):
+            raise DatasetError(
+                "the dataset has no highlight labels (highlights.csv): cannot evaluate"
+            )
+
+        def mean_ap(ids: list[str]) -> float:
+            return float(np.mean([ap_trapezoid(predictions[v], truth[v][:, 0]) for v in ids]))
+
+        per_category, average = _by_category(videos, mean_ap)
+        return per_category, average, {}
+    if protocol == "tvsum-top5-median":
+        per_category, average = _by_category(
+            videos, lambda ids: tvsum_top5_map([(predictions[v], truth[v]) for v in ids])
+        )
+        return per_category, average, {}
+    results = qvhighlights_hl([(predictions[v], truth[v]) for v in videos["video_id"]])
+    secondary = {
+        name: {"per_category": {"all": value}, "average": value}
+        for name, value in results.items()
+        if name != "mAP"
+    }
+    return {"all": results["mAP"]}, results["mAP"], secondary
 
 
 def evaluate_run(
@@ -41,23 +73,30 @@ def evaluate_run(
     clips_path: str | Path,
     manifest_path: str | Path,
     protocol: str,
-    split: str,
+    splits: dict[str, str],
+    eval_split: str,
     run: dict,
     method_slice: dict,
 ) -> dict:
     if protocol not in PROTOCOL_METRIC:
-        raise DatasetError(f"protocol {protocol!r} is not supported yet")
-    per_category, average, n_videos = youtube_map_by_category(
-        predictions, read_clips(clips_path), read_manifest(manifest_path), split
+        raise DatasetError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOL_METRIC)}")
+    manifest = read_manifest(manifest_path)
+    chosen = [v for v, s in splits.items() if s == eval_split]
+    videos = manifest[manifest["video_id"].isin(chosen) & manifest["video_id"].isin(predictions)]
+    if videos.empty:
+        raise DatasetError(f"no predicted video in split {eval_split!r}")
+    per_category, average, secondary = protocol_scores(
+        protocol, predictions, read_clips(clips_path), videos
     )
     return {
         **run,
         "protocol": protocol,
         "metric": PROTOCOL_METRIC[protocol],
-        "split": split,
+        "eval_split": eval_split,
         "per_category": per_category,
         "average": average,
-        "n_videos": n_videos,
+        "secondary": secondary,
+        "n_videos": len(videos),
         "config_slice": method_slice,
         "config_hash": slice_hash(method_slice),
         **provenance(),

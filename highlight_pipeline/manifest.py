@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from highlight_pipeline.datasets import folder
-from highlight_pipeline.errors import VideoError
+from highlight_pipeline.datasets.registry import get_reader
+from highlight_pipeline.errors import DatasetError, VideoError
 from highlight_pipeline.video.probe import probe
 
 log = logging.getLogger(__name__)
@@ -30,17 +30,21 @@ MANIFEST_COLUMNS = [
 
 
 def dataset_root(dataset: str, spec: dict, results: str | Path = "results") -> Path:
-    """Folder holding videos.csv: the configured root, or where `hlp synth` writes."""
+    """The dataset folder: the configured root, or where `hlp synth` writes."""
     if spec["reader"] == "synthetic":
         return Path(results) / dataset / "source"
     return Path(spec["root"])
 
 
 def build_manifest(
-    root: str | Path, test_fraction: float, split_seed: int, progress: bool = True
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Probe every listed video. Returns (manifest, rejected) tables."""
-    table = folder.assign_missing_splits(folder.read_video_table(root), test_fraction, split_seed)
+    reader: str, root: str | Path, spec: dict, progress: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Probe every video the reader lists. Returns (manifest, rejected, splits) tables.
+
+    ``splits`` is long: video_id, scheme, split for every split scheme of the reader.
+    """
+    dataset_reader = get_reader(reader)
+    table = dataset_reader.read_videos(Path(root), spec)
     rows, rejected = [], []
     for row in tqdm(
         table.itertuples(), total=len(table), desc="probe", unit="video", disable=not progress
@@ -61,7 +65,31 @@ def build_manifest(
             }
         )
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
-    return manifest, pd.DataFrame(rejected, columns=["video_id", "path", "reason"])
+    schemes = dataset_reader.split_schemes(table, spec)
+    splits = pd.DataFrame(
+        [
+            {"video_id": v, "scheme": name, "split": split}
+            for name, assignment in schemes.items()
+            for v, split in assignment.items()
+            if split
+        ],
+        columns=["video_id", "scheme", "split"],
+    )
+    return manifest, pd.DataFrame(rejected, columns=["video_id", "path", "reason"]), splits
+
+
+def read_splits(path: str | Path, scheme: str) -> dict[str, str]:
+    """video_id -> split under ``scheme`` (``default``: the reader's first scheme)."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    names = list(dict.fromkeys(table["scheme"]))
+    if scheme == "default":
+        if not names:
+            return {}
+        scheme = names[0]
+    if scheme not in names:
+        raise DatasetError(f"{path}: no split scheme {scheme!r}; known: {', '.join(names)}")
+    chosen = table[table["scheme"] == scheme]
+    return dict(zip(chosen["video_id"], chosen["split"], strict=True))
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:

@@ -52,6 +52,11 @@ def collect_metrics(paths: list[str | Path]) -> pd.DataFrame:
         base["features"] = str(m.get("features", ""))
         for column, value in {**m["per_category"], "average": m["average"]}.items():
             rows.append({**base, "column": str(column), "value": float(value)})
+        for metric, extra in m.get("secondary", {}).items():  # e.g. HIT@1 beside mAP
+            for column, value in {**extra["per_category"], "average": extra["average"]}.items():
+                rows.append(
+                    {**base, "metric": metric, "column": str(column), "value": float(value)}
+                )
     if not rows:
         raise DatasetError("no metrics files to tabulate")
     return pd.DataFrame(rows)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from highlight_pipeline.errors import DatasetError
-from highlight_pipeline.evaluate import evaluate_run, write_metrics, youtube_map_by_category
+from highlight_pipeline.evaluate import evaluate_run, protocol_scores, write_metrics
 from highlight_pipeline.tables import write_tables
 
 
@@ -46,8 +46,15 @@ MANIFEST = pd.DataFrame(
 )
 
 
+def youtube_by_category(predictions, clips, manifest, split):
+    videos = manifest[(manifest["split"] == split) & manifest["video_id"].isin(predictions)]
+    per_category, average, secondary = protocol_scores("youtube-map", predictions, clips, videos)
+    assert secondary == {}
+    return per_category, average, len(videos)
+
+
 def test_youtube_map_by_category_hand_example():
-    per_category, average, n = youtube_map_by_category(
+    per_category, average, n = youtube_by_category(
         PREDICTIONS, clips_table(LABELS), MANIFEST, "test"
     )
     assert n == 4
@@ -60,7 +67,7 @@ def test_youtube_map_by_category_hand_example():
 
 
 def test_train_split_uses_only_train_videos():
-    per_category, average, n = youtube_map_by_category(
+    per_category, average, n = youtube_by_category(
         PREDICTIONS, clips_table(LABELS), MANIFEST, "train"
     )
     assert n == 1 and per_category == {"B": 1.0} and average == 1.0
@@ -69,22 +76,56 @@ def test_train_split_uses_only_train_videos():
 def test_unlabelled_dataset_cannot_be_evaluated():
     unlabelled = clips_table({v: [-1] * len(y) for v, y in LABELS.items()})
     with pytest.raises(DatasetError, match="no highlight labels"):
-        youtube_map_by_category(PREDICTIONS, unlabelled, MANIFEST, "test")
+        youtube_by_category(PREDICTIONS, unlabelled, MANIFEST, "test")
 
 
-def test_no_predicted_video_in_split():
-    with pytest.raises(DatasetError, match="'val'"):
-        youtube_map_by_category(PREDICTIONS, clips_table(LABELS), MANIFEST, "val")
+def test_score_count_must_match_clip_count():
+    wrong = {**PREDICTIONS, "v1": np.array([0.5, 0.4])}
+    with pytest.raises(DatasetError, match="v1: 2 predicted scores for 3 clips"):
+        youtube_by_category(wrong, clips_table(LABELS), MANIFEST, "test")
+
+
+def test_tvsum_protocol_per_category():
+    # Two annotators; per video the top-5 cut keeps everything (<= 3 clips).
+    clips = clips_table({"v1": [0, 0, 0], "v2": [0, 0, 0]})
+    clips["u0"] = [3, 1, 1, 1, 1, 3]  # positives: v1 clip 0, v2 clip 2
+    clips["u1"] = [1, 3, 1, 1, 3, 1]  # positives: v1 clip 1, v2 clip 1
+    videos = pd.DataFrame({"video_id": ["v1", "v2"], "category": ["A", "A"]})
+    preds = {"v1": np.array([0.9, 0.5, 0.1]), "v2": np.array([0.9, 0.5, 0.1])}
+    per_category, average, _ = protocol_scores("tvsum-top5-median", preds, clips, videos)
+    # u0: v1 AP 1, v2 positive 3rd: 1 * (0 + 1/3) / 2 = 1/6.
+    # u1: positive 2nd in both: after a negative p = 0, then 1 * (0 + 1/2) / 2 = 1/4.
+    expected = ((1 + 1 / 6) / 2 + (1 / 4 + 1 / 4) / 2) / 2
+    assert per_category == {"A": pytest.approx(expected)} and average == pytest.approx(expected)
+
+
+def test_qvhighlights_protocol_reports_hit_at_1_as_secondary():
+    clips = clips_table({"q1": [0, 0], "q2": [0, 0]})
+    clips[["s0", "s1", "s2"]] = [[4, 4, 4], [0, 0, 0], [1, 1, 1], [4, 4, 4]]
+    videos = pd.DataFrame({"video_id": ["q1", "q2"], "category": ["", ""]})
+    preds = {"q1": np.array([0.9, 0.1]), "q2": np.array([0.9, 0.1])}
+    per_category, average, secondary = protocol_scores("qvhighlights-hl", preds, clips, videos)
+    # VeryGood: q1 top clip positive (AP 1, HIT 1); q2 positive ranked 2nd (AP 1/2, HIT 0).
+    assert per_category == {"all": pytest.approx(0.75)} and average == pytest.approx(0.75)
+    assert secondary["HIT@1"]["average"] == pytest.approx(0.5)
 
 
 def test_evaluate_run_from_files(tmp_path):
     clips_path, manifest_path = tmp_path / "clips.csv", tmp_path / "manifest.csv"
     clips_table(LABELS).to_csv(clips_path, index=False)
     MANIFEST.to_csv(manifest_path, index=False)
-    run = {"dataset": "d", "method": "avph", "variant": "full", "seed": 0, "features": "wf"}
+    splits = dict(zip(MANIFEST["video_id"], MANIFEST["split"], strict=True))
+    run = {
+        "dataset": "d",
+        "method": "avph",
+        "variant": "full",
+        "seed": 0,
+        "features": "wf",
+        "split": "default",
+    }
     method_slice = {"lr": 0.01}
     metrics = evaluate_run(
-        PREDICTIONS, clips_path, manifest_path, "youtube-map", "test", run, method_slice
+        PREDICTIONS, clips_path, manifest_path, "youtube-map", splits, "test", run, method_slice
     )
     assert metrics["average"] == pytest.approx((7 / 12 + 5 / 12 + 1 / 4) / 3)
     assert metrics["metric"] == "mAP" and metrics["n_videos"] == 4
@@ -93,7 +134,9 @@ def test_evaluate_run_from_files(tmp_path):
     write_metrics(out, metrics)
     assert json.loads(out.read_text())["per_category"] == metrics["per_category"]
     with pytest.raises(DatasetError, match="tvsum"):
-        evaluate_run(PREDICTIONS, clips_path, manifest_path, "tvsum", "test", run, {})
+        evaluate_run(PREDICTIONS, clips_path, manifest_path, "tvsum", splits, "test", run, {})
+    with pytest.raises(DatasetError, match="'val'"):
+        evaluate_run(PREDICTIONS, clips_path, manifest_path, "youtube-map", splits, "val", run, {})
 
 
 # ------------------------------------------------------------------------------ tables

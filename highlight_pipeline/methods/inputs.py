@@ -37,7 +37,10 @@ def load_method_inputs(
     clips_path: str | Path,
     visual_shards: list[str | Path],
     audio_shards: list[str | Path],
+    splits: dict[str, str] | None = None,
 ) -> MethodInputs:
+    """Clip features and labels of every video with visual features; ``splits`` (video_id ->
+    train/val/test under one split scheme) overrides the manifest's split column."""
     manifest = read_manifest(manifest_path).set_index("video_id")
     clips = read_clips(clips_path)
     visual = load_clip_features(visual_shards, clips)
@@ -54,7 +57,10 @@ def load_method_inputs(
         videos=videos,
         visual=[visual.by_video[v] for v in videos],
         audio=[audio.by_video.get(v) for v in videos],
-        split=[str(manifest.at[v, "split"]) for v in videos],
+        split=[
+            splits.get(v, "") if splits is not None else str(manifest.at[v, "split"])
+            for v in videos
+        ],
         category=[str(manifest.at[v, "category"]) for v in videos],
         labels=[labels[v] for v in videos],
     )

@@ -54,7 +54,6 @@ FEATURES_LABEL = (
 SHARDS = list(range(CFG["features"]["shards"]))
 SEEDS = CFG["evaluation"]["seeds"]
 VARIANTS = {"avph": "av-ph", "random": "uniform"}
-SPLIT = "default"  # the dataset's own train/test split
 
 
 wildcard_constraints:
@@ -104,11 +103,16 @@ def feature_inputs(wildcards):
 
 
 def source_inputs(wildcards):
-    """The dataset's own tables (and, for folders, its video files: re-probe on change)."""
+    """The dataset's own tables (and, for folders, its video files: re-probe on change).
+
+    Readers of published datasets list no inputs: their manifest is made once and remade
+    when the dataset's config changes (or with `snakemake -R manifest`)."""
     spec = dataset_spec(wildcards)
     root = Path(root_of(wildcards))
     if spec["reader"] == "synthetic":
         return [str(root / "videos.csv")]
+    if spec["reader"] != "folder":
+        return []
     inputs = [str(root / "videos.csv")]
     if (root / "videos.csv").is_file():
         import pandas as pd
@@ -121,9 +125,22 @@ def source_inputs(wildcards):
 def label_inputs(wildcards):
     root = Path(root_of(wildcards))
     highlights = root / "highlights.csv"
-    if dataset_spec(wildcards)["reader"] == "synthetic" or highlights.is_file():
+    reader = dataset_spec(wildcards)["reader"]
+    if reader == "synthetic" or (reader == "folder" and highlights.is_file()):
         return [str(highlights)]
     return []
+
+
+def schemes_of(dataset):
+    return CFG["datasets"][dataset]["split_schemes"]
+
+
+def split_inputs(wildcards):
+    return f"{RESULTS}/{wildcards.dataset}/splits.csv"
+
+
+def pseudo_of(wildcards):
+    return f"{RESULTS}/{wildcards.dataset}/pseudo/{FEATURE_SET}/{wildcards.split}/highlights.h5"
 
 
 def method_params(wildcards):
@@ -132,10 +149,32 @@ def method_params(wildcards):
 
 def metrics_of(dataset):
     return [
-        f"{RESULTS}/{dataset}/metrics/{method}/{VARIANTS[method]}/{SPLIT}/seed{seed}.json"
+        f"{RESULTS}/{dataset}/metrics/{method}/{VARIANTS[method]}/{split}/seed{seed}.json"
         for method in CFG["evaluation"]["methods"]
+        for split in schemes_of(dataset)
         for seed in SEEDS
     ]
+
+
+def first_run(dataset):
+    """The predictions shown in plots and the reel: first method, scheme and seed."""
+    method = CFG["evaluation"]["methods"][0]
+    split = schemes_of(dataset)[0]
+    return method, split, SEEDS[0]
+
+
+def plot_inputs(wildcards):
+    method, split, seed = first_run(wildcards.dataset)
+    base = f"{RESULTS}/{wildcards.dataset}"
+    inputs = {
+        "predictions": f"{base}/models/{method}/{VARIANTS[method]}/{split}/seed{seed}.predictions.jsonl",
+        "manifest": f"{base}/manifest.csv",
+        "clips": f"{base}/clips.csv",
+        "table": f"{RESULTS}/tables/{wildcards.dataset}.csv",
+    }
+    if method == "avph":
+        inputs["pseudo"] = f"{base}/pseudo/{FEATURE_SET}/{split}/highlights.h5"
+    return inputs
 
 
 def all_targets():
@@ -144,6 +183,10 @@ def all_targets():
         targets += [
             f"{RESULTS}/tables/{dataset}.md",
             f"{RESULTS}/tables/{dataset}.csv",
+            f"{RESULTS}/tables/{dataset}.tex",
+            f"{RESULTS}/plots/{dataset}/map_bars.png",
+            f"{RESULTS}/plots/{dataset}/curves",
+            f"{RESULTS}/plots/{dataset}/reel.mp4",
         ]
         targets += expand(
             f"{RESULTS}/{dataset}/saliency/{SALIENCY}/shard-{{k}}.h5",

@@ -26,18 +26,19 @@ rule manifest:
     output:
         manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
         rejected=f"{RESULTS}/{{dataset}}/rejected.csv",
+        splits=f"{RESULTS}/{{dataset}}/splits.csv",
     log:
         f"{RESULTS}/logs/{{dataset}}/manifest.log",
     conda:
         "../../envs/pipeline.yaml"
     params:
-        slice=lambda w: as_json(
-            {k: dataset_spec(w).get(k) for k in ("test_fraction", "split_seed")}
-        ),
+        slice=lambda w: as_json(hlconfig.reader_slice(CFG, w.dataset)),
+        reader=lambda w: dataset_spec(w)["reader"],
         root=root_of,
     shell:
-        "hlp manifest --root {params.root:q} --slice {params.slice:q}"
-        " --out {output.manifest} --rejected {output.rejected} 2> {log}"
+        "hlp manifest --reader {params.reader} --root {params.root:q} --slice {params.slice:q}"
+        " --out {output.manifest} --rejected {output.rejected} --splits {output.splits}"
+        " 2> {log}"
 
 
 rule clips:
@@ -51,8 +52,9 @@ rule clips:
     conda:
         "../../envs/pipeline.yaml"
     params:
+        slice=lambda w: as_json(hlconfig.reader_slice(CFG, w.dataset)),
+        reader=lambda w: dataset_spec(w)["reader"],
         root=root_of,
-        clip_seconds=lambda w: dataset_spec(w)["clip_seconds"],
     shell:
-        "hlp clips --manifest {input.manifest} --root {params.root:q}"
-        " --clip-seconds {params.clip_seconds} --out {output} 2> {log}"
+        "hlp clips --reader {params.reader} --manifest {input.manifest}"
+        " --root {params.root:q} --slice {params.slice:q} --out {output} 2> {log}"

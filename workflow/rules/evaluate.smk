@@ -1,4 +1,4 @@
-# Evaluation per run, and the result table per dataset.
+# Evaluation per run; result tables, plots and a highlight reel per dataset.
 
 
 rule evaluate:
@@ -6,6 +6,7 @@ rule evaluate:
         predictions=f"{RESULTS}/{{dataset}}/models/{{method}}/{{variant}}/{{split}}/seed{{seed}}.predictions.jsonl",
         manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
         clips=f"{RESULTS}/{{dataset}}/clips.csv",
+        splits=split_inputs,
     output:
         f"{RESULTS}/{{dataset}}/metrics/{{method}}/{{variant}}/{{split}}/seed{{seed}}.json",
     log:
@@ -14,11 +15,13 @@ rule evaluate:
         "../../envs/pipeline.yaml"
     params:
         slice=method_params,
-        protocol=lambda w: dataset_spec(w)["protocol"],
+        protocol=lambda w: hlconfig.protocol_of(CFG, w.dataset),
+        eval_split=lambda w: dataset_spec(w)["eval_split"],
         features=FEATURES_LABEL,
     shell:
         "hlp evaluate --predictions {input.predictions} --manifest {input.manifest}"
-        " --clips {input.clips} --protocol {params.protocol} --split test"
+        " --clips {input.clips} --splits {input.splits} --split-scheme {wildcards.split}"
+        " --protocol {params.protocol} --eval-split {params.eval_split}"
         " --dataset {wildcards.dataset} --method {wildcards.method}"
         " --variant {wildcards.variant} --features {params.features:q}"
         " --seed {wildcards.seed} --slice {params.slice:q} --out {output} 2> {log}"
@@ -28,12 +31,72 @@ rule table:
     input:
         lambda w: metrics_of(w.dataset),
     output:
-        md=f"{RESULTS}/tables/{{dataset}}.md",
+        md=report(
+            f"{RESULTS}/tables/{{dataset}}.md",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
         csv=f"{RESULTS}/tables/{{dataset}}.csv",
+        tex=f"{RESULTS}/tables/{{dataset}}.tex",
     log:
         f"{RESULTS}/logs/tables/{{dataset}}.log",
     conda:
         "../../envs/pipeline.yaml"
+    params:
+        paper_dataset=lambda w: dataset_spec(w).get("paper_dataset", w.dataset),
     shell:
-        "hlp table --dataset {wildcards.dataset} --metrics {input}"
-        " --md {output.md} --csv {output.csv} > {log} 2>&1"
+        "hlp table --dataset {wildcards.dataset} --paper-dataset {params.paper_dataset}"
+        " --metrics {input} --md {output.md} --csv {output.csv} --tex {output.tex}"
+        " > {log} 2>&1"
+
+
+rule plots:
+    input:
+        unpack(plot_inputs),
+    output:
+        bars=report(
+            f"{RESULTS}/plots/{{dataset}}/map_bars.png",
+            caption="../report/bars.rst",
+            category="Plots",
+        ),
+        curves=report(
+            directory(f"{RESULTS}/plots/{{dataset}}/curves"),
+            patterns=["{video}.png"],
+            caption="../report/curves.rst",
+            category="Plots",
+        ),
+    log:
+        f"{RESULTS}/logs/plots/{{dataset}}.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        pseudo=lambda w, input: (
+            f"--pseudo {input.pseudo}" if "pseudo" in input.keys() else ""
+        ),
+        split=lambda w: dataset_spec(w)["eval_split"],
+    shell:
+        "hlp plots --predictions {input.predictions} --manifest {input.manifest}"
+        " --clips {input.clips} --table {input.table} {params.pseudo} --split {params.split}"
+        " --bars {output.bars} --curves {output.curves} 2> {log}"
+
+
+rule reel:
+    input:
+        unpack(plot_inputs),
+    output:
+        report(
+            f"{RESULTS}/plots/{{dataset}}/reel.mp4",
+            caption="../report/reel.rst",
+            category="Reel",
+        ),
+    log:
+        f"{RESULTS}/logs/plots/{{dataset}}.reel.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        seconds=CFG["evaluation"]["reel_seconds"],
+        split=lambda w: dataset_spec(w)["eval_split"],
+    shell:
+        "hlp reel --predictions {input.predictions} --manifest {input.manifest}"
+        " --clips {input.clips} --split {params.split} --seconds {params.seconds}"
+        " --out {output} 2> {log}"

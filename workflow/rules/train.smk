@@ -1,14 +1,15 @@
-# Training and prediction, per (dataset, method, variant, split, seed).
+# Training and prediction, per (dataset, method, variant, split scheme, seed).
 
 
 rule train_avph:
     input:
         unpack(feature_inputs),
-        pseudo=f"{RESULTS}/{{dataset}}/pseudo/{FEATURE_SET}/highlights.h5",
+        splits=split_inputs,
+        pseudo=pseudo_of,
     output:
-        f"{RESULTS}/{{dataset}}/models/avph/av-ph/{SPLIT}/seed{{seed}}.pt",
+        f"{RESULTS}/{{dataset}}/models/avph/av-ph/{{split}}/seed{{seed}}.pt",
     log:
-        f"{RESULTS}/logs/{{dataset}}/train/avph/seed{{seed}}.log",
+        f"{RESULTS}/logs/{{dataset}}/train/avph/{{split}}/seed{{seed}}.log",
     conda:
         "../../envs/pipeline.yaml"
     threads: 1
@@ -17,6 +18,7 @@ rule train_avph:
     shell:
         "hlp train --method avph --manifest {input.manifest} --clips {input.clips}"
         " --visual {input.visual} --audio {input.audio} --pseudo {input.pseudo}"
+        " --splits {input.splits} --split-scheme {wildcards.split}"
         " --slice {params.slice:q} --seed {wildcards.seed} --threads {threads}"
         " --out {output} 2> {log}"
 
@@ -24,11 +26,11 @@ rule train_avph:
 rule predict_avph:
     input:
         unpack(feature_inputs),
-        model=f"{RESULTS}/{{dataset}}/models/avph/av-ph/{SPLIT}/seed{{seed}}.pt",
+        model=f"{RESULTS}/{{dataset}}/models/avph/av-ph/{{split}}/seed{{seed}}.pt",
     output:
-        f"{RESULTS}/{{dataset}}/models/avph/av-ph/{SPLIT}/seed{{seed}}.predictions.jsonl",
+        f"{RESULTS}/{{dataset}}/models/avph/av-ph/{{split}}/seed{{seed}}.predictions.jsonl",
     log:
-        f"{RESULTS}/logs/{{dataset}}/predict/avph/seed{{seed}}.log",
+        f"{RESULTS}/logs/{{dataset}}/predict/avph/{{split}}/seed{{seed}}.log",
     conda:
         "../../envs/pipeline.yaml"
     shell:
@@ -41,9 +43,9 @@ rule predict_random:
     input:
         unpack(feature_inputs),
     output:
-        f"{RESULTS}/{{dataset}}/models/random/uniform/{SPLIT}/seed{{seed}}.predictions.jsonl",
+        f"{RESULTS}/{{dataset}}/models/random/uniform/{{split}}/seed{{seed}}.predictions.jsonl",
     log:
-        f"{RESULTS}/logs/{{dataset}}/predict/random/seed{{seed}}.log",
+        f"{RESULTS}/logs/{{dataset}}/predict/random/{{split}}/seed{{seed}}.log",
     conda:
         "../../envs/pipeline.yaml"
     shell:

@@ -105,8 +105,10 @@ def _inputs(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    import pandas as pd
     import torch
 
+    from highlight_pipeline.features.shards import read_meta
     from highlight_pipeline.methods.avph import train_avph
     from highlight_pipeline.pseudo.highlights import read_pseudo_highlights
 
@@ -121,8 +123,14 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.slice,
         args.seed,
     )
+    clips = pd.read_csv(args.clips)
+    recipe = {  # what `hlp predict` needs to score a new video the same way
+        "visual": read_meta(args.visual[0]).preprocessing["slice"],
+        "audio": read_meta(args.audio[0]).preprocessing["slice"],
+        "clip_seconds": float((clips["end"] - clips["start"]).median()),
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({**model.state(), "seed": args.seed, "losses": losses}, args.out)
+    torch.save({**model.state(), "seed": args.seed, "losses": losses, "recipe": recipe}, args.out)
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -211,6 +219,17 @@ def cmd_reel(args: argparse.Namespace) -> None:
         args.predictions, args.clips, args.manifest, video, args.out, args.seconds
     )
     log.info("reel of %s: %s (%d segments)", video, out, len(segments))
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from highlight_pipeline.predict_video import predict_video
+
+    runtime = {"weights_dir": args.weights_dir, "weights": args.weights, "device": args.device}
+    result = predict_video(args.video, args.model, args.out, args.reel_seconds, runtime)
+    print(
+        f"{len(result['clips'])} clips scored; wrote {args.out}/scores.json, scores.png"
+        + (", reel.mp4" if result["reel"] else "")
+    )
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
@@ -372,6 +391,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test")
     p.add_argument("--seconds", type=float, default=20.0, help="longest reel")
     p.add_argument("--out", required=True, help="output .mp4")
+
+    p = add(
+        "predict",
+        cmd_predict,
+        "score one video with a trained model: clip scores (JSON), a plot and a highlight reel",
+    )
+    p.add_argument("video", help="a video file")
+    p.add_argument("--model", required=True, help="a checkpoint from `hlp train` (seed*.pt)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--reel-seconds", type=float, default=20.0, help="longest reel")
+    p.add_argument("--weights-dir", default="weights", help="checkpoints of neural extractors")
+    p.add_argument("--weights", choices=["published", "random"], default="published")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
     p = add("check-config", cmd_check_config, "validate a config file against the schema")
     p.add_argument("config", nargs="?", default="config.yaml")

@@ -379,13 +379,6 @@ def test_audio_windows_exact_across_chunk_boundaries(synthetic_audio, window, st
     np.testing.assert_array_equal(got, expected_windows(grid, rate, 1000))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="neural.py iter_audio_windows: with stride > window a chunk can end inside the gap "
-    "before the next window; `drop = starts[next_window] - offset` then exceeds len(buffer), "
-    "offset advances past the samples actually consumed and later windows are shifted "
-    "(fix: drop = min(drop, len(buffer)))",
-)
 def test_audio_windows_with_gaps_between_windows(synthetic_audio):
     rate = 100
     grid = window_grid(10.0, 0.5, 1.5)  # starts 0, 1.5, 3.0, ... ; chunks end at 2.3, 4.6, ...

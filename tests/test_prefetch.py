@@ -139,12 +139,6 @@ def test_producer_never_more_than_depth_plus_one_ahead(depth):
     assert max(leads) >= depth
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="prefetch treats any BaseException *item* as a producer failure and raises it "
-    "(prefetch.py: `if isinstance(item, BaseException): raise item`); producer errors "
-    "should be wrapped in a private marker instead",
-)
 def test_exception_objects_as_items_are_yielded_not_raised():
     items = [1, ValueError("an item, not a failure"), 3]
     assert list(prefetch(iter(items), depth=2)) == items

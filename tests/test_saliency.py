@@ -137,14 +137,6 @@ def test_spectral_extractor_decodes_at_the_stored_size(make_video):
     np.testing.assert_allclose(found.grid, [[0, 1 / 3], [1 / 3, 2 / 3], [2 / 3, 1.0]])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="saliency.py spectral_residual: log(|F| + 1e-9) turns exact spectral zeros (a flat "
-    "frame with a box whose size divides the frame size has sinc nulls) into -20.7 spikes; "
-    "the 3x3 local mean then boosts their neighbours and the map peaks a quarter period "
-    "away from the object (e.g. log1p(|F|), or a floor relative to the mean amplitude, "
-    "keeps the peak on the square here)",
-)
 def test_spectral_residual_square_dividing_the_frame_size():
     image = np.full((24, 32), 90.0)
     image[10:14, 2:6] = 255.0  # 4 divides 24 and 32: exact zeros in the spectrum
@@ -231,13 +223,6 @@ def test_tased_windows_hold_the_frames_window_indices_names(clip70, map_fps):
     check_windows(windows, times, levels, 70, 10.0, map_fps)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="saliency.py tased_windows serves targets strictly in order: a reversed-window "
-    "target t < 31 is only emitted at frame t + 31, so every later target t2 >= 31 with "
-    "t2 < t + 31 is missed by the ring and falls to the end-of-video loop, which uses "
-    "min(target, len(head) - 1): all targets after frame 62 get the window of frames 31..62",
-)
 def test_tased_windows_beyond_the_head_at_two_maps_per_second(clip70):
     # targets 0, 5, ..., 65: target 30 needs frame 61, target 65 must end at frame 65
     path, levels = clip70
@@ -245,12 +230,6 @@ def test_tased_windows_beyond_the_head_at_two_maps_per_second(clip70):
     check_windows(windows, times, levels, 70, 10.0, 2.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="saliency.py tased_windows: the end-of-video loop (`for target in "
-    "targets[position:]`) appends every remaining window without checking the batch size, "
-    "so one yield can hold all remaining windows (memory grows with the video)",
-)
 def test_tased_batches_never_exceed_the_batch_size(clip70):
     path, _ = clip70
     sizes, _, _ = collect(tased_windows(path, 10.0, 7.0, 2.0, 4))

@@ -65,7 +65,7 @@ def extract_shard(
     meta = ShardMeta(
         backbone=extractor.name,
         weights=described["weights"],
-        preprocessing={**feature_slice, **described},
+        preprocessing={"slice": feature_slice, **described},
         config_hash=config_hash,
         array="maps" if extractor.modality == "saliency" else "windows",
     )

@@ -249,7 +249,7 @@ def iter_audio_windows(
         buffer = np.concatenate([buffer, chunk])
         yield from ready(final=False)
         if next_window < len(starts):
-            drop = int(starts[next_window] - offset)
+            drop = min(int(starts[next_window] - offset), len(buffer))
             if drop > 0:
                 buffer, offset = buffer[drop:], offset + drop
     yield from ready(final=True)

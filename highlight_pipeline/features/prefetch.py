@@ -11,6 +11,13 @@ T = TypeVar("T")
 _DONE = object()
 
 
+class _Failure:
+    """The producer's exception, wrapped so that exception objects can also be items."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
     """Yield ``items`` while a thread produces up to ``depth`` items ahead.
 
@@ -33,7 +40,7 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
                     return
             buffer.put(_DONE)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            buffer.put(exc)
+            buffer.put(_Failure(exc))
 
     thread = threading.Thread(target=produce, name="decode-ahead", daemon=True)
     thread.start()
@@ -42,8 +49,8 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
             item = buffer.get()
             if item is _DONE:
                 return
-            if isinstance(item, BaseException):
-                raise item
+            if isinstance(item, _Failure):
+                raise item.error
             yield item
     finally:
         stop.set()

@@ -38,7 +38,9 @@ TASED_SIZE = (224, 384)  # H, W
 def spectral_residual(grey: np.ndarray) -> np.ndarray:
     """``[B, H, W]`` grey frames -> ``[B, H, W]`` saliency in [0, 1]."""
     spectrum = np.fft.fft2(grey.astype(np.float64), axes=(1, 2))
-    log_amplitude = np.log(np.abs(spectrum) + 1e-9)
+    # log(1 + |F|) (grey levels 0..255 make |F| >> 1 where it matters): exact spectral
+    # zeros (flat frames, periodic patterns) stay finite instead of dominating the local mean.
+    log_amplitude = np.log1p(np.abs(spectrum))
     residual = log_amplitude - uniform_filter(log_amplitude, size=(1, 3, 3), mode="wrap")
     back = np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)), axes=(1, 2))
     sigma = 0.03 * grey.shape[2]
@@ -89,23 +91,40 @@ class SpectralResidualSaliency:
 def tased_windows(
     path: str | Path, native_fps: float, duration: float, out_fps: float, batch: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(windows uint8 [B, 32, 224, 384, 3], map times [B])`` for maps every 1/out_fps s."""
-    n_frames = int(np.floor(duration * native_fps + 1e-6))
+    """Yield ``(windows uint8 [B, 32, 224, 384, 3], map times [B])`` for maps every 1/out_fps s,
+    in time order.
+
+    A map at frame t >= 31 uses the 32 frames ending at t (ready when frame t is decoded);
+    t < 31 uses TASED's time-reversed window t+31 .. t (ready at frame t+31), so windows
+    that are ready early wait (at most 31 frames) until the earlier maps are out.
+    """
+    n_frames = max(1, int(np.floor(duration * native_fps + 1e-6)))
     targets = sorted(
         {
             min(n_frames - 1, int(round(k * native_fps / out_fps)))
-            for k in range(int(np.ceil(duration * out_fps - 1e-9)))
+            for k in range(max(1, int(np.ceil(duration * out_fps - 1e-9))))
         }
     )
+    forward = {t for t in targets if t >= WINDOW - 1}
+    reversed_at = {t + WINDOW - 1: t for t in targets if t < WINDOW - 1}
+    ready: dict[int, np.ndarray] = {}
+    position = 0  # next target (in time order) to hand out
     head: list[np.ndarray] = []  # frames 0 .. 2*WINDOW-2, for the time-reversed windows
     ring: deque[np.ndarray] = deque(maxlen=WINDOW)
-    windows, times = [], []
-    position = 0  # next target to serve
+    windows: list[np.ndarray] = []
+    times: list[float] = []
     index = -1
 
-    def emit(frames: list[np.ndarray], target: int):
-        windows.append(np.stack(frames))
-        times.append(target / native_fps)
+    def release() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        nonlocal position
+        while position < len(targets) and targets[position] in ready:
+            windows.append(ready.pop(targets[position]))
+            times.append(targets[position] / native_fps)
+            position += 1
+            if len(windows) == batch:
+                yield np.stack(windows), np.asarray(times)
+                windows.clear()
+                times.clear()
 
     for _, frames in iter_frame_batches(
         path, native_fps, TASED_SIZE[1], TASED_SIZE[0], 16, duration
@@ -115,21 +134,17 @@ def tased_windows(
             ring.append(frame)
             if len(head) < 2 * WINDOW - 1:
                 head.append(frame)
-            while position < len(targets):
-                target = targets[position]
-                if target >= WINDOW - 1 and target == index:
-                    emit(list(ring), target)
-                elif target < WINDOW - 1 and index == target + WINDOW - 1:
-                    emit([head[i] for i in window_indices(target, len(head))], target)
-                else:
-                    break
-                position += 1
-                if len(windows) == batch:
-                    yield np.stack(windows), np.asarray(times)
-                    windows.clear()
-                    times.clear()
+            if index in forward:
+                ready[index] = np.stack(ring)
+            if index in reversed_at:
+                target = reversed_at[index]
+                ready[target] = np.stack([head[i] for i in window_indices(target, len(head))])
+            yield from release()
     for target in targets[position:]:  # short video: mirrored/clamped windows from the head
-        emit([head[i] for i in window_indices(min(target, len(head) - 1), len(head))], target)
+        if target not in ready and head:
+            last = min(target, len(head) - 1)
+            ready[target] = np.stack([head[i] for i in window_indices(last, len(head))])
+    yield from release()
     if windows:
         yield np.stack(windows), np.asarray(times)
 

@@ -1,0 +1,84 @@
+"""`hlp predict`: score one video with a trained model; write scores, a plot and a reel.
+
+The checkpoint carries its *recipe*: the feature extractors' config slices and the clip
+length it was trained with, so a new video is featurised exactly like the training data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from highlight_pipeline.datasets.folder import clip_grid
+from highlight_pipeline.errors import PipelineError, VideoError
+from highlight_pipeline.features.extract import build_extractor
+from highlight_pipeline.features.pooling import pool_windows
+from highlight_pipeline.methods.avph import AVPHModel
+from highlight_pipeline.plots import plot_score_curve
+from highlight_pipeline.reel import make_reel, select_reel_clips
+from highlight_pipeline.video.probe import probe
+
+log = logging.getLogger(__name__)
+
+
+def load_model(path: str | Path) -> tuple[AVPHModel, dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"model file not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if "recipe" not in state:
+        raise PipelineError(
+            f"{path}: no feature recipe in the checkpoint (retrain it with hlp train)"
+        )
+    return AVPHModel.from_state(state), state["recipe"]
+
+
+def predict_video(
+    video: str | Path,
+    model_path: str | Path,
+    out_dir: str | Path,
+    reel_seconds: float = 20.0,
+    runtime: dict | None = None,
+) -> dict:
+    model, recipe = load_model(model_path)
+    info = probe(video)
+    row = SimpleNamespace(path=str(video), **info.as_dict())
+    starts, ends = clip_grid(info.duration, recipe["clip_seconds"])
+
+    def clip_features(feature_slice: dict) -> np.ndarray:
+        found = build_extractor(feature_slice, runtime).extract(video, row)
+        return pool_windows(found.windows, found.grid[:, 0], found.grid[:, 1], starts, ends)
+
+    visual = clip_features(recipe["visual"])
+    audio = None
+    if info.has_audio:
+        try:
+            audio = clip_features(recipe["audio"])
+        except (VideoError, ValueError) as exc:
+            log.warning("%s: audio unusable (%s); scoring from the visual stream", video, exc)
+    else:
+        log.warning("%s: no audio track; scoring from the visual stream", video)
+    scores = model.score([visual], [audio])[0]
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {
+        "video": str(video),
+        "model": str(model_path),
+        "clips": [
+            {"start": float(s), "end": float(e), "score": float(v)}
+            for s, e, v in zip(starts, ends, scores, strict=True)
+        ],
+    }
+    (out / "scores.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot_score_curve(starts, ends, scores, None, out / "scores.png", f"{Path(video).name}")
+    segments = select_reel_clips(starts, ends, scores, reel_seconds)
+    if segments:
+        make_reel(video, segments, out / "reel.mp4")
+    result["reel"] = [list(s) for s in segments]
+    return result

@@ -199,7 +199,9 @@ def test_build_manifest_rejects_missing_and_corrupt(tmp_path, make_video, corrup
         "video_id,path,category\ngood,good.mp4,x\nsilent,silent.mp4,x\n"
         "gone,missing.mp4,y\nbroken,corrupt.mp4,y",
     )
-    manifest, rejected = build_manifest("folder", root, {"test_fraction": 0.5, "split_seed": 0}, progress=False)[:2]
+    manifest, rejected = build_manifest(
+        "folder", root, {"test_fraction": 0.5, "split_seed": 0}, progress=False
+    )[:2]
     assert list(manifest.columns) == MANIFEST_COLUMNS
     assert list(manifest["video_id"]) == ["good", "silent"]
     good = manifest.set_index("video_id").loc["good"]
@@ -305,7 +307,9 @@ def test_synthetic_clip_labels_match_highlights(tiny_dataset):
 
 def test_synthetic_clip_labels_equal_the_pipeline_clip_table(tiny_dataset):
     out, _ = tiny_dataset
-    manifest, _ = build_manifest("folder", out, {"test_fraction": 0.3, "split_seed": 0}, progress=False)[:2]
+    manifest, _ = build_manifest(
+        "folder", out, {"test_fraction": 0.3, "split_seed": 0}, progress=False
+    )[:2]
     clips = make_clips(manifest, out, TINY.clip_seconds)
     written = pd.read_csv(out / "clip_labels.csv", dtype={"video_id": str})
     merged = clips.merge(written, on=["video_id", "clip"], how="outer", suffixes=("", "_gt"))
@@ -315,7 +319,9 @@ def test_synthetic_clip_labels_equal_the_pipeline_clip_table(tiny_dataset):
 
 def test_synthetic_dataset_through_folder_reader(tiny_dataset):
     out, plans = tiny_dataset
-    manifest, rejected = build_manifest("folder", out, {"test_fraction": 0.3, "split_seed": 0}, progress=False)[:2]
+    manifest, rejected = build_manifest(
+        "folder", out, {"test_fraction": 0.3, "split_seed": 0}, progress=False
+    )[:2]
     assert rejected.empty and len(manifest) == 4
     clips = make_clips(manifest, out, TINY.clip_seconds)
     for plan in plans:

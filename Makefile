@@ -32,6 +32,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/recurrence.py
+	$(BIN)/python benchmarks/extract.py
 
 clean:
 	rm -rf results/*/ results/tables .snakemake

@@ -110,7 +110,11 @@ def test_defaults_are_filled_without_mutating_input():
     assert out["features"]["window_seconds"] == 1.0
     assert out["features"]["stride_seconds"] == 0.5
     assert out["pseudo"]["k_min"] == 2 and out["pseudo"]["k_max"] == 6
-    assert out["evaluation"] == {"methods": ["avph", "random"], "seeds": [0, 1, 2]}
+    assert out["evaluation"] == {
+        "methods": ["avph", "random"],
+        "seeds": [0, 1, 2],
+        "reel_seconds": 20,
+    }
     assert out["datasets"]["syn"]["clip_seconds"] == 2.0
     assert out["weights"] == "published"
 

@@ -38,7 +38,8 @@ def test_metrics_record_config_commit_and_versions(finished_run: Path) -> None:
     assert metrics["config_slice"]["epochs"] == ci["methods"]["avph"]["epochs"]
     assert len(metrics["config_hash"]) == 12
     assert metrics["git_commit"] and metrics["versions"]["torch"].startswith("2.13")
-    assert metrics["protocol"] == "youtube-map" and metrics["split"] == "test"
+    assert metrics["protocol"] == "youtube-map" and metrics["eval_split"] == "test"
+    assert metrics["split"] == "default"  # the dataset's own split scheme
     assert 0.0 <= metrics["average"] <= 1.0
 
 
@@ -52,7 +53,17 @@ def test_learning_rate_change_reruns_only_avph_training_onwards(finished_run: Pa
     override.write_text(yaml.safe_dump({"methods": {"avph": {"lr": 1.0e-3}}}))
     result = snakemake(finished_run, "-n", "--configfile", str(CI_CONFIG), str(override))
     jobs = planned_jobs(result.stdout)
-    assert set(jobs) == {"train_avph", "predict_avph", "evaluate", "table", "all"}, jobs
+    # avph's outputs and what shows them (table, plots of avph's scores, the reel); nothing
+    # upstream: no synthesis, manifest, clips, features, saliency or pseudo-labels.
+    assert set(jobs) == {
+        "train_avph",
+        "predict_avph",
+        "evaluate",
+        "table",
+        "plots",
+        "reel",
+        "all",
+    }, jobs
     assert jobs["train_avph"] == jobs["predict_avph"] == jobs["evaluate"] == 2  # avph seeds only
 
 

@@ -1,0 +1,235 @@
+"""Feature extraction throughput and memory, per backbone, on this machine.
+
+For each backbone (random weights: speed does not depend on the values):
+  * decode-only: frames/s of decoding + resizing + cropping + windowing, no model;
+  * model-only: windows/s of the network on ready tensors;
+  * end-to-end: video-seconds/s of the real extractor (decode-ahead thread + model);
+  * ratio: end-to-end / the slower of the two bounds (both in video-seconds/s). 1.0 means
+    decoding is fully hidden behind the model (or the model behind decoding).
+Then peak resident memory (RSS) of extracting a one-hour 1280x720 video in a fresh process
+per backbone. Goals on a 2-core CPU: ratio >= 0.85, peak memory < 2 GiB.
+
+Run: python benchmarks/extract.py [--seconds 30] [--hour-fps 5] [--backbones r3d34 c3d ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import av
+import numpy as np
+import torch
+
+from highlight_pipeline.features.extract import build_extractor
+from highlight_pipeline.features.neural import (
+    NeuralExtractor,
+    iter_audio_windows,
+    iter_visual_windows,
+    to_model_input,
+)
+from highlight_pipeline.features.windows import window_grid
+from highlight_pipeline.video.probe import probe
+
+VISUAL = ["r3d34", "c3d", "i3d"]
+AUDIO = ["cnn14"]
+WEIGHT_FREE = ["colormotion", "logmel"]
+
+
+def make_video(path: Path, seconds: float, fps: int, width: int = 1280, height: int = 720) -> None:
+    """A moving pattern with a tone: cheap to encode, not trivially compressible."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    noise = rng.integers(0, 40, size=(height, width, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"preset": "ultrafast", "crf": "28"}
+        audio = container.add_stream("aac", rate=16000, layout="mono")
+        for i in range(int(seconds * fps)):
+            phase = i / fps
+            r = (128 + 100 * np.sin(xx / 97 + phase)).astype(np.uint8)
+            g = (128 + 100 * np.sin(yy / 61 - 2 * phase)).astype(np.uint8)
+            b = (128 + 100 * np.sin((xx + yy) / 150 + 3 * phase)).astype(np.uint8)
+            frame = np.stack([r, g, b], axis=-1) + noise
+            container.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(video.encode(None))
+        samples = np.sin(2 * np.pi * 440 * np.arange(int(seconds * 16000)) / 16000) * 0.3
+        for start in range(0, samples.size, 1024):
+            chunk = samples[start : start + 1024].astype(np.float32)[None, :]
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, start
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode(None))
+
+
+def feature_slice(name: str) -> dict:
+    grid = {"window_seconds": 1.0, "stride_seconds": 0.5}
+    if name == "colormotion":
+        return {"extractor": name, "fps": 8, "width": 128, "height": 96, **grid}
+    if name == "logmel":
+        return {"extractor": name, "audio_rate": 16000, **grid}
+    if name == "cnn14":
+        return {"extractor": name, **grid}
+    return {"extractor": name, "options": {}}
+
+
+def runtime() -> dict:
+    return {"weights_dir": "weights", "weights": "random", "device": "cpu", "batch_size": 8}
+
+
+def timed(fn) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def bench_neural(name: str, path: Path, row: SimpleNamespace) -> dict:
+    extractor = NeuralExtractor(feature_slice(name), **runtime())
+    if name in AUDIO:
+        grid = window_grid(row.duration, 1.0, 0.5)
+        decode_s, batches = timed(lambda: list(iter_audio_windows(path, 32000, grid, 8)))
+        units, per_unit_seconds = len(grid), 0.5
+        decode_rate = len(grid) / decode_s
+        ready = [torch.from_numpy(b) for b in batches[:4]]
+    else:
+        spec = extractor.spec
+
+        def decode():
+            return [
+                (w.shape[0], w if i < 2 else None)
+                for i, (w, _, _) in enumerate(
+                    iter_visual_windows(path, spec, row.fps, row.width, row.height, row.duration, 8)
+                )
+            ]
+
+        decode_s, batches = timed(decode)
+        units = sum(n for n, _ in batches)
+        per_unit_seconds = spec.stride / (spec.fps or row.fps)
+        decode_rate = row.frames / decode_s  # frames/s
+        ready = [to_model_input(w, spec, extractor.device) for _, w in batches[:2] if w is not None]
+    extractor._run(ready[0])  # warm-up
+    model_s, _ = timed(lambda: [extractor._run(x) for x in ready])
+    model_windows = sum(len(x) for x in ready)
+    e2e_s, found = timed(lambda: extractor.extract(path, row))
+    decode_bound = units * per_unit_seconds / decode_s
+    model_bound = model_windows / model_s * per_unit_seconds
+    e2e = row.duration / e2e_s
+    return {
+        "backbone": name,
+        "decode_per_s": decode_rate,
+        "decode_unit": "windows/s" if name in AUDIO else "frames/s",
+        "model_windows_per_s": model_windows / model_s,
+        "decode_bound_video_s_per_s": decode_bound,
+        "model_bound_video_s_per_s": model_bound,
+        "end_to_end_video_s_per_s": e2e,
+        "ratio": e2e / min(decode_bound, model_bound),
+        "windows": len(found.windows),
+    }
+
+
+def bench_weight_free(name: str, path: Path, row: SimpleNamespace) -> dict:
+    extractor = build_extractor(feature_slice(name))
+    e2e_s, found = timed(lambda: extractor.extract(path, row))
+    return {
+        "backbone": name,
+        "end_to_end_video_s_per_s": row.duration / e2e_s,
+        "windows": len(found.windows),
+    }
+
+
+def peak_memory(name: str, path: Path) -> float:
+    """Peak RSS (MiB) of a fresh process extracting ``path`` with backbone ``name``."""
+    code = (
+        "import json, sys, resource\n"
+        "from types import SimpleNamespace\n"
+        "from highlight_pipeline.features.extract import build_extractor\n"
+        "from highlight_pipeline.video.probe import probe\n"
+        "info = probe(sys.argv[1]); row = SimpleNamespace(path=sys.argv[1], **info.as_dict())\n"
+        "found = build_extractor(json.loads(sys.argv[2]), json.loads(sys.argv[3]) or None)"
+        ".extract(sys.argv[1], row)\n"
+        "print(len(found.windows), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    neural = name not in WEIGHT_FREE
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(path),
+            json.dumps(feature_slice(name)),
+            json.dumps(runtime() if neural else {}),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return int(out[1]) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0, help="throughput video length")
+    parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument("--hour-fps", type=int, default=5, help="frame rate of the 1-hour video")
+    parser.add_argument("--backbones", nargs="+", default=WEIGHT_FREE + VISUAL + AUDIO)
+    parser.add_argument(
+        "--memory-backbones", nargs="+", default=["colormotion", "logmel", "r3d34", "cnn14"]
+    )
+    parser.add_argument("--no-hour", action="store_true", help="skip the one-hour memory test")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        make_video(clip, args.seconds, args.fps)
+        info = probe(clip)
+        row = SimpleNamespace(path=str(clip), **info.as_dict())
+        print(
+            f"throughput video: {info.width}x{info.height}, {info.fps:.0f} fps, "
+            f"{info.duration:.0f} s; torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, CPU"
+        )
+        header = (
+            f"{'backbone':<12}{'decode':>18}{'model win/s':>13}{'decode vs/s':>13}"
+            f"{'model vs/s':>12}{'e2e vs/s':>10}{'ratio':>7}"
+        )
+        print(header)
+        for name in args.backbones:
+            if name in WEIGHT_FREE:
+                r = bench_weight_free(name, clip, row)
+                print(
+                    f"{name:<12}{'':>18}{'':>13}{'':>13}{'':>12}"
+                    f"{r['end_to_end_video_s_per_s']:>10.2f}{'':>7}",
+                    flush=True,
+                )
+                continue
+            r = bench_neural(name, clip, row)
+            print(
+                f"{name:<12}{r['decode_per_s']:>8.1f} {r['decode_unit']:<9}"
+                f"{r['model_windows_per_s']:>13.2f}{r['decode_bound_video_s_per_s']:>13.2f}"
+                f"{r['model_bound_video_s_per_s']:>12.2f}{r['end_to_end_video_s_per_s']:>10.2f}"
+                f"{r['ratio']:>7.2f}",
+                flush=True,
+            )
+        if args.no_hour:
+            return
+        hour = Path(tmp) / "hour.mp4"
+        start = time.perf_counter()
+        make_video(hour, 3600, args.hour_fps)
+        print(
+            f"\none-hour video: 1280x720 at {args.hour_fps} fps "
+            f"({hour.stat().st_size / 2**20:.0f} MiB, made in {time.perf_counter() - start:.0f} s)"
+        )
+        for name in args.memory_backbones:
+            seconds, mib = timed(lambda n=name: peak_memory(n, hour))
+            print(f"{name:<12} peak RSS {mib:8.0f} MiB  ({seconds:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

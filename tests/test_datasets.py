@@ -22,7 +22,9 @@ from highlight_pipeline.datasets.synthetic import (
     CATEGORY_NAMES,
     SynthSpec,
     plan_videos,
+    rgb_to_yuv420p,
     synthesize,
+    write_video,
 )
 from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.manifest import MANIFEST_COLUMNS, build_manifest, dataset_root
@@ -344,3 +346,28 @@ def test_highlight_frames_are_dimmed(tiny_dataset):
                 outside.append(level)
     assert inside and outside
     assert np.mean(inside) < np.mean(outside)
+
+
+def test_synthetic_videos_are_byte_reproducible(tmp_path):
+    spec = SynthSpec(
+        categories=1,
+        videos_per_category=2,
+        min_seconds=6,
+        max_seconds=7,
+        width=64,
+        height=48,
+        fps=6,
+    )
+    plan = plan_videos(spec)[0]
+    first, second = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    write_video(first, spec, plan)
+    write_video(second, spec, plan)
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_rgb_to_yuv420p_matches_bt601_on_flat_colours():
+    frame = np.zeros((4, 4, 3), np.uint8)
+    frame[:] = (255, 0, 0)  # pure red: Y 82, U 90, V 240 in BT.601 limited range
+    yuv = rgb_to_yuv420p(frame)
+    assert yuv.shape == (6, 4)
+    assert (yuv[:4] == 82).all() and (yuv[4] == 90).all() and (yuv[5] == 240).all()

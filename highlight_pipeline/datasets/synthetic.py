@@ -302,6 +302,26 @@ def render_audio(spec: SynthSpec, plan: VideoPlan, rng: np.random.Generator) -> 
     return np.clip(audio, -1, 1).astype(np.float32)
 
 
+def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
+    """RGB uint8 ``[H, W, 3]`` -> planar YUV 4:2:0 ``[H * 3 / 2, W]`` (BT.601, limited range).
+
+    Done here rather than by the encoder's swscale, whose output differed between the first
+    and later encoders of a process: the dataset must be byte-reproducible for a seed.
+    """
+    x = rgb.astype(np.float32)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
+    u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
+    v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
+    h, w = y.shape
+
+    def down(c: np.ndarray) -> np.ndarray:
+        return c.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+    planes = [y, down(u).reshape(h // 4, w), down(v).reshape(h // 4, w)]
+    return np.clip(np.rint(np.concatenate(planes)), 0, 255).astype(np.uint8)
+
+
 def write_video(path: Path, spec: SynthSpec, plan: VideoPlan) -> None:
     rng = np.random.default_rng([spec.seed, plan.category, int(plan.video_id[-2:]), 1])
     renderer = _Renderer(spec, plan, rng)
@@ -310,10 +330,11 @@ def write_video(path: Path, spec: SynthSpec, plan: VideoPlan) -> None:
     with av.open(str(tmp), "w") as container:
         vstream = container.add_stream("libx264", rate=spec.fps)
         vstream.width, vstream.height, vstream.pix_fmt = spec.width, spec.height, "yuv420p"
-        vstream.options = {"preset": "veryfast", "crf": "20"}
+        vstream.options = {"preset": "veryfast", "crf": "20", "threads": "1"}
         astream = container.add_stream("aac", rate=spec.sample_rate, layout="mono")
         for i in range(int(plan.duration * spec.fps)):
-            frame = av.VideoFrame.from_ndarray(renderer.frame(i / spec.fps), format="rgb24")
+            yuv = rgb_to_yuv420p(renderer.frame(i / spec.fps))
+            frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
             container.mux(vstream.encode(frame))
         container.mux(vstream.encode(None))
         block = 1024

@@ -156,32 +156,50 @@ def to_model_input(
     return (x - mean) / std
 
 
-class NeuralExtractor:
-    """A published network applied to a video's windows (visual) or audio windows (cnn14)."""
+class NetworkRunner:
+    """A published network in eval mode on a device, run in batches (mixed precision on CUDA)."""
 
     def __init__(
         self,
-        feature_slice: dict,
+        name: str,
         weights_dir: str | Path,
         weights: str,
         device: str,
         amp: bool = False,
         batch_size: int = 8,
     ) -> None:
-        self.name = feature_slice["extractor"]
-        self.modality = "audio" if self.name in AUDIO_BACKBONES else "visual"
-        self.dim = get_spec(self.name).feature_dim
         self.device = resolve_device(device)
         self.amp = amp and self.device.type == "cuda"
         self.batch_size = batch_size
-        self.model, self.weights = load_backbone(self.name, weights_dir, weights, self.device)
+        self.model, self.weights = load_backbone(name, weights_dir, weights, self.device)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), torch.autocast("cuda", enabled=self.amp):
+            return self.model.extract(x).float()
+
+    def _run(self, x: torch.Tensor) -> np.ndarray:
+        return self._forward(x).cpu().numpy()
+
+
+class NeuralExtractor(NetworkRunner):
+    """A published network applied to a video's windows (visual) or audio windows (cnn14)."""
+
+    def __init__(
+        self,
+        feature_slice: dict,
+        weights_dir: str | Path = "weights",
+        weights: str = "published",
+        device: str = "auto",
+        amp: bool = False,
+        batch_size: int = 8,
+    ) -> None:
+        self.name = feature_slice["extractor"]
+        self.modality = "audio" if self.name in AUDIO_BACKBONES else "visual"
+        self.dim = get_spec(self.name).feature_dim
+        super().__init__(self.name, weights_dir, weights, device, amp, batch_size)
         self.slice = feature_slice
         if self.modality == "visual":
             self.spec = visual_input_spec(self.name, feature_slice.get("options"))
-
-    def _run(self, x: torch.Tensor) -> np.ndarray:
-        with torch.inference_mode(), torch.autocast("cuda", enabled=self.amp):
-            return self.model.extract(x).float().cpu().numpy()
 
     def extract(self, path: str | Path, row) -> WindowFeatures:
         if self.modality == "audio":

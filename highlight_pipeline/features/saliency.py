@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter, uniform_filter
 
 from highlight_pipeline.features.backbones.tased import WINDOW, window_indices
+from highlight_pipeline.features.neural import NetworkRunner
 from highlight_pipeline.features.prefetch import prefetch
 from highlight_pipeline.features.weight_free import WindowFeatures
 from highlight_pipeline.video.decode import iter_frame_batches
@@ -149,7 +150,7 @@ def tased_windows(
         yield np.stack(windows), np.asarray(times)
 
 
-class TasedSaliency:
+class TasedSaliency(NetworkRunner):
     name = "tased"
     modality = "saliency"
     dim = 0
@@ -157,19 +158,14 @@ class TasedSaliency:
     def __init__(
         self,
         feature_slice: dict,
-        weights_dir: str | Path,
-        weights: str,
-        device: str,
+        weights_dir: str | Path = "weights",
+        weights: str = "published",
+        device: str = "auto",
         amp: bool = False,
         batch_size: int = 4,
     ) -> None:
-        from highlight_pipeline.features.neural import load_backbone, resolve_device
-
+        super().__init__("tased", weights_dir, weights, device, amp, batch_size)
         self.slice = feature_slice
-        self.device = resolve_device(device)
-        self.amp = amp and self.device.type == "cuda"
-        self.batch_size = batch_size
-        self.model, self.weights = load_backbone("tased", weights_dir, weights, self.device)
 
     def extract(self, path: str | Path, row: Any) -> WindowFeatures:
         s = self.slice
@@ -180,8 +176,7 @@ class TasedSaliency:
         for windows, t in prefetch(batches, depth=2):
             x = torch.from_numpy(windows).to(self.device).permute(0, 4, 1, 2, 3).float()
             x = x.mul(2.0).sub(255.0).div(255.0)
-            with torch.inference_mode(), torch.autocast("cuda", enabled=self.amp):
-                raw = self.model.extract(x).float()
+            raw = self._forward(x)
             small = F.interpolate(raw[:, None], size=(s["height"], s["width"]), mode="area")[:, 0]
             maps.append(small.cpu().numpy().astype(np.float16))
             times.append(t)

@@ -10,17 +10,43 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import numpy as np
 
 from highlight_pipeline.errors import VideoError
 
+T = TypeVar("T")
+
 
 def _stream_start(stream: av.stream.Stream) -> float:
     if stream.start_time is None or stream.time_base is None:
         return 0.0
     return float(stream.start_time * stream.time_base)
+
+
+def sample_and_hold(
+    timed_frames: Iterator[tuple[float, T]], step: float, duration: float | None
+) -> Iterator[tuple[float, T]]:
+    """``(k * step, frame)`` for k = 0, 1, ...: the last frame whose time is not after k * step
+    (the first frame for times before it). ``duration`` ends the output; without it the last
+    frame is held for one step."""
+    index = 0
+    held: T | None = None
+    last_time = 0.0
+    for time, frame in timed_frames:
+        source = frame if held is None else held
+        while index * step < time - 1e-9 and (duration is None or index * step < duration):
+            yield index * step, source
+            index += 1
+        held, last_time = frame, time
+    if held is None:
+        return
+    end = duration if duration is not None else last_time + step
+    while index * step < end - 1e-9:
+        yield index * step, held
+        index += 1
 
 
 def iter_frame_batches(
@@ -34,7 +60,8 @@ def iter_frame_batches(
     """Yield ``(times[B], frames[B, height, width, 3] uint8 RGB)`` at ``fps`` frames per second.
 
     ``duration`` (from the manifest) bounds the output; without it the last decoded frame
-    is held for one frame interval.
+    is held for one frame interval. Each source frame is converted (swscale) once, however
+    often it is repeated.
     """
     times: list[float] = []
     frames: list[np.ndarray] = []
@@ -43,40 +70,25 @@ def iter_frame_batches(
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             t0 = _stream_start(stream)
-            step = 1.0 / fps
-            next_index = 0
-            held: av.VideoFrame | None = None
-            held_array: np.ndarray | None = None
-            last_time = 0.0
-            for frame in container.decode(stream):
-                t = (frame.time if frame.time is not None else last_time) - t0
-                last_time = t + t0
-                # Emit every target time before this frame's timestamp from the held frame
-                # (or from this frame, for targets before the first frame).
-                while next_index * step < t - 1e-9 and (
-                    duration is None or next_index * step < duration
-                ):
-                    source = held if held is not None else frame
-                    if held_array is None or source is not held:
-                        held_array = source.to_ndarray(width=width, height=height, format="rgb24")
-                    times.append(next_index * step)
-                    frames.append(held_array)
-                    next_index += 1
-                    if len(frames) == batch:
-                        yield np.asarray(times), np.stack(frames)
-                        times, frames = [], []
-                held, held_array = frame, None
-            if held is not None:
-                end = duration if duration is not None else (last_time - t0) + step
-                while next_index * step < end - 1e-9:
-                    if held_array is None:
-                        held_array = held.to_ndarray(width=width, height=height, format="rgb24")
-                    times.append(next_index * step)
-                    frames.append(held_array)
-                    next_index += 1
-                    if len(frames) == batch:
-                        yield np.asarray(times), np.stack(frames)
-                        times, frames = [], []
+
+            def timed() -> Iterator[tuple[float, av.VideoFrame]]:
+                last = t0
+                for frame in container.decode(stream):
+                    last = frame.time if frame.time is not None else last
+                    yield last - t0, frame
+
+            converted: tuple[av.VideoFrame | None, np.ndarray | None] = (None, None)
+            for time, frame in sample_and_hold(timed(), 1.0 / fps, duration):
+                if converted[0] is not frame:
+                    converted = (
+                        frame,
+                        frame.to_ndarray(width=width, height=height, format="rgb24"),
+                    )
+                times.append(time)
+                frames.append(converted[1])
+                if len(frames) == batch:
+                    yield np.asarray(times), np.stack(frames)
+                    times, frames = [], []
     except av.error.FFmpegError as exc:
         raise VideoError(f"{path}: decoding failed ({exc})") from exc
     if frames:

@@ -43,27 +43,36 @@ WEIGHT_FREE = ["colormotion", "logmel"]
 
 
 def make_video(path: Path, seconds: float, fps: int, width: int = 1280, height: int = 720) -> None:
-    """A moving pattern with a tone: cheap to encode, not trivially compressible."""
+    """A drifting colour pattern with noise and a tone: cheap to make, not trivial to encode."""
     rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    noise = rng.integers(0, 40, size=(height, width, 3), dtype=np.uint8)
+    span = width + 1024
+    yy, xx = np.mgrid[0:height, 0:span].astype(np.float32)
+    base = np.stack(
+        [
+            128 + 100 * np.sin(xx / 97),
+            128 + 100 * np.sin(yy / 61 + xx / 300),
+            128 + 100 * np.sin((xx + yy) / 150),
+        ],
+        axis=-1,
+    ).astype(np.uint8)
+    base += rng.integers(0, 40, size=base.shape, dtype=np.uint8)
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.options = {"preset": "ultrafast", "crf": "28"}
         audio = container.add_stream("aac", rate=16000, layout="mono")
         for i in range(int(seconds * fps)):
-            phase = i / fps
-            r = (128 + 100 * np.sin(xx / 97 + phase)).astype(np.uint8)
-            g = (128 + 100 * np.sin(yy / 61 - 2 * phase)).astype(np.uint8)
-            b = (128 + 100 * np.sin((xx + yy) / 150 + 3 * phase)).astype(np.uint8)
-            frame = np.stack([r, g, b], axis=-1) + noise
+            offset = (i * 7) % 1024
+            frame = np.ascontiguousarray(base[:, offset : offset + width])
             container.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(video.encode(None))
-        samples = np.sin(2 * np.pi * 440 * np.arange(int(seconds * 16000)) / 16000) * 0.3
-        for start in range(0, samples.size, 1024):
-            chunk = samples[start : start + 1024].astype(np.float32)[None, :]
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+        tone = np.sin(2 * np.pi * 440 * np.arange(16000 * 10) / 16000).astype(np.float32) * 0.3
+        for start in range(0, int(seconds * 16000), 1024):
+            n = min(1024, int(seconds * 16000) - start)
+            chunk = tone[(start % 160000) : (start % 160000) + n]
+            if chunk.size < n:
+                chunk = np.resize(tone, n)
+            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
             frame.sample_rate, frame.pts = 16000, start
             container.mux(audio.encode(frame))
         container.mux(audio.encode(None))

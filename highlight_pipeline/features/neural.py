@@ -153,7 +153,7 @@ def to_model_input(
         x = x.flip(1)
     mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1, 1)
     std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1, 1)
-    return (x - mean) / std
+    return ((x - mean) / std).contiguous()
 
 
 class NetworkRunner:

@@ -17,7 +17,7 @@ import torch
 import highlight_pipeline.features.neural as neural
 from highlight_pipeline.config import slice_hash
 from highlight_pipeline.errors import WeightsError
-from highlight_pipeline.features.backbones import get_spec
+from highlight_pipeline.features.backbones import build, get_spec
 from highlight_pipeline.features.extract import build_extractor, extract_shard
 from highlight_pipeline.features.neural import (
     REFERENCE_VISUAL,
@@ -491,3 +491,13 @@ def test_extract_shard_records_random_init(make_video, tmp_path):
     assert entry.short is True
     np.testing.assert_allclose(entry.start, [0.0])
     np.testing.assert_allclose(entry.end, [1.0])
+
+
+def test_model_input_is_contiguous_for_networks_that_flatten():
+    # C3D flattens pool5 with view(-1, 8192), which fails on channels-last activations
+    # that a permuted (non-contiguous) input would propagate through the convolutions.
+    windows = np.zeros((1, 16, 112, 112, 3), np.uint8)
+    x = to_model_input(windows, visual_input_spec("c3d"), torch.device("cpu"))
+    assert x.is_contiguous() and x.shape == (1, 3, 16, 112, 112)
+    model = build("c3d").eval()
+    assert model.extract(x).shape == (1, 4096)

@@ -496,8 +496,11 @@ def test_extract_shard_records_random_init(make_video, tmp_path):
 def test_model_input_is_contiguous_for_networks_that_flatten():
     # C3D flattens pool5 with view(-1, 8192), which fails on channels-last activations
     # that a permuted (non-contiguous) input would propagate through the convolutions.
-    windows = np.zeros((1, 16, 112, 112, 3), np.uint8)
+    windows = np.random.default_rng(0).integers(0, 255, (2, 16, 112, 112, 3), dtype=np.uint8)
     x = to_model_input(windows, visual_input_spec("c3d"), torch.device("cpu"))
-    assert x.is_contiguous() and x.shape == (1, 3, 16, 112, 112)
+    assert x.is_contiguous() and x.shape == (2, 3, 16, 112, 112)
     model = build("c3d").eval()
-    assert model.extract(x).shape == (1, 4096)
+    features = model.extract(x)
+    # the same values from a channels-last view of the same input
+    channels_last = x.permute(0, 2, 3, 4, 1).contiguous().permute(0, 4, 1, 2, 3)
+    torch.testing.assert_close(model.extract(channels_last), features)

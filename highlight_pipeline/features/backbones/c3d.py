@@ -47,7 +47,7 @@ class C3D(nn.Module):
         h = self.pool3(self.relu(self.conv3b(self.relu(self.conv3a(h)))))
         h = self.pool4(self.relu(self.conv4b(self.relu(self.conv4a(h)))))
         h = self.pool5(self.relu(self.conv5b(self.relu(self.conv5a(h)))))
-        return h.view(-1, 8192)
+        return h.reshape(-1, 8192)  # the reference's view(-1, 8192), for any memory layout
 
     def forward(self, x: Tensor) -> Tensor:
         """Class probabilities (softmax over fc8), as the reference ``forward``."""

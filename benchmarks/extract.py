@@ -154,16 +154,20 @@ def bench_weight_free(name: str, path: Path, row: SimpleNamespace) -> dict:
 
 
 def peak_memory(name: str, path: Path) -> float:
-    """Peak RSS (MiB) of a fresh process extracting ``path`` with backbone ``name``."""
+    """Peak RSS (MiB) of a fresh process extracting ``path`` with backbone ``name``.
+
+    Read from VmHWM in /proc: ``ru_maxrss`` would include the parent's peak, which Linux
+    carries across fork and exec."""
     code = (
-        "import json, sys, resource\n"
+        "import json, sys\n"
         "from types import SimpleNamespace\n"
         "from highlight_pipeline.features.extract import build_extractor\n"
         "from highlight_pipeline.video.probe import probe\n"
         "info = probe(sys.argv[1]); row = SimpleNamespace(path=sys.argv[1], **info.as_dict())\n"
         "found = build_extractor(json.loads(sys.argv[2]), json.loads(sys.argv[3]) or None)"
         ".extract(sys.argv[1], row)\n"
-        "print(len(found.windows), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "print(len(found.windows), hwm)\n"
     )
     neural = name not in WEIGHT_FREE
     out = subprocess.run(
@@ -192,6 +196,10 @@ def main() -> None:
         "--memory-backbones", nargs="+", default=["colormotion", "logmel", "r3d34", "cnn14"]
     )
     parser.add_argument("--no-hour", action="store_true", help="skip the one-hour memory test")
+    parser.add_argument(
+        "--hour-video", type=Path, help="reuse a one-hour video instead of making one"
+    )
+    parser.add_argument("--no-throughput", action="store_true", help="only the memory test")
     args = parser.parse_args()
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
@@ -209,7 +217,7 @@ def main() -> None:
             f"{'model vs/s':>12}{'e2e vs/s':>10}{'ratio':>7}"
         )
         print(header)
-        for name in args.backbones:
+        for name in [] if args.no_throughput else args.backbones:
             if name in WEIGHT_FREE:
                 r = bench_weight_free(name, clip, row)
                 print(
@@ -228,12 +236,15 @@ def main() -> None:
             )
         if args.no_hour:
             return
-        hour = Path(tmp) / "hour.mp4"
+        hour = args.hour_video or Path(tmp) / "hour.mp4"
         start = time.perf_counter()
-        make_video(hour, 3600, args.hour_fps)
+        if args.hour_video is None:
+            make_video(hour, 3600, args.hour_fps)
+        info = probe(hour)
         print(
-            f"\none-hour video: 1280x720 at {args.hour_fps} fps "
-            f"({hour.stat().st_size / 2**20:.0f} MiB, made in {time.perf_counter() - start:.0f} s)"
+            f"\none-hour video: {info.width}x{info.height} at {info.fps:.0f} fps, "
+            f"{info.duration:.0f} s, {hour.stat().st_size / 2**20:.0f} MiB "
+            f"(ready in {time.perf_counter() - start:.0f} s)"
         )
         for name in args.memory_backbones:
             seconds, mib = timed(lambda n=name: peak_memory(n, hour))

@@ -112,7 +112,7 @@ def bench_neural(name: str, path: Path, row: SimpleNamespace) -> dict:
 
         def decode():
             return [
-                (w.shape[0], w if i < 2 else None)
+                (w.shape[0], w if i < 4 else None)
                 for i, (w, _, _) in enumerate(
                     iter_visual_windows(path, spec, row.fps, row.width, row.height, row.duration, 8)
                 )
@@ -122,7 +122,7 @@ def bench_neural(name: str, path: Path, row: SimpleNamespace) -> dict:
         units = sum(n for n, _ in batches)
         per_unit_seconds = spec.stride / (spec.fps or row.fps)
         decode_rate = row.frames / decode_s  # frames/s
-        ready = [to_model_input(w, spec, extractor.device) for _, w in batches[:2] if w is not None]
+        ready = [to_model_input(w, spec, extractor.device) for _, w in batches[:4] if w is not None]
     extractor._run(ready[0])  # warm-up
     model_s, _ = timed(lambda: [extractor._run(x) for x in ready])
     model_windows = sum(len(x) for x in ready)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import av
@@ -103,3 +104,20 @@ def test_run_finishes_for_all_other_videos(folder_run: Path) -> None:
         lines=True,
     )
     assert len(predictions) == 7
+
+
+def test_unlabelled_folder_is_scored_but_not_evaluated(tmp_path: Path) -> None:
+    root = tmp_path / "videos"
+    root.mkdir()
+    (root / "videos.csv").write_text("video_id,path\na,a.mp4\nb,b.mp4\n")  # no highlights.csv
+    workdir = new_workdir(tmp_path / "run")
+    config = {
+        "run_datasets": ["mine"],
+        "datasets": {"mine": {"reader": "folder", "root": str(root)}},
+        "evaluation": {"seeds": [0]},
+    }
+    (workdir / "mine.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "-n", "--configfile", str(workdir / "mine.yaml"))
+    planned = set(re.findall(r"^rule (\w+):", result.stdout, re.M))
+    assert {"predict_avph", "predict_random", "train_avph", "saliency"} <= planned
+    assert not {"evaluate", "table", "plots", "reel"} & planned, planned

@@ -177,9 +177,33 @@ def plot_inputs(wildcards):
     return inputs
 
 
+def labelled(dataset):
+    """A folder dataset without highlights.csv can be scored but not evaluated."""
+    spec = CFG["datasets"][dataset]
+    if spec["reader"] != "folder":
+        return True
+    return (Path(spec["root"]) / "highlights.csv").is_file()
+
+
+def predictions_of(dataset):
+    return [
+        f"{RESULTS}/{dataset}/models/{method}/{VARIANTS[method]}/{split}/seed{seed}.predictions.jsonl"
+        for method in CFG["evaluation"]["methods"]
+        for split in schemes_of(dataset)
+        for seed in SEEDS
+    ]
+
+
 def all_targets():
     targets = []
     for dataset in DATASETS:
+        targets += expand(
+            f"{RESULTS}/{dataset}/saliency/{SALIENCY}/shard-{{k}}.h5",
+            k=SHARDS,
+        )
+        if not labelled(dataset):
+            targets += predictions_of(dataset)
+            continue
         targets += [
             f"{RESULTS}/tables/{dataset}.md",
             f"{RESULTS}/tables/{dataset}.csv",
@@ -188,8 +212,4 @@ def all_targets():
             f"{RESULTS}/plots/{dataset}/curves",
             f"{RESULTS}/plots/{dataset}/reel.mp4",
         ]
-        targets += expand(
-            f"{RESULTS}/{dataset}/saliency/{SALIENCY}/shard-{{k}}.h5",
-            k=SHARDS,
-        )
     return targets

@@ -305,8 +305,8 @@ def render_audio(spec: SynthSpec, plan: VideoPlan, rng: np.random.Generator) -> 
 def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
     """RGB uint8 ``[H, W, 3]`` -> planar YUV 4:2:0 ``[H * 3 / 2, W]`` (BT.601, limited range).
 
-    Done here rather than by the encoder's swscale, whose output differed between the first
-    and later encoders of a process: the dataset must be byte-reproducible for a seed.
+    Done here rather than by swscale inside the encoder, so that the bytes written depend on
+    nothing but the frames: the dataset must be byte-reproducible for a seed.
     """
     x = rgb.astype(np.float32)
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
@@ -330,7 +330,14 @@ def write_video(path: Path, spec: SynthSpec, plan: VideoPlan) -> None:
     with av.open(str(tmp), "w") as container:
         vstream = container.add_stream("libx264", rate=spec.fps)
         vstream.width, vstream.height, vstream.pix_fmt = spec.width, spec.height, "yuv420p"
-        vstream.options = {"preset": "veryfast", "crf": "20", "threads": "1"}
+        # One x264 thread, set on the codec context (the "threads" option alone is overridden):
+        # with threads the encoded bytes varied between runs.
+        vstream.codec_context.thread_count = 1
+        vstream.options = {
+            "preset": "veryfast",
+            "crf": "20",
+            "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0",
+        }
         astream = container.add_stream("aac", rate=spec.sample_rate, layout="mono")
         for i in range(int(plan.duration * spec.fps)):
             yuv = rgb_to_yuv420p(renderer.frame(i / spec.fps))

@@ -359,10 +359,12 @@ def test_synthetic_videos_are_byte_reproducible(tmp_path):
         fps=6,
     )
     plan = plan_videos(spec)[0]
-    first, second = tmp_path / "a.mp4", tmp_path / "b.mp4"
-    write_video(first, spec, plan)
-    write_video(second, spec, plan)
-    assert first.read_bytes() == second.read_bytes()
+    written = []
+    for k in range(8):  # the encoder's nondeterminism showed in about 1 run in 15
+        path = tmp_path / f"{k}.mp4"
+        write_video(path, spec, plan)
+        written.append(path.read_bytes())
+    assert all(data == written[0] for data in written)
 
 
 def test_rgb_to_yuv420p_matches_bt601_on_flat_colours():

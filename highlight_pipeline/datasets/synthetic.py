@@ -330,13 +330,14 @@ def write_video(path: Path, spec: SynthSpec, plan: VideoPlan) -> None:
     with av.open(str(tmp), "w") as container:
         vstream = container.add_stream("libx264", rate=spec.fps)
         vstream.width, vstream.height, vstream.pix_fmt = spec.width, spec.height, "yuv420p"
-        # One x264 thread, set on the codec context (the "threads" option alone is overridden):
-        # with threads the encoded bytes varied between runs.
+        # Byte-reproducible encoding: one x264 thread (set on the codec context; the "threads"
+        # option alone is overridden) and no lookahead/macroblock tree, with which the bytes
+        # still varied now and then between runs (seen in about 1 run in 15).
         vstream.codec_context.thread_count = 1
         vstream.options = {
             "preset": "veryfast",
             "crf": "20",
-            "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0",
+            "x264-params": "threads=1:rc-lookahead=0:mbtree=0",
         }
         astream = container.add_stream("aac", rate=spec.sample_rate, layout="mono")
         for i in range(int(plan.duration * spec.fps)):

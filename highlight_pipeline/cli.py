@@ -253,6 +253,12 @@ def _add_feature_inputs(p: argparse.ArgumentParser) -> None:
     _add_split_inputs(p)
 
 
+def _add_run_inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--predictions", required=True, help="a run's predictions (JSON lines)")
+    p.add_argument("--manifest", required=True, help="results/{dataset}/manifest.csv")
+    p.add_argument("--clips", required=True, help="results/{dataset}/clips.csv")
+
+
 def _add_split_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--splits", help="results/{dataset}/splits.csv (default: the manifest's split)")
     p.add_argument("--split-scheme", default="default", help="split scheme in splits.csv")
@@ -349,9 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="predictions, JSON lines")
 
     p = add("evaluate", cmd_evaluate, "evaluate predictions with the dataset's protocol")
-    p.add_argument("--predictions", required=True)
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--clips", required=True)
+    _add_run_inputs(p)
     p.add_argument("--protocol", default="youtube-map")
     _add_split_inputs(p)
     p.add_argument("--eval-split", default="test", help="test or val")
@@ -374,9 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = add("plots", cmd_plots, "score curves per video and a bar chart of the metric per category")
-    p.add_argument("--predictions", required=True)
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--clips", required=True)
+    _add_run_inputs(p)
     p.add_argument("--table", required=True, help="results/tables/{dataset}.csv")
     p.add_argument("--pseudo", help="highlights.h5 of avph (pseudo-highlights in the curves)")
     p.add_argument("--split", default="test", help="videos of this split get curves")
@@ -384,9 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--curves", required=True, help="output folder of the score curves")
 
     p = add("reel", cmd_reel, "cut a video's top-scoring clips into one playable highlight reel")
-    p.add_argument("--predictions", required=True)
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--clips", required=True)
+    _add_run_inputs(p)
     p.add_argument("--video", help="video id (default: the first predicted video of --split)")
     p.add_argument("--split", default="test")
     p.add_argument("--seconds", type=float, default=20.0, help="longest reel")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from highlight_pipeline import __version__
 from highlight_pipeline.errors import PipelineError
+from highlight_pipeline.methods.registry import method_names
 
 log = logging.getLogger("hlp")
 
@@ -70,22 +71,41 @@ def cmd_features(args: argparse.Namespace) -> None:
 
 def cmd_pseudo(args: argparse.Namespace) -> None:
     from highlight_pipeline.features.clip_features import load_clip_features, read_clips
+    from highlight_pipeline.manifest import read_manifest
+    from highlight_pipeline.methods.inputs import training_subset
     from highlight_pipeline.pseudo.highlights import (
         compute_pseudo_highlights,
+        write_category_model,
         write_pseudo_highlights,
     )
 
     clips = read_clips(args.clips)
-    visual = load_clip_features(args.visual, clips)
-    audio = load_clip_features(args.audio, clips)
+    features = {}
+    if args.visual:
+        features["visual"] = load_clip_features(args.visual, clips)
+    if args.audio:
+        features["audio"] = load_clip_features(args.audio, clips)
+    missing = set(args.slice["modalities"]) - set(features)
+    if missing:
+        raise PipelineError(f"hlp pseudo: the settings use {sorted(missing)}: pass their shards")
     train = {v for v, s in _splits(args).items() if s == "train"}
-    videos = [v for v in visual.available() if v in train]
-    categories, pseudo, summary = compute_pseudo_highlights(videos, visual, audio, args.slice)
+    reference = features["visual"] if "visual" in features else features["audio"]
+    videos = [v for v in reference.by_video if v in train and reference.by_video[v] is not None]
+    subset = args.slice.get("training_subset")
+    if subset:
+        videos = training_subset(videos, subset["fraction"], subset["seed"])
+        log.info("training subset: %d videos (%s of the training split)", len(videos), subset)
+    manifest = read_manifest(args.manifest)
+    real = dict(zip(manifest["video_id"], manifest["category"], strict=True))
+    categories, pseudo, summary, model = compute_pseudo_highlights(
+        videos, features, args.slice, real
+    )
     categories.to_csv(args.categories, index=False)
     write_pseudo_highlights(
         args.highlights, pseudo, {"config_slice": args.slice, "clustering": summary}
     )
-    log.info("pseudo-highlights for %d training videos, K=%d", len(videos), summary["k"])
+    write_category_model(args.category_model, model)
+    log.info("pseudo-highlights for %d training videos, K=%d", len(pseudo), summary["k"])
 
 
 def _splits(args: argparse.Namespace) -> dict[str, str]:
@@ -98,58 +118,69 @@ def _splits(args: argparse.Namespace) -> dict[str, str]:
     return dict(zip(manifest["video_id"], manifest["split"], strict=True))
 
 
-def _inputs(args: argparse.Namespace):
-    from highlight_pipeline.methods.inputs import load_method_inputs
-
-    return load_method_inputs(args.manifest, args.clips, args.visual, args.audio, _splits(args))
+def _feature_shards(args: argparse.Namespace) -> dict[str, list[str]]:
+    return {m: getattr(args, m) for m in ("visual", "audio") if getattr(args, m, None)}
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    import pandas as pd
+    from highlight_pipeline.numerics import pin_numerics
+
+    pin_numerics(args.threads)
     import torch
 
-    from highlight_pipeline.features.shards import read_meta
-    from highlight_pipeline.methods.avph import train_avph
-    from highlight_pipeline.pseudo.highlights import read_pseudo_highlights
+    from highlight_pipeline.gpu_slots import lease_for_process
+    from highlight_pipeline.methods.inputs import load_method_inputs
+    from highlight_pipeline.methods.models import save_model
+    from highlight_pipeline.methods.recipe import feature_recipe
+    from highlight_pipeline.methods.registry import get_method
 
     torch.set_num_threads(args.threads)
-    inputs = _inputs(args).subset("train")
-    pseudo = read_pseudo_highlights(args.pseudo)
-    keep = [i for i, v in enumerate(inputs.videos) if v in pseudo]
-    model, losses = train_avph(
-        [inputs.visual[i] for i in keep],
-        [inputs.audio[i] for i in keep],
-        [pseudo[inputs.videos[i]].label for i in keep],
-        args.slice,
-        args.seed,
+    spec = get_method(args.method)
+    run = {**args.run, "method": args.method, "variant": args.variant}
+    kinds = spec.inputs(run)
+    _require_inputs(args, kinds, "train")
+    inputs = load_method_inputs(
+        args.manifest,
+        args.clips,
+        _splits(args),
+        {m: v for m, v in _feature_shards(args).items() if m in kinds},
+        args.pseudo if "pseudo" in kinds else None,
+        kinds,
     )
-    clips = pd.read_csv(args.clips)
-    recipe = {  # what `hlp predict` needs to score a new video the same way
-        "visual": read_meta(args.visual[0]).preprocessing["slice"],
-        "audio": read_meta(args.audio[0]).preprocessing["slice"],
-        "clip_seconds": float((clips["end"] - clips["start"]).median()),
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({**model.state(), "seed": args.seed, "losses": losses, "recipe": recipe}, args.out)
+    device = lease_for_process(args.device).device if spec.uses_gpu else "cpu"
+    model = spec.implementation().fit(inputs, run, args.seed, device, not args.quiet)
+    save_model(args.out, run, args.seed, model, feature_recipe(args.clips, inputs.files))
+    log.info("%s/%s seed %d: model written to %s", args.method, args.variant, args.seed, args.out)
+
+
+def _require_inputs(args: argparse.Namespace, kinds: frozenset[str], step: str) -> None:
+    given = {k for k in ("visual", "audio", "pseudo") if getattr(args, k, None)}
+    missing = sorted((kinds & {"visual", "audio", "pseudo"}) - given)
+    if missing:
+        raise PipelineError(
+            f"hlp {step}: {args.method if hasattr(args, 'method') else 'the model'} needs "
+            + ", ".join(f"--{m}" for m in missing)
+        )
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    import numpy as np
+    from highlight_pipeline.methods.inputs import load_method_inputs, write_predictions
+    from highlight_pipeline.methods.models import load_model
+    from highlight_pipeline.methods.registry import FEATURE_INPUTS
 
-    from highlight_pipeline.methods.inputs import write_predictions
-
-    inputs = _inputs(args)
-    if args.method == "random":
-        rng = np.random.default_rng(args.seed)
-        scores = [rng.random(len(x)) for x in inputs.visual]
-    else:
-        import torch
-
-        from highlight_pipeline.methods.avph import AVPHModel
-
-        state = torch.load(args.model, map_location="cpu", weights_only=True)
-        scores = AVPHModel.from_state(state).score(inputs.visual, inputs.audio)
-    write_predictions(args.out, inputs.videos, scores)
+    model, checkpoint = load_model(args.model)
+    kinds = frozenset(m for m in checkpoint.get("recipe", {}).get("features", {}))
+    _require_inputs(args, kinds & set(FEATURE_INPUTS), "score")
+    inputs = load_method_inputs(
+        args.manifest,
+        args.clips,
+        _splits(args),
+        {m: v for m, v in _feature_shards(args).items() if m in kinds},
+        kinds=kinds,
+    )
+    scores = [model.score(video) for video in inputs.videos]
+    write_predictions(args.out, [v.video_id for v in inputs.videos], scores)
+    log.info("scored %d videos with %s", len(inputs.videos), args.model)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -248,8 +279,8 @@ def cmd_weights(args: argparse.Namespace) -> None:
 def _add_feature_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", required=True, help="results/{dataset}/manifest.csv")
     p.add_argument("--clips", required=True, help="results/{dataset}/clips.csv")
-    p.add_argument("--visual", nargs="+", required=True, help="visual feature shards (.h5)")
-    p.add_argument("--audio", nargs="+", required=True, help="audio feature shards (.h5)")
+    p.add_argument("--visual", nargs="+", help="visual feature shards (.h5), if the run reads them")
+    p.add_argument("--audio", nargs="+", help="audio feature shards (.h5), if the run reads them")
     _add_split_inputs(p)
 
 
@@ -334,25 +365,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("pseudo", cmd_pseudo, "pseudo-categories and audio-visual recurrence pseudo-highlights")
     _add_feature_inputs(p)
-    p.add_argument("--slice", type=_json, required=True, help="JSON of config.pseudo")
-    p.add_argument("--categories", required=True)
-    p.add_argument("--highlights", required=True)
+    p.add_argument("--slice", type=_json, required=True, help="JSON of the run's pseudo slice")
+    p.add_argument("--categories", required=True, help="output: categories.csv")
+    p.add_argument("--highlights", required=True, help="output: highlights.h5")
+    p.add_argument(
+        "--category-model", required=True, help="output: clustering.pkl (fitted categories)"
+    )
 
-    p = add("train", cmd_train, "train a method (avph) on the training split")
+    methods = ", ".join(method_names())
+    p = add("train", cmd_train, f"train one run of a method ({methods}) on the training split")
     _add_feature_inputs(p)
-    p.add_argument("--method", choices=["avph"], default="avph")
-    p.add_argument("--pseudo", required=True, help="highlights.h5 from `hlp pseudo`")
-    p.add_argument("--slice", type=_json, required=True, help="JSON of the method's config")
+    p.add_argument("--method", required=True, choices=method_names())
+    p.add_argument("--variant", required=True, help="the run's variant (names the output)")
+    p.add_argument(
+        "--run", type=_json, required=True, help="JSON of the resolved run (settings, pseudo, ...)"
+    )
+    p.add_argument("--pseudo", help="highlights.h5 from `hlp pseudo` (methods that read it)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", required=True)
+    p.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="for GPU methods"
+    )
+    p.add_argument("--out", required=True, help="the model file (.pt)")
 
-    p = add("score", cmd_score, "score every clip of every video with a trained model (or random)")
+    p = add(
+        "score",
+        cmd_score,
+        "score every clip of every video of a dataset with a trained model (Snakemake's "
+        "`score` rule; `hlp predict` scores one new video)",
+    )
     _add_feature_inputs(p)
-    p.add_argument("--method", choices=["avph", "random"], required=True)
-    p.add_argument("--model", help="checkpoint from `hlp train` (not for random)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="predictions, JSON lines")
+    p.add_argument("--model", required=True, help="model file from `hlp train`")
+    p.add_argument("--out", required=True, help="clip scores, JSON lines")
 
     p = add("evaluate", cmd_evaluate, "evaluate predictions with the dataset's protocol")
     _add_run_inputs(p)

@@ -24,13 +24,28 @@ SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    """The config schema, with the settings of every registered method under ``methods``.
+
+    Built-in methods keep their settings in the file (``$defs/method_NAME``); a method
+    registered from outside the package brings its ``settings_schema``."""
+    from highlight_pipeline.methods.registry import get_method, method_names
+
     if not path.is_file():
         raise ConfigError(
             f"config schema not found at {path}: install the package from a checkout "
             "with `pip install -e .`"
         )
     with open(path) as handle:
-        return yaml.safe_load(handle)
+        schema = yaml.safe_load(handle)
+    methods = schema["$defs"]["methods"]["properties"]
+    for name in method_names():
+        if name in methods:
+            continue
+        own = get_method(name).settings_schema
+        settings = dict(own) if own is not None else {"type": "object"}
+        schema["$defs"][f"method_{name}"] = settings
+        methods[name] = {"$ref": f"#/$defs/method_{name}", "default": {}}
+    return schema
 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +114,43 @@ def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None
     pseudo = config["pseudo"]
     if pseudo["k_min"] > pseudo["k_max"]:
         raise ConfigError("config.pseudo: k_min must not exceed k_max")
+    validate_runs(config, schema)
     return config
+
+
+def _check_part(value: Any, node: dict[str, Any], root: dict[str, Any], where: str) -> None:
+    """Validate ``value`` against the schema node ``node`` (a sub-schema of ``root``)."""
+    schema = {"$defs": root["$defs"], **_resolve(node, root)}
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(value),
+        key=lambda e: (len(e.path), list(e.path)),
+    )
+    if errors:
+        message = _describe(errors[0], root)
+        raise ConfigError(message.replace("config", where, 1))
+
+
+def validate_runs(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Every run of ``evaluation.runs`` names a registered method and one of its variants,
+    and its resolved settings are valid (a variant overlay is checked like the config)."""
+    from highlight_pipeline.methods.registry import get_method
+    from highlight_pipeline.runs import resolve_run, run_list
+
+    for method in list(config["evaluation"]["runs"]) + list(config["variants"]):
+        get_method(method)  # unknown method: a ConfigError naming the known ones
+    defs = schema["$defs"]
+    for dataset in config["run_datasets"]:
+        for method, variant in run_list(config):
+            run = resolve_run(config, dataset, method, variant)
+            where = f"variant {method}/{variant} (dataset {dataset})"
+            _check_part(
+                run["settings"], defs[f"method_{method}"], schema, where + ": methods." + method
+            )
+            _check_part(run["pseudo"], defs["pseudo"], schema, where + ": pseudo")
+            _check_part(run["training"], defs["training"], schema, where + ": training")
+            _check_part(run["features"], defs["backbone_choice"], schema, where + ": features")
+            if run["pseudo"]["k_min"] > run["pseudo"]["k_max"]:
+                raise ConfigError(where + ": pseudo: k_min must not exceed k_max")
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -152,10 +203,27 @@ def protocol_of(config: dict[str, Any], dataset: str) -> str:
 NEURAL = {"r3d34", "c3d", "i3d", "cnn14", "tased"}
 
 
-def features_slice(config: dict[str, Any], modality: str) -> dict[str, Any]:
-    """What a modality's windows depend on (runtime settings such as device excluded)."""
+WEIGHT_FREE = {"colormotion": "visual", "logmel": "audio", "spectral": "saliency"}
+
+
+def modality_of_backbone(name: str) -> str:
+    """``visual``, ``audio`` or ``saliency``: what an extractor's windows are."""
+    if name in WEIGHT_FREE:
+        return WEIGHT_FREE[name]
+    from highlight_pipeline.features.backbones.registry import get_spec
+
+    return get_spec(name).modality
+
+
+def features_slice(
+    config: dict[str, Any], modality: str, name: str | None = None
+) -> dict[str, Any]:
+    """What a modality's windows depend on (runtime settings such as device excluded).
+
+    ``name`` is the extractor (default: the one ``config.features`` names for the modality;
+    a variant may name another)."""
     feats = config["features"]
-    name = feats[modality]
+    name = name or feats[modality]
     common = {"window_seconds": feats["window_seconds"], "stride_seconds": feats["stride_seconds"]}
     if name == "colormotion":
         decode = config["decode"]
@@ -188,9 +256,3 @@ def execution_slice(config: dict[str, Any], backbone: str) -> dict[str, Any]:
         return {}
     feats = config["features"]
     return {"device": config["device"], "amp": feats["amp"], "batch_size": feats["batch_size"]}
-
-
-def method_slice(config: dict[str, Any], dataset: str, method: str) -> dict[str, Any]:
-    base = config["methods"].get(method, {})
-    override = config["datasets"][dataset].get("methods", {}).get(method, {})
-    return deep_merge(base, override)

@@ -29,13 +29,6 @@ MANIFEST_COLUMNS = [
 ]
 
 
-def dataset_root(dataset: str, spec: dict, results: str | Path = "results") -> Path:
-    """The dataset folder: the configured root, or where `hlp synth` writes."""
-    if spec["reader"] == "synthetic":
-        return Path(results) / dataset / "source"
-    return Path(spec["root"])
-
-
 def build_manifest(
     reader: str, root: str | Path, spec: dict, progress: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

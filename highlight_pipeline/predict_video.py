@@ -2,6 +2,7 @@
 
 The checkpoint carries its *recipe*: the feature extractors' config slices and the clip
 length it was trained with, so a new video is featurised exactly like the training data.
+Any registered method's model works: the checkpoint names its method.
 """
 
 from __future__ import annotations
@@ -12,30 +13,19 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import torch
 
 from highlight_pipeline.datasets.folder import clip_grid
 from highlight_pipeline.errors import PipelineError, VideoError
 from highlight_pipeline.features.extract import build_extractor
 from highlight_pipeline.features.pooling import pool_windows
-from highlight_pipeline.methods.avph import AVPHModel
+from highlight_pipeline.methods.inputs import VideoInputs
+from highlight_pipeline.methods.models import load_model
+from highlight_pipeline.methods.recipe import recipe_features
 from highlight_pipeline.plots import plot_score_curve
 from highlight_pipeline.reel import make_reel, select_reel_clips
 from highlight_pipeline.video.probe import probe
 
 log = logging.getLogger(__name__)
-
-
-def load_model(path: str | Path) -> tuple[AVPHModel, dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise PipelineError(f"model file not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if "recipe" not in state:
-        raise PipelineError(
-            f"{path}: no feature recipe in the checkpoint (retrain it with hlp train)"
-        )
-    return AVPHModel.from_state(state), state["recipe"]
 
 
 def predict_video(
@@ -45,7 +35,12 @@ def predict_video(
     reel_seconds: float = 20.0,
     runtime: dict | None = None,
 ) -> dict:
-    model, recipe = load_model(model_path)
+    model, checkpoint = load_model(model_path)
+    recipe = checkpoint.get("recipe")
+    if not recipe:
+        raise PipelineError(
+            f"{model_path}: no feature recipe in the checkpoint (retrain it with hlp train)"
+        )
     info = probe(video)
     row = SimpleNamespace(path=str(video), **info.as_dict())
     starts, ends = clip_grid(info.duration, recipe["clip_seconds"])
@@ -54,16 +49,20 @@ def predict_video(
         found = build_extractor(feature_slice, runtime).extract(video, row)
         return pool_windows(found.windows, found.grid[:, 0], found.grid[:, 1], starts, ends)
 
-    visual = clip_features(recipe["visual"])
+    features = recipe_features(recipe)
+    visual = clip_features(features["visual"]) if "visual" in features else None
     audio = None
-    if info.has_audio:
+    if "audio" in features and info.has_audio:
         try:
-            audio = clip_features(recipe["audio"])
+            audio = clip_features(features["audio"])
         except (VideoError, ValueError) as exc:
-            log.warning("%s: audio unusable (%s); scoring from the visual stream", video, exc)
-    else:
-        log.warning("%s: no audio track; scoring from the visual stream", video)
-    scores = model.score([visual], [audio])[0]
+            log.warning("%s: audio unusable (%s); scoring without it", video, exc)
+    elif "audio" in features:
+        log.warning("%s: no audio track; scoring without it", video)
+    inputs = VideoInputs(
+        video_id=Path(video).stem, starts=starts, ends=ends, visual=visual, audio=audio
+    )
+    scores = model.score(inputs)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

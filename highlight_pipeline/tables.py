@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from highlight_pipeline.errors import DatasetError
+from highlight_pipeline.errors import DatasetError, PipelineError
 from highlight_pipeline.paper_results import paper_entry
 
 RUN_KEYS = ("method", "variant", "seed", "split", "metric", "protocol")
@@ -76,8 +76,10 @@ def summarise(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def weights_kind(features: str) -> str:
-    """``random-init``, ``weight-free`` or ``published`` (features not marked otherwise)."""
+    """``random-init``, ``weight-free``, ``none`` (reads no features) or ``published``."""
     text = features.lower()
+    if text.strip() == "none":
+        return "none"
     if "random-init" in text or "random init" in text:
         return "random-init"
     if "weight-free" in text or "weight free" in text:
@@ -192,7 +194,7 @@ def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
             {
                 (r.method, r.variant, r.weights)
                 for r in summary.itertuples()
-                if r.weights != "published"
+                if r.weights in ("random-init", "weight-free")
             }
         )
         if flagged:
@@ -202,9 +204,118 @@ def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
                 f"Without published weights: {names}. Their features are not the papers', "
                 "so their difference to the paper is not a reproduction.",
             ]
+    lines += chance_notes(summary)
+    lines += render_paper_tables(summary)
     while lines and lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ chance and ablations
+
+CHANCE_METHOD = "random"
+
+
+def versus_chance(row, chance) -> str:
+    """``above chance``, ``below chance`` or ``≈ chance``: the difference of the means
+    against twice its standard error over runs (Welch); ``–`` without a random row."""
+    if chance is None or row is None:
+        return DASH
+    se = np.sqrt(row.std**2 / max(row.runs, 1) + chance.std**2 / max(chance.runs, 1))
+    diff = row.mean - chance.mean
+    if diff > 2 * se and diff > 0:
+        return "above chance"
+    if diff < -2 * se and diff < 0:
+        return "below chance"
+    return "≈ chance"
+
+
+def _chance_rows(summary: pd.DataFrame) -> dict[tuple[str, str], object]:
+    """(metric, column) -> the random baseline's summary row (its first variant)."""
+    part = summary[summary["method"] == CHANCE_METHOD]
+    out: dict[tuple[str, str], object] = {}
+    for r in part.sort_values(["variant"]).itertuples(index=False):
+        out.setdefault((r.metric, r.column), r)
+    return out
+
+
+def chance_notes(summary: pd.DataFrame) -> list[str]:
+    """A line for every run whose average is not above the random baseline's."""
+    chance = _chance_rows(summary)
+    if not chance:
+        return []
+    notes = []
+    for r in summary[
+        (summary["column"] == "average") & (summary["method"] != CHANCE_METHOD)
+    ].itertuples(index=False):
+        verdict = versus_chance(r, chance.get((r.metric, "average")))
+        if verdict in ("≈ chance", "below chance"):
+            base = chance[(r.metric, "average")]
+            notes.append(
+                f"* **{r.method}/{r.variant} is no better than random** on {r.metric} "
+                f"({_cell(r.mean, r.std)} against {_cell(base.mean, base.std)}; {verdict})."
+            )
+    return ["", *notes] if notes else []
+
+
+def render_paper_tables(summary: pd.DataFrame) -> list[str]:
+    """One section per ablation table of a paper (the method's registry entry lays them
+    out) that has at least two of its rows in ``summary``: each row's average, the paper's
+    number, the difference, and how it compares with the random baseline."""
+    from highlight_pipeline.methods.registry import get_method
+
+    chance = _chance_rows(summary)
+    with_paper = "paper" in summary.columns
+    average = summary[summary["column"] == "average"]
+    out: list[str] = []
+    for method in sorted(average["method"].unique()):
+        try:
+            spec = get_method(method)
+        except PipelineError:
+            continue
+        ours = average[average["method"] == method]
+        for table in spec.paper_tables:
+            present = [v for v in table.rows if v in set(ours["variant"])]
+            if len(present) < 2:
+                continue
+            for metric in sorted(ours["metric"].unique()):
+                rows = ours[ours["metric"] == metric].set_index("variant")
+                out += [
+                    "",
+                    f"## {table.source}: {table.title} ({method}, {metric}, average)",
+                    "",
+                    "| row | variant | ours | paper | Δ | vs random |",
+                    "|---|---|---|---|---|---|",
+                ]
+                for variant in table.rows:
+                    label = spec.variants[variant].label or variant
+                    if variant not in rows.index:
+                        out.append(f"| {label} | {variant} | not run | | | |")
+                        continue
+                    r = rows.loc[variant]
+                    paper = r["paper"] if with_paper else np.nan
+                    has = not pd.isna(paper)
+                    out.append(
+                        f"| {label} | {variant} | {_cell(r['mean'], r['std'])} | "
+                        + (
+                            f"{paper:.3f} | {_signed(r['mean'] - paper)}"
+                            if has
+                            else f"{DASH} | {DASH}"
+                        )
+                        + f" | {versus_chance(_Row(r), chance.get((metric, 'average')))} |"
+                    )
+    return out
+
+
+class _Row:
+    """Attribute access to a summary row given as a pandas Series."""
+
+    def __init__(self, series: pd.Series) -> None:
+        self.mean, self.std, self.runs = (
+            float(series["mean"]),
+            float(series["std"]),
+            int(series["runs"]),
+        )
 
 
 # ------------------------------------------------------------------------------ LaTeX

@@ -27,7 +27,8 @@ from highlight_pipeline.datasets.synthetic import (
     write_video,
 )
 from highlight_pipeline.errors import DatasetError
-from highlight_pipeline.manifest import MANIFEST_COLUMNS, build_manifest, dataset_root
+from highlight_pipeline.datasets.registry import dataset_root
+from highlight_pipeline.manifest import MANIFEST_COLUMNS, build_manifest
 from highlight_pipeline.video.probe import probe
 
 

@@ -53,6 +53,13 @@ class Reader(Protocol):
     def make_clips(self, manifest: pd.DataFrame, root: Path, spec: dict) -> pd.DataFrame: ...
 
 
+def dataset_root(dataset: str, spec: dict, results: str | Path = "results") -> Path:
+    """The dataset folder: the configured root, or where `hlp synth` writes."""
+    if spec["reader"] == "synthetic":
+        return Path(results) / dataset / "source"
+    return Path(spec["root"])
+
+
 # ---------------------------------------------------------------------------- folder adapter
 
 

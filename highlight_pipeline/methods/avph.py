@@ -1,4 +1,10 @@
-"""avph: audio-visual highlight detection network trained on AV pseudo-highlights.
+"""avph: audio-visual highlight detection network trained on AV pseudo-highlights, and the
+ablations of its paper as settings (variants in :mod:`highlight_pipeline.methods.registry`).
+
+Settings beyond the network size: ``network`` (av, or a unimodal visual/audio network),
+``fusion`` (bimodal, sa-early, sa-late), ``target`` (the AV, V or A pseudo-highlights),
+``supervision`` (pseudo, or the ground-truth clip labels of the training split) and
+``predictor`` (network, or the pseudo-highlight scores themselves: no training).
 
 Architecture (the joint audio-visual network of Badamdorj et al., ICCV 2021, as adopted
 by the avph paper): per-modality self-attention over the clips of a video, two bimodal
@@ -17,13 +23,17 @@ uses only its self-attended visual features.
 from __future__ import annotations
 
 import logging
+import pickle
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.methods.batching import Standardiser, pad_batch, seeded_batches
+from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs, training_subset
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +62,15 @@ class AttentionLayer(nn.Module):
 
 
 class AVHighlightNet(nn.Module):
+    """The avph network and its ablations (AV-PH Tables 6 and 8).
+
+    ``network="av"`` with ``fusion="bimodal"`` is the paper's: per-modality self-attention,
+    two bimodal cross-attention layers, a score regressor over the four streams mixed with
+    learnable weights. ``sa-early`` concatenates the visual and audio features and runs one
+    self-attention stream; ``sa-late`` runs one self-attention stream per modality and
+    concatenates them. ``network="visual"`` / ``"audio"`` is the unimodal V / A network.
+    """
+
     def __init__(
         self,
         visual_dim: int,
@@ -61,27 +80,52 @@ class AVHighlightNet(nn.Module):
         dropout: float = 0.1,
         self_attention_layers: int = 1,
         fc_layers: int = 2,
+        network: str = "av",
+        fusion: str = "bimodal",
     ) -> None:
         super().__init__()
-        self.project_visual = nn.Sequential(
-            nn.Linear(visual_dim, hidden), nn.ReLU(), nn.Dropout(dropout)
-        )
-        self.project_audio = nn.Sequential(
-            nn.Linear(audio_dim, hidden), nn.ReLU(), nn.Dropout(dropout)
-        )
-        self.self_visual = nn.ModuleList(
-            AttentionLayer(hidden, heads, dropout) for _ in range(self_attention_layers)
-        )
-        self.self_audio = nn.ModuleList(
-            AttentionLayer(hidden, heads, dropout) for _ in range(self_attention_layers)
-        )
-        self.visual_to_audio = AttentionLayer(hidden, heads, dropout)
-        self.audio_to_visual = AttentionLayer(hidden, heads, dropout)
-        self.mix_logits = nn.Parameter(torch.zeros(4))
+        self.network = network
+        self.fusion = fusion if network == "av" else "unimodal"
+
+        def projection(dim: int) -> nn.Module:
+            return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout))
+
+        def stream() -> nn.ModuleList:
+            return nn.ModuleList(
+                AttentionLayer(hidden, heads, dropout) for _ in range(self_attention_layers)
+            )
+
+        width = hidden
+        if self.fusion == "sa-early":
+            self.project_joint = projection(visual_dim + audio_dim)
+            self.self_joint = stream()
+        else:
+            if network in ("av", "visual"):
+                self.project_visual = projection(visual_dim)
+                self.self_visual = stream()
+            if network in ("av", "audio"):
+                self.project_audio = projection(audio_dim)
+                self.self_audio = stream()
+            if self.fusion == "bimodal":
+                self.visual_to_audio = AttentionLayer(hidden, heads, dropout)
+                self.audio_to_visual = AttentionLayer(hidden, heads, dropout)
+                self.mix_logits = nn.Parameter(torch.zeros(4))
+            elif self.fusion == "sa-late":
+                width = 2 * hidden
         layers: list[nn.Module] = []
-        for _ in range(fc_layers - 1):
-            layers += [nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout)]
-        self.regressor = nn.Sequential(*layers, nn.Linear(hidden, 1))
+        for i in range(fc_layers - 1):
+            layers += [
+                nn.Linear(width if i == 0 else hidden, hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+            ]
+        self.regressor = nn.Sequential(*layers, nn.Linear(width if fc_layers == 1 else hidden, 1))
+
+    @staticmethod
+    def _attend(layers: nn.ModuleList, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        for layer in layers:
+            x = layer(x, x, padding)
+        return x
 
     def forward(
         self,
@@ -90,18 +134,31 @@ class AVHighlightNet(nn.Module):
         padding: torch.Tensor,
         has_audio: torch.Tensor,
     ) -> torch.Tensor:
-        """Logits ``[B, N]``; ``padding`` is True on padded clips, ``has_audio`` is ``[B]`` bool."""
-        v = self.project_visual(visual)
-        a = self.project_audio(audio)
-        for layer in self.self_visual:
-            v = layer(v, v, padding)
-        for layer in self.self_audio:
-            a = layer(a, a, padding)
-        v_a = self.visual_to_audio(v, a, padding)  # visual queries attend to audio
-        a_v = self.audio_to_visual(a, v, padding)  # audio queries attend to visual
-        w = torch.softmax(self.mix_logits, dim=0)
-        mixed = w[0] * v + w[1] * a + w[2] * v_a + w[3] * a_v
-        mixed = torch.where(has_audio[:, None, None], mixed, v)
+        """Logits ``[B, N]``; ``padding`` is True on padded clips, ``has_audio`` is ``[B]`` bool.
+
+        A video without audio: the bimodal network uses its self-attended visual stream
+        alone; SA-late sets the audio stream to zero; SA-early sees zero (standardised:
+        the training mean) audio inputs, the one thing that fusion can do without audio."""
+        heard = has_audio[:, None, None]
+        if self.fusion == "sa-early":
+            joint = torch.cat([visual, torch.where(heard, audio, 0.0)], dim=-1)
+            mixed = self._attend(self.self_joint, self.project_joint(joint), padding)
+        elif self.fusion == "unimodal":
+            if self.network == "visual":
+                mixed = self._attend(self.self_visual, self.project_visual(visual), padding)
+            else:
+                mixed = self._attend(self.self_audio, self.project_audio(audio), padding)
+        else:
+            v = self._attend(self.self_visual, self.project_visual(visual), padding)
+            a = self._attend(self.self_audio, self.project_audio(audio), padding)
+            if self.fusion == "sa-late":
+                mixed = torch.cat([v, torch.where(heard, a, 0.0)], dim=-1)
+            else:
+                v_a = self.visual_to_audio(v, a, padding)  # visual queries attend to audio
+                a_v = self.audio_to_visual(a, v, padding)  # audio queries attend to visual
+                w = torch.softmax(self.mix_logits, dim=0)
+                mixed = w[0] * v + w[1] * a + w[2] * v_a + w[3] * a_v
+                mixed = torch.where(heard, mixed, v)
         return self.regressor(mixed).squeeze(-1)
 
 
@@ -109,35 +166,54 @@ class AVPHModel:
     """The trained network with its feature standardisers: what a checkpoint holds."""
 
     def __init__(
-        self, net: AVHighlightNet, visual: Standardiser, audio: Standardiser, hparams: dict
+        self,
+        net: AVHighlightNet,
+        visual: Standardiser,
+        audio: Standardiser,
+        hparams: dict,
+        device: str = "cpu",
     ):
         self.net, self.visual, self.audio, self.hparams = net, visual, audio, hparams
+        self.device = device
 
-    def _inputs(self, visual: list[np.ndarray], audio: list[np.ndarray | None]):
-        v, padding = pad_batch([self.visual(x) for x in visual], len(self.visual.mean))
-        a_list = [
-            self.audio(x)
-            if x is not None
-            else np.zeros((len(vx), len(self.audio.mean)), np.float32)
-            for x, vx in zip(audio, visual, strict=True)
-        ]
-        a, _ = pad_batch(a_list, len(self.audio.mean))
+    def _inputs(self, visual: list[np.ndarray | None], audio: list[np.ndarray | None]):
+        """Padded, standardised tensors; a modality the network does not read is zeros."""
+        lengths = [len(v) if v is not None else len(a) for v, a in zip(visual, audio, strict=True)]
+
+        def stack(arrays, standardiser):
+            dim = len(standardiser.mean)
+            return pad_batch(
+                [
+                    standardiser(x) if x is not None else np.zeros((n, dim), np.float32)
+                    for x, n in zip(arrays, lengths, strict=True)
+                ],
+                dim,
+            )
+
+        v, padding = stack(visual, self.visual)
+        a, _ = stack(audio, self.audio)
         has_audio = torch.tensor([x is not None for x in audio])
-        return v, a, padding, has_audio
+        return [t.to(self.device) for t in (v, a, padding, has_audio)]
 
     @torch.no_grad()
-    def score(self, visual: list[np.ndarray], audio: list[np.ndarray | None]) -> list[np.ndarray]:
+    def score_clips(
+        self, visual: list[np.ndarray | None], audio: list[np.ndarray | None]
+    ) -> list[np.ndarray]:
         """Highlight score per clip: the logit (sigmoid of it is the highlight probability)."""
         self.net.eval()
         out = []
         for i in range(len(visual)):  # one video at a time: no padding effects at inference
             logits = self.net(*self._inputs(visual[i : i + 1], audio[i : i + 1]))
-            out.append(logits[0].numpy().astype(np.float64))  # logits: no ties from saturation
+            out.append(logits[0].cpu().numpy().astype(np.float64))  # logits: no saturation ties
         return out
+
+    def score(self, video: VideoInputs) -> np.ndarray:
+        return self.score_clips([video.visual], [video.audio])[0]
 
     def state(self) -> dict:
         return {
-            "state_dict": self.net.state_dict(),
+            "kind": "network",
+            "state_dict": {k: v.cpu() for k, v in self.net.state_dict().items()},
             "hparams": self.hparams,
             "visual_mean": torch.from_numpy(self.visual.mean),
             "visual_std": torch.from_numpy(self.visual.std),
@@ -148,7 +224,7 @@ class AVPHModel:
     @classmethod
     def from_state(cls, state: dict) -> AVPHModel:
         hp = state["hparams"]
-        net = AVHighlightNet(**{k: hp[k] for k in NET_KEYS})
+        net = AVHighlightNet(**{k: hp[k] for k in NET_KEYS if k in hp})
         net.load_state_dict(state["state_dict"])
         return cls(
             net,
@@ -166,34 +242,43 @@ NET_KEYS = (
     "dropout",
     "self_attention_layers",
     "fc_layers",
+    "network",
+    "fusion",
 )
 
 
+def _standardiser(arrays: list[np.ndarray | None]) -> Standardiser:
+    present = [x for x in arrays if x is not None]
+    if not present:  # a modality nobody has: a 1-d placeholder the network never reads
+        return Standardiser(np.zeros(1, np.float32), np.ones(1, np.float32))
+    return Standardiser.fit(present)
+
+
 def train_avph(
-    visual: list[np.ndarray],
+    visual: list[np.ndarray | None],
     audio: list[np.ndarray | None],
     targets: list[np.ndarray],
     method_slice: dict,
     seed: int,
     progress: bool = True,
+    device: str = "cpu",
 ) -> tuple[AVPHModel, list[float]]:
-    """Train on videos' clip features against binary pseudo-highlights; returns model and losses."""
+    """Train on videos' clip features against binary targets; returns model and losses.
+
+    ``visual`` or ``audio`` entries are None where a video lacks the modality (all None
+    for the modality a unimodal network does not read)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    present = [x for x in audio if x is not None]
-    audio_dim = present[0].shape[1] if present else 1
+    visual_std, audio_std = _standardiser(visual), _standardiser(audio)
     hparams = {
+        "network": "av",
+        "fusion": "bimodal",
         **method_slice,
-        "visual_dim": visual[0].shape[1],
-        "audio_dim": audio_dim,
+        "visual_dim": len(visual_std.mean),
+        "audio_dim": len(audio_std.mean),
     }
-    net = AVHighlightNet(**{k: hparams[k] for k in NET_KEYS})
-    audio_std = (
-        Standardiser.fit(present)
-        if present
-        else Standardiser(np.zeros(1, np.float32), np.ones(1, np.float32))
-    )
-    model = AVPHModel(net, Standardiser.fit(visual), audio_std, hparams)
+    net = AVHighlightNet(**{k: hparams[k] for k in NET_KEYS}).to(device)
+    model = AVPHModel(net, visual_std, audio_std, hparams, device)
     optimiser = torch.optim.Adam(
         net.parameters(), lr=method_slice["lr"], weight_decay=method_slice["weight_decay"]
     )
@@ -204,14 +289,14 @@ def train_avph(
     ):
         net.train()
         total, count = 0.0, 0
-        for batch in seeded_batches(len(visual), method_slice["batch_size"], rng):
+        for batch in seeded_batches(len(targets), method_slice["batch_size"], rng):
             v, a, padding, has_audio = model._inputs(
                 [visual[i] for i in batch], [audio[i] for i in batch]
             )
             y, _ = pad_batch([targets[i].astype(np.float32)[:, None] for i in batch], 1)
             logits = net(v, a, padding, has_audio)
             valid = (~padding).float()
-            loss = (loss_fn(logits, y[..., 0]) * valid).sum() / valid.sum()
+            loss = (loss_fn(logits, y[..., 0].to(device)) * valid).sum() / valid.sum()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -219,4 +304,80 @@ def train_avph(
             count += len(batch)
         losses.append(total / count)
     log.info("avph: final training loss %.4f", losses[-1])
+    model.device = "cpu"
+    net.to("cpu")
     return model, losses
+
+
+# ----------------------------------------------------------------------- method interface
+
+
+def _training_targets(inputs: MethodInputs, run: dict, seed: int):
+    """(videos, targets) of the training split: pseudo-highlights of the run's target, or
+    the ground-truth clip labels (``supervision: ground-truth``, AV-PH Table 9)."""
+    settings = run["settings"]
+    train = inputs.subset("train").videos
+    if settings["supervision"] == "ground-truth":
+        labelled = [v for v in train if v.labels is not None and (v.labels >= 0).all()]
+        if not labelled:
+            raise DatasetError(
+                "avph with supervision: ground-truth needs clip labels of the training "
+                "videos, and this dataset has none"
+            )
+        keep = set(
+            training_subset([v.video_id for v in labelled], run["training"]["fraction"], seed)
+        )
+        chosen = [v for v in labelled if v.video_id in keep]
+        return chosen, [v.labels.astype(np.float32) for v in chosen]
+    target = settings["target"]
+    chosen = [v for v in train if v.pseudo is not None and (v.pseudo.target(target) >= 0).all()]
+    skipped = len([v for v in train if v.pseudo is not None]) - len(chosen)
+    if skipped:
+        log.warning("avph: %d training videos have no %s pseudo-highlights", skipped, target)
+    if not chosen:
+        raise DatasetError(f"avph: no training video has {target} pseudo-highlights")
+    return chosen, [v.pseudo.target(target).astype(np.float32) for v in chosen]
+
+
+def fit(inputs: MethodInputs, run: dict, seed: int, device: str = "cpu", progress: bool = True):
+    settings = run["settings"]
+    if settings["predictor"] == "pseudo-highlights":
+        return PseudoHighlightPredictor.from_files(inputs.files["pseudo"][0])
+    videos, targets = _training_targets(inputs, run, seed)
+    network = settings["network"]
+    visual = [v.visual if network in ("av", "visual") else None for v in videos]
+    audio = [v.audio if network in ("av", "audio") else None for v in videos]
+    log.info("avph %s: training on %d videos", run["variant"], len(videos))
+    model, losses = train_avph(visual, audio, targets, settings, seed, progress, device)
+    model.losses = losses
+    return model
+
+
+class PseudoHighlightPredictor:
+    """No network: a clip's score is its AV recurrence against the training clips of the
+    video's nearest pseudo-category (AV-PH Table 12)."""
+
+    def __init__(self, category_model) -> None:
+        self.category_model = category_model
+
+    @classmethod
+    def from_files(cls, highlights_h5: str) -> PseudoHighlightPredictor:
+        from highlight_pipeline.pseudo.highlights import read_category_model
+
+        return cls(read_category_model(Path(highlights_h5).with_name("clustering.pkl")))
+
+    def score(self, video: VideoInputs) -> np.ndarray:
+        return self.category_model.scores(video.visual, video.audio, video.category)
+
+    def state(self) -> dict:
+        blob = pickle.dumps(self.category_model, protocol=pickle.HIGHEST_PROTOCOL)
+        return {
+            "kind": "pseudo-highlights",
+            "category_model": torch.frombuffer(bytearray(blob), dtype=torch.uint8),
+        }
+
+
+def load(state: dict):
+    if state.get("kind") == "pseudo-highlights":
+        return PseudoHighlightPredictor(pickle.loads(state["category_model"].numpy().tobytes()))
+    return AVPHModel.from_state(state)

@@ -1,4 +1,7 @@
-"""Pseudo-categories: UMAP of video-level audio-visual features, K-means, K by silhouette."""
+"""Pseudo-categories: UMAP of video-level audio-visual features, K-means, K by silhouette.
+
+The fitted standardisation, UMAP and K-means centroids are kept (:class:`Clustering`), so a
+new video can be assigned to its nearest pseudo-category (AV-PH Table 12)."""
 
 from __future__ import annotations
 
@@ -18,10 +21,25 @@ class Clustering:
     labels: np.ndarray
     k: int
     silhouettes: dict[int, float]
+    mean: np.ndarray | None = None  # standardisation of the video-level features
+    std: np.ndarray | None = None
+    reducer: object | None = None  # the fitted UMAP (None: one category, nothing fitted)
+    centroids: np.ndarray | None = None  # K-means centres in the UMAP space, [K, dims]
+
+    def assign(self, video_features: np.ndarray) -> np.ndarray:
+        """Nearest pseudo-category of each row of ``video_features`` ``[n, D]``."""
+        if self.reducer is None or self.centroids is None:
+            return np.zeros(len(video_features), dtype=np.int64)
+        x = (video_features - self.mean) / self.std
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            embedded = self.reducer.transform(x)
+        distances = ((embedded[:, None, :] - self.centroids[None]) ** 2).sum(axis=-1)
+        return distances.argmin(axis=1).astype(np.int64)
 
 
-def embed_umap(features: np.ndarray, dims: int, neighbors: int, seed: int) -> np.ndarray:
-    """UMAP to ``dims`` dimensions (fewer when there are too few videos)."""
+def embed_umap(features: np.ndarray, dims: int, neighbors: int, seed: int):
+    """UMAP to ``dims`` dimensions (fewer when there are too few videos): (embedding, model)."""
     import umap  # slow import (numba): only when clustering
 
     n = len(features)
@@ -32,9 +50,11 @@ def embed_umap(features: np.ndarray, dims: int, neighbors: int, seed: int) -> np
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return umap.UMAP(**reducer_args).fit_transform(features)
+            reducer = umap.UMAP(**reducer_args)
+            return reducer.fit_transform(features), reducer
         except (ValueError, TypeError):  # spectral init fails on tiny inputs
-            return umap.UMAP(init="random", **reducer_args).fit_transform(features)
+            reducer = umap.UMAP(init="random", **reducer_args)
+            return reducer.fit_transform(features), reducer
 
 
 def choose_categories(
@@ -49,19 +69,28 @@ def choose_categories(
     n = len(video_features)
     if n < 4:
         return Clustering(np.zeros(n, dtype=np.int64), 1, {})
+    mean = video_features.mean(axis=0)
     std = video_features.std(axis=0)
-    x = (video_features - video_features.mean(axis=0)) / np.where(std > 0, std, 1)
-    embedded = embed_umap(x, umap_dims, umap_neighbors, seed)
+    std = np.where(std > 0, std, 1)
+    embedded, reducer = embed_umap((video_features - mean) / std, umap_dims, umap_neighbors, seed)
     scores: dict[int, float] = {}
-    best: tuple[float, int, np.ndarray] | None = None
+    best: tuple[float, int, KMeans] | None = None
     for k in range(k_min, min(k_max, n - 1) + 1):
-        labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(embedded)
-        if len(np.unique(labels)) < 2:
+        kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(embedded)
+        if len(np.unique(kmeans.labels_)) < 2:
             continue
-        scores[k] = float(silhouette_score(embedded, labels))
+        scores[k] = float(silhouette_score(embedded, kmeans.labels_))
         if best is None or scores[k] > best[0]:
-            best = (scores[k], k, labels)
+            best = (scores[k], k, kmeans)
     if best is None:
         return Clustering(np.zeros(n, dtype=np.int64), 1, scores)
     log.info("silhouette per K: %s -> K=%d", {k: round(v, 3) for k, v in scores.items()}, best[1])
-    return Clustering(best[2].astype(np.int64), best[1], scores)
+    return Clustering(
+        best[2].labels_.astype(np.int64),
+        best[1],
+        scores,
+        mean,
+        std,
+        reducer,
+        best[2].cluster_centers_,
+    )

@@ -1,10 +1,23 @@
-"""AV pseudo-highlights of a dataset's training videos: categories.csv and highlights.h5."""
+"""Pseudo-highlights of a dataset's training videos: categories.csv, highlights.h5 and the
+fitted category model (``clustering.pkl``) that scores videos the clustering never saw.
+
+Settings (``config.pseudo`` after a variant's overlay): ``modalities`` (the clustering and
+the recurrence use these; AV-PH Table 6 uses one), ``categories`` (``pseudo``: UMAP +
+K-means; ``real``: the dataset's own, Table 10), ``similarity`` (cosine or Pearson, Table 7),
+``top_fraction`` (t), the UMAP and K-means settings and their seed.
+
+Per clip the file holds the recurrence score of each modality (NaN where a modality is not
+used or missing), their AV average, and the top-t labels of each of the three scores
+(``label_av``, ``label_visual``, ``label_audio``; -1 where the score is missing), so AV-PH,
+V-PH and A-PH training (Table 5) read one file.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import pickle
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -12,78 +25,203 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.features.clip_features import ClipFeatures
-from highlight_pipeline.pseudo.categories import choose_categories
+from highlight_pipeline.pseudo.categories import Clustering, choose_categories
 from highlight_pipeline.pseudo.recurrence import (
+    category_means,
     combine_modalities,
     recurrence_scores,
+    score_against,
     top_fraction_labels,
 )
+
+TARGETS = ("av", "visual", "audio")
 
 
 @dataclass
 class PseudoHighlight:
-    visual: np.ndarray
-    audio: np.ndarray  # NaN where the video has no audio
+    visual: np.ndarray  # NaN where the visual modality is not used
+    audio: np.ndarray  # NaN where the video has no audio (or audio is not used)
     av: np.ndarray
-    label: np.ndarray
+    label: np.ndarray  # the AV pseudo-highlights (= labels["av"])
     category: int
+    labels: dict[str, np.ndarray] = field(default_factory=dict)  # target -> 0/1, -1 missing
+
+    def target(self, name: str) -> np.ndarray:
+        """Binary pseudo-highlights of ``name`` (av, visual, audio); -1 where missing."""
+        if name == "av" and "av" not in self.labels:
+            return self.label
+        return self.labels[name]
+
+
+@dataclass
+class CategoryModel:
+    """Pseudo-categories and per-category mean unit clips of the training videos.
+
+    Scores a new video the way the pseudo job scored the training videos: its category is
+    the nearest K-means centroid of its UMAP embedding (or its own category with
+    ``categories: real``), and a clip's recurrence is its mean similarity to all training
+    clips of that category (AV-PH Table 12)."""
+
+    modalities: list[str]
+    similarity: str
+    kind: str  # pseudo | real
+    clustering: Clustering | None
+    names: list[str]  # real categories, by index
+    means: dict[str, np.ndarray]  # modality -> [K, d]
+    audio_fallback: np.ndarray | None  # imputed video-level audio mean (clustering only)
+
+    def category_of(self, visual: np.ndarray | None, audio: np.ndarray | None, name: str) -> int:
+        if self.kind == "real":
+            if name not in self.names:
+                raise DatasetError(f"category {name!r} has no training videos")
+            return self.names.index(name)
+        parts = []
+        if "visual" in self.modalities:
+            parts.append(visual.mean(axis=0))
+        if "audio" in self.modalities:
+            parts.append(audio.mean(axis=0) if audio is not None else self.audio_fallback)
+        assert self.clustering is not None
+        return int(self.clustering.assign(np.concatenate(parts)[None])[0])
+
+    def scores(
+        self, visual: np.ndarray | None, audio: np.ndarray | None, name: str = ""
+    ) -> np.ndarray:
+        """AV recurrence score per clip (the average of the modalities the video has)."""
+        c = self.category_of(visual, audio, name)
+        v = (
+            score_against(visual, self.means["visual"][c], self.similarity)
+            if ("visual" in self.modalities)
+            else None
+        )
+        a = (
+            score_against(audio, self.means["audio"][c], self.similarity)
+            if ("audio" in self.modalities and audio is not None)
+            else None
+        )
+        if v is None:
+            if a is None:
+                raise DatasetError("the video has none of the modalities of the pseudo-labels")
+            return a
+        return combine_modalities(v, a)
 
 
 def video_level_features(
-    videos: list[str], visual: ClipFeatures, audio: ClipFeatures
-) -> np.ndarray:
-    """Mean clip feature per modality, concatenated; a missing audio mean is imputed."""
-    v = np.stack([visual.by_video[x].mean(axis=0) for x in videos])
-    audio_means = {
-        x: audio.by_video[x].mean(axis=0) for x in videos if audio.by_video.get(x) is not None
-    }
-    fallback = np.mean(list(audio_means.values()), axis=0) if audio_means else np.zeros(audio.dim)
-    a = np.stack([audio_means.get(x, fallback) for x in videos])
-    return np.concatenate([v, a], axis=1)
+    videos: list[str], visual: ClipFeatures | None, audio: ClipFeatures | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mean clip feature per used modality, concatenated; a missing audio mean is imputed
+    with the mean of the others (for the clustering only). Returns (features, imputed)."""
+    parts = []
+    fallback = None
+    if visual is not None:
+        parts.append(np.stack([visual.by_video[x].mean(axis=0) for x in videos]))
+    if audio is not None:
+        means = {
+            x: audio.by_video[x].mean(axis=0) for x in videos if audio.by_video.get(x) is not None
+        }
+        fallback = np.mean(list(means.values()), axis=0) if means else np.zeros(audio.dim)
+        parts.append(np.stack([means.get(x, fallback) for x in videos]))
+    return np.concatenate(parts, axis=1), fallback
 
 
 def compute_pseudo_highlights(
-    videos: list[str], visual: ClipFeatures, audio: ClipFeatures, pseudo_slice: dict
-) -> tuple[pd.DataFrame, dict[str, PseudoHighlight], dict]:
-    clustering = choose_categories(
-        video_level_features(videos, visual, audio),
-        pseudo_slice["umap_dims"],
-        pseudo_slice["umap_neighbors"],
-        pseudo_slice["k_min"],
-        pseudo_slice["k_max"],
-        pseudo_slice["seed"],
-    )
-    category_of = dict(zip(videos, clustering.labels.tolist(), strict=True))
-    similarity = pseudo_slice["similarity"]
+    videos: list[str],
+    features: dict[str, ClipFeatures],
+    pseudo_slice: dict,
+    real_categories: dict[str, str] | None = None,
+) -> tuple[pd.DataFrame, dict[str, PseudoHighlight], dict, CategoryModel]:
+    """Pseudo-highlights of ``videos`` from the modalities of ``pseudo_slice``.
 
-    def per_clip_scores(features: ClipFeatures, members: list[str]) -> dict[str, np.ndarray]:
+    ``features`` maps a modality to its clip features; ``real_categories`` (video_id ->
+    category) is needed with ``categories: real``. A video without the features of an
+    audio-only run is left out."""
+    modalities = list(pseudo_slice["modalities"])
+    visual = features.get("visual") if "visual" in modalities else None
+    audio = features.get("audio") if "audio" in modalities else None
+    if modalities == ["audio"]:
+        videos = [x for x in videos if audio.by_video.get(x) is not None]
+    if not videos:
+        raise DatasetError("no training video has the features the pseudo-labels need")
+    video_features, fallback = video_level_features(videos, visual, audio)
+    names: list[str] = []
+    clustering: Clustering | None = None
+    if pseudo_slice.get("categories", "pseudo") == "real":
+        given = [str((real_categories or {}).get(x, "")) for x in videos]
+        if not any(given):
+            raise DatasetError(
+                "pseudo.categories: real needs the dataset's categories, and its videos have "
+                "none (the manifest's category column is empty)"
+            )
+        names = sorted(set(given))
+        labels = np.array([names.index(c) for c in given], dtype=np.int64)
+        summary = {"k": len(names), "categories": "real", "names": names}
+    else:
+        clustering = choose_categories(
+            video_features,
+            pseudo_slice["umap_dims"],
+            pseudo_slice["umap_neighbors"],
+            pseudo_slice["k_min"],
+            pseudo_slice["k_max"],
+            pseudo_slice["seed"],
+        )
+        labels = clustering.labels
+        summary = {"k": clustering.k, "categories": "pseudo", "silhouette": clustering.silhouettes}
+    category_of = dict(zip(videos, labels.tolist(), strict=True))
+    similarity = pseudo_slice["similarity"]
+    n_groups = int(labels.max()) + 1
+    means: dict[str, np.ndarray] = {}
+
+    def per_clip_scores(modality: str, found: ClipFeatures) -> dict[str, np.ndarray]:
+        members = [x for x in videos if found.by_video.get(x) is not None]
         if not members:
             return {}
-        stacked = np.concatenate([features.by_video[x] for x in members])
-        group = np.concatenate(
-            [np.full(len(features.by_video[x]), category_of[x]) for x in members]
-        )
+        stacked = np.concatenate([found.by_video[x] for x in members])
+        group = np.concatenate([np.full(len(found.by_video[x]), category_of[x]) for x in members])
+        means[modality] = category_means(stacked, group, n_groups, similarity)
         scores = recurrence_scores(stacked, group, similarity)
-        bounds = np.cumsum([0] + [len(features.by_video[x]) for x in members])
+        bounds = np.cumsum([0] + [len(found.by_video[x]) for x in members])
         return {x: scores[bounds[i] : bounds[i + 1]] for i, x in enumerate(members)}
 
-    visual_scores = per_clip_scores(visual, videos)
-    audio_scores = per_clip_scores(audio, [x for x in videos if audio.by_video.get(x) is not None])
+    visual_scores = per_clip_scores("visual", visual) if visual is not None else {}
+    audio_scores = per_clip_scores("audio", audio) if audio is not None else {}
+    t = pseudo_slice["top_fraction"]
     result: dict[str, PseudoHighlight] = {}
     for x in videos:
-        a = audio_scores.get(x)
-        av = combine_modalities(visual_scores[x], a)
+        v, a = visual_scores.get(x), audio_scores.get(x)
+        n = len(v) if v is not None else len(a)
+        av = combine_modalities(v, a) if v is not None else a.copy()
+        missing = np.full(n, -1, dtype=np.int8)
+        labels_of = {
+            "av": top_fraction_labels(av, t).astype(np.int8),
+            "visual": top_fraction_labels(v, t).astype(np.int8) if v is not None else missing,
+            "audio": top_fraction_labels(a, t).astype(np.int8) if a is not None else missing,
+        }
         result[x] = PseudoHighlight(
-            visual=visual_scores[x],
-            audio=a if a is not None else np.full(len(av), np.nan),
+            visual=v if v is not None else np.full(n, np.nan),
+            audio=a if a is not None else np.full(n, np.nan),
             av=av,
-            label=top_fraction_labels(av, pseudo_slice["top_fraction"]),
+            label=labels_of["av"].astype(np.uint8),
             category=category_of[x],
+            labels=labels_of,
         )
-    categories = pd.DataFrame({"video_id": videos, "pseudo_category": clustering.labels})
-    summary = {"k": clustering.k, "silhouette": clustering.silhouettes}
-    return categories, result, summary
+    categories = pd.DataFrame({"video_id": videos, "pseudo_category": labels})
+    model = CategoryModel(
+        modalities, similarity, "real" if names else "pseudo", clustering, names, means, fallback
+    )
+    return categories, result, summary, model
+
+
+def write_category_model(path: str | Path, model: CategoryModel) -> None:
+    """Pickle of the fitted category model (a trusted file the pipeline wrote itself)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+    os.replace(tmp, path)
+
+
+def read_category_model(path: str | Path) -> CategoryModel:
+    return pickle.loads(Path(path).read_bytes())
 
 
 def write_pseudo_highlights(
@@ -99,6 +237,8 @@ def write_pseudo_highlights(
             group.attrs.update(video_id=video_id, pseudo_category=ph.category)
             for name in ("visual", "audio", "av", "label"):
                 group.create_dataset(name, data=getattr(ph, name))
+            for target, labels in ph.labels.items():
+                group.create_dataset(f"label_{target}", data=labels)
     os.replace(tmp, path)
 
 
@@ -112,5 +252,6 @@ def read_pseudo_highlights(path: str | Path) -> dict[str, PseudoHighlight]:
                 av=group["av"][()],
                 label=group["label"][()],
                 category=int(group.attrs["pseudo_category"]),
+                labels={t: group[f"label_{t}"][()] for t in TARGETS if f"label_{t}" in group},
             )
     return out

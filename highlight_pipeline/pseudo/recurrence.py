@@ -76,3 +76,23 @@ def combine_modalities(visual: np.ndarray, audio: np.ndarray | None) -> np.ndarr
     if audio is None or np.isnan(audio).all():
         return visual.copy()
     return 0.5 * (visual + audio)
+
+
+def category_means(
+    features: np.ndarray, group: np.ndarray, n_groups: int, similarity: str = "cosine"
+) -> np.ndarray:
+    """Mean unit row (centred first for Pearson) of each group, ``[n_groups, d]`` float64.
+
+    A new row's mean similarity to every row of group ``c`` is its own unit row times
+    ``means[c]`` (:func:`score_against`): the recurrence of a clip the clustering never saw.
+    """
+    unit = _normalise(features, similarity).astype(np.float64)
+    means = np.zeros((n_groups, unit.shape[1]))
+    np.add.at(means, group, unit)
+    counts = np.bincount(group, minlength=n_groups)[:, None]
+    return means / np.maximum(counts, 1)
+
+
+def score_against(features: np.ndarray, mean: np.ndarray, similarity: str = "cosine") -> np.ndarray:
+    """Mean similarity of each row of ``features`` to the rows whose mean unit row is ``mean``."""
+    return _normalise(features, similarity).astype(np.float64) @ mean

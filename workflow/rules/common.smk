@@ -1,16 +1,22 @@
-# Config validation, config slices per rule, and the list of targets.
+# Config validation, runs, config slices per rule, and the list of targets.
 # Rules pass only their own slice through params (as canonical JSON), so that
 # Snakemake's params rerun trigger reruns exactly the jobs whose slice changed.
+# Parsing imports only the config and the registries (no torch, no PyAV): on a cluster
+# the Snakefile is parsed once per job.
 
+import re
+from functools import cache
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 from highlight_pipeline import config as hlconfig
+from highlight_pipeline import runs as hlruns
+from highlight_pipeline.datasets.registry import dataset_root
 from highlight_pipeline.errors import ConfigError
-from highlight_pipeline.features.backbones import checkpoint_path, get_spec
-from highlight_pipeline.manifest import dataset_root
+from highlight_pipeline.features.backbones.registry import checkpoint_path, get_spec
+from highlight_pipeline.methods.registry import FEATURE_INPUTS, get_method, method_names
 
 min_version("9.0")
 
@@ -21,11 +27,102 @@ except ConfigError as exc:
 
 RESULTS = "results"
 DATASETS = CFG["run_datasets"]
-VISUAL = CFG["features"]["visual"]
-AUDIO = CFG["features"]["audio"]
 SALIENCY = CFG["features"]["saliency"]
-FEATURE_SET = f"{VISUAL}+{AUDIO}"
-NEURAL = sorted(hlconfig.NEURAL & {VISUAL, AUDIO, SALIENCY})
+SHARDS = list(range(CFG["features"]["shards"]))
+SEEDS = CFG["evaluation"]["seeds"]
+RUNS = hlruns.run_list(CFG)  # (method, variant) pairs of the tables
+VARIANT_NAMES = sorted({v for m in method_names() for v in hlruns.variants_of(CFG, m)})
+
+
+wildcard_constraints:
+    dataset="[A-Za-z0-9_-]+",
+    seed=r"\d+",
+    shard=r"\d+",
+    method="|".join(method_names()),
+    variant="|".join(re.escape(v) for v in VARIANT_NAMES),
+    feature_set=r"[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*",
+    pseudo_id="[A-Za-z0-9_.-]+",
+
+
+def as_json(value):
+    return hlconfig.canonical_json(value)
+
+
+def dataset_spec(wildcards):
+    return CFG["datasets"][wildcards.dataset]
+
+
+def root_of(wildcards):
+    return str(dataset_root(wildcards.dataset, dataset_spec(wildcards), RESULTS))
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@cache
+def resolved(dataset, method, variant):
+    return hlruns.resolve_run(CFG, dataset, method, variant)
+
+
+def run_of(wildcards):
+    return resolved(wildcards.dataset, wildcards.method, wildcards.variant)
+
+
+def kinds_of(run):
+    return hlruns.run_inputs(run)
+
+
+def labelled(dataset):
+    """A folder dataset without highlights.csv can be scored but not evaluated."""
+    spec = CFG["datasets"][dataset]
+    if spec["reader"] != "folder":
+        return True
+    return (Path(spec["root"]) / "highlights.csv").is_file()
+
+
+def runs_of(dataset):
+    """The runs a dataset can do: supervised ones need labels."""
+    return [
+        (m, v)
+        for m, v in RUNS
+        if labelled(dataset) or "labels" not in kinds_of(resolved(dataset, m, v))
+    ]
+
+
+def pseudo_base(dataset, run, seed, split):
+    slice_ = hlruns.pseudo_slice(run, int(seed))
+    feature_set = hlruns.pseudo_feature_set(slice_)
+    pseudo_id = hlruns.pseudo_id(slice_)
+    PSEUDO_SLICES[pseudo_id] = slice_
+    return f"{RESULTS}/{dataset}/pseudo/{feature_set}/{pseudo_id}/{split}"
+
+
+PSEUDO_SLICES = {}  # pseudo_id -> its slice, for every pseudo job the runs need
+for _dataset in DATASETS:
+    for _method, _variant in runs_of(_dataset):
+        _run = resolved(_dataset, _method, _variant)
+        if "pseudo" in kinds_of(_run):
+            for _seed in SEEDS:
+                pseudo_base(_dataset, _run, _seed, "-")
+
+
+# --------------------------------------------------------------------------- backbones
+
+
+def backbones_used():
+    """Every extractor a run or its pseudo-labels read, and the saliency extractor."""
+    used = {SALIENCY}
+    for dataset in DATASETS:
+        for method, variant in runs_of(dataset):
+            run = resolved(dataset, method, variant)
+            used |= set(hlruns.feature_backbones(run, kinds_of(run)).values())
+    for slice_ in PSEUDO_SLICES.values():
+        used |= set(slice_["backbones"].values())
+    return sorted(used)
+
+
+BACKBONES = backbones_used()
+NEURAL = sorted(hlconfig.NEURAL & set(BACKBONES))
 
 # A published checkpoint that is missing stops the run before any job starts.
 if CFG["weights"] == "published":
@@ -48,34 +145,13 @@ def weights_kind(backbone):
     return "random-init" if CFG["weights"] == "random" else "published"
 
 
-FEATURES_LABEL = (
-    f"{FEATURE_SET} ({', '.join(sorted({weights_kind(VISUAL), weights_kind(AUDIO)}))})"
-)
-SHARDS = list(range(CFG["features"]["shards"]))
-SEEDS = CFG["evaluation"]["seeds"]
-VARIANTS = {"avph": "av-ph", "random": "uniform"}
-
-
-wildcard_constraints:
-    dataset="[A-Za-z0-9_-]+",
-    seed=r"\d+",
-    shard=r"\d+",
-
-
-def as_json(value):
-    return hlconfig.canonical_json(value)
-
-
-def dataset_spec(wildcards):
-    return CFG["datasets"][wildcards.dataset]
-
-
-def root_of(wildcards):
-    return str(dataset_root(wildcards.dataset, dataset_spec(wildcards), RESULTS))
-
-
-def modality_of(backbone):
-    return {VISUAL: "visual", AUDIO: "audio", SALIENCY: "saliency"}[backbone]
+def features_label(run):
+    """How the table names a run's features, e.g. ``colormotion+logmel (weight-free)``."""
+    backbones = hlruns.feature_backbones(run, kinds_of(run))
+    if not backbones:
+        return "none"
+    kinds = ", ".join(sorted({weights_kind(b) for b in backbones.values()}))
+    return f"{'+'.join(backbones.values())} ({kinds})"
 
 
 def checkpoint_signature(backbone):
@@ -93,13 +169,14 @@ def shards_of(dataset, backbone):
     )
 
 
-def feature_inputs(wildcards):
-    return {
-        "manifest": f"{RESULTS}/{wildcards.dataset}/manifest.csv",
-        "clips": f"{RESULTS}/{wildcards.dataset}/clips.csv",
-        "visual": shards_of(wildcards.dataset, VISUAL),
-        "audio": shards_of(wildcards.dataset, AUDIO),
-    }
+def feature_flags(input):
+    """``--visual a.h5 b.h5 --audio ...`` for the feature inputs a job has."""
+    return " ".join(
+        f"--{m} " + " ".join(input[m]) for m in FEATURE_INPUTS if m in input.keys()
+    )
+
+
+# --------------------------------------------------------------------------- inputs
 
 
 def source_inputs(wildcards):
@@ -139,59 +216,93 @@ def split_inputs(wildcards):
     return f"{RESULTS}/{wildcards.dataset}/splits.csv"
 
 
-def pseudo_of(wildcards):
-    return f"{RESULTS}/{wildcards.dataset}/pseudo/{FEATURE_SET}/{wildcards.split}/highlights.h5"
+def table_inputs(dataset):
+    return {
+        "manifest": f"{RESULTS}/{dataset}/manifest.csv",
+        "clips": f"{RESULTS}/{dataset}/clips.csv",
+        "splits": f"{RESULTS}/{dataset}/splits.csv",
+    }
 
 
-def method_params(wildcards):
-    return as_json(hlconfig.method_slice(CFG, wildcards.dataset, wildcards.method))
+def pseudo_inputs(wildcards):
+    slice_ = PSEUDO_SLICES[wildcards.pseudo_id]
+    inputs = table_inputs(wildcards.dataset)
+    for modality, backbone in slice_["backbones"].items():
+        inputs[modality] = shards_of(wildcards.dataset, backbone)
+    return inputs
+
+
+def train_inputs(wildcards):
+    run = run_of(wildcards)
+    kinds = kinds_of(run)
+    inputs = table_inputs(wildcards.dataset)
+    for modality, backbone in hlruns.feature_backbones(run, kinds).items():
+        inputs[modality] = shards_of(wildcards.dataset, backbone)
+    if "pseudo" in kinds:
+        base = pseudo_base(wildcards.dataset, run, wildcards.seed, wildcards.split)
+        inputs["pseudo"] = f"{base}/highlights.h5"
+        inputs["pseudo_model"] = f"{base}/clustering.pkl"
+    return inputs
+
+
+def score_inputs(wildcards):
+    run = run_of(wildcards)
+    inputs = table_inputs(wildcards.dataset)
+    for modality, backbone in hlruns.feature_backbones(run, kinds_of(run)).items():
+        inputs[modality] = shards_of(wildcards.dataset, backbone)
+    inputs["model"] = model_path(wildcards.dataset, wildcards.method, wildcards.variant,
+                                 wildcards.split, wildcards.seed)
+    return inputs
+
+
+def model_path(dataset, method, variant, split, seed):
+    return f"{RESULTS}/{dataset}/models/{method}/{variant}/{split}/seed{seed}.pt"
+
+
+def scores_path(dataset, method, variant, split, seed):
+    return f"{RESULTS}/{dataset}/models/{method}/{variant}/{split}/seed{seed}.scores.jsonl"
 
 
 def metrics_of(dataset):
     return [
-        f"{RESULTS}/{dataset}/metrics/{method}/{VARIANTS[method]}/{split}/seed{seed}.json"
-        for method in CFG["evaluation"]["methods"]
+        f"{RESULTS}/{dataset}/metrics/{method}/{variant}/{split}/seed{seed}.json"
+        for method, variant in runs_of(dataset)
         for split in schemes_of(dataset)
         for seed in SEEDS
     ]
 
 
-def first_run(dataset):
-    """The predictions shown in plots and the reel: first method, scheme and seed."""
-    method = CFG["evaluation"]["methods"][0]
-    split = schemes_of(dataset)[0]
-    return method, split, SEEDS[0]
+def scores_of(dataset):
+    return [
+        scores_path(dataset, method, variant, split, seed)
+        for method, variant in runs_of(dataset)
+        for split in schemes_of(dataset)
+        for seed in SEEDS
+    ]
 
 
 def plot_inputs(wildcards):
-    method, split, seed = first_run(wildcards.dataset)
-    base = f"{RESULTS}/{wildcards.dataset}"
+    """The scores shown in plots and the reel: first run, scheme and seed."""
+    dataset = wildcards.dataset
+    method, variant = runs_of(dataset)[0]
+    split, seed = schemes_of(dataset)[0], SEEDS[0]
+    run = resolved(dataset, method, variant)
     inputs = {
-        "predictions": f"{base}/models/{method}/{VARIANTS[method]}/{split}/seed{seed}.predictions.jsonl",
-        "manifest": f"{base}/manifest.csv",
-        "clips": f"{base}/clips.csv",
-        "table": f"{RESULTS}/tables/{wildcards.dataset}.csv",
+        "predictions": scores_path(dataset, method, variant, split, seed),
+        "manifest": f"{RESULTS}/{dataset}/manifest.csv",
+        "clips": f"{RESULTS}/{dataset}/clips.csv",
+        "table": f"{RESULTS}/tables/{dataset}.csv",
     }
-    if method == "avph":
-        inputs["pseudo"] = f"{base}/pseudo/{FEATURE_SET}/{split}/highlights.h5"
+    if "pseudo" in kinds_of(run):
+        inputs["pseudo"] = f"{pseudo_base(dataset, run, seed, split)}/highlights.h5"
     return inputs
 
 
-def labelled(dataset):
-    """A folder dataset without highlights.csv can be scored but not evaluated."""
-    spec = CFG["datasets"][dataset]
-    if spec["reader"] != "folder":
-        return True
-    return (Path(spec["root"]) / "highlights.csv").is_file()
-
-
-def predictions_of(dataset):
-    return [
-        f"{RESULTS}/{dataset}/models/{method}/{VARIANTS[method]}/{split}/seed{seed}.predictions.jsonl"
-        for method in CFG["evaluation"]["methods"]
-        for split in schemes_of(dataset)
-        for seed in SEEDS
-    ]
+def train_resources(wildcards, attempt):
+    """Runtime (minutes) and memory (MB) of a training job, scaled by the attempt: the
+    SLURM profile retries a job killed for time or memory with more."""
+    spec = get_method(wildcards.method)
+    return spec.runtime_minutes * attempt, spec.mem_mb * attempt
 
 
 def all_targets():
@@ -202,7 +313,7 @@ def all_targets():
             k=SHARDS,
         )
         if not labelled(dataset):
-            targets += predictions_of(dataset)
+            targets += scores_of(dataset)
             continue
         targets += [
             f"{RESULTS}/tables/{dataset}.md",

@@ -3,7 +3,7 @@
 
 rule evaluate:
     input:
-        predictions=f"{RESULTS}/{{dataset}}/models/{{method}}/{{variant}}/{{split}}/seed{{seed}}.predictions.jsonl",
+        predictions=f"{RESULTS}/{{dataset}}/models/{{method}}/{{variant}}/{{split}}/seed{{seed}}.scores.jsonl",
         manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
         clips=f"{RESULTS}/{{dataset}}/clips.csv",
         splits=split_inputs,
@@ -14,17 +14,17 @@ rule evaluate:
     conda:
         "../../envs/pipeline.yaml"
     params:
-        slice=method_params,
+        run=lambda w: as_json(run_of(w)),
         protocol=lambda w: hlconfig.protocol_of(CFG, w.dataset),
         eval_split=lambda w: dataset_spec(w)["eval_split"],
-        features=FEATURES_LABEL,
+        features=lambda w: features_label(run_of(w)),
     shell:
         "hlp evaluate --predictions {input.predictions} --manifest {input.manifest}"
         " --clips {input.clips} --splits {input.splits} --split-scheme {wildcards.split}"
         " --protocol {params.protocol} --eval-split {params.eval_split}"
         " --dataset {wildcards.dataset} --method {wildcards.method}"
         " --variant {wildcards.variant} --features {params.features:q}"
-        " --seed {wildcards.seed} --slice {params.slice:q} --out {output} 2> {log}"
+        " --seed {wildcards.seed} --slice {params.run:q} --out {output} 2> {log}"
 
 
 rule table:

@@ -16,7 +16,11 @@ rule features:
         # How, not what, a network computes: not a rerun trigger (params are).
         hlp_runtime=lambda w: as_json(hlconfig.execution_slice(CFG, w.backbone)),
     params:
-        slice=lambda w: as_json(hlconfig.features_slice(CFG, modality_of(w.backbone))),
+        slice=lambda w: as_json(
+            hlconfig.features_slice(
+                CFG, hlconfig.modality_of_backbone(w.backbone), w.backbone
+            )
+        ),
         weights=lambda w: as_json(hlconfig.weights_slice(CFG, w.backbone)),
         checkpoint=lambda w: checkpoint_signature(w.backbone),
         shards=len(SHARDS),

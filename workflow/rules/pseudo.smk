@@ -1,22 +1,25 @@
-# Pseudo-categories and audio-visual recurrence pseudo-highlights (avph), per split scheme
-# (they are computed on the scheme's training videos).
+# Pseudo-categories and audio-visual recurrence pseudo-highlights, per split scheme (on the
+# scheme's training videos), keyed by what they depend on: the backbones they read and
+# the pseudo settings (pseudo_id = readable prefix + hash of the slice). Runs whose pseudo
+# settings agree share one job.
 
 
 rule pseudo:
     input:
-        unpack(feature_inputs),
-        splits=split_inputs,
+        unpack(pseudo_inputs),
     output:
-        categories=f"{RESULTS}/{{dataset}}/pseudo/{FEATURE_SET}/{{split}}/categories.csv",
-        highlights=f"{RESULTS}/{{dataset}}/pseudo/{FEATURE_SET}/{{split}}/highlights.h5",
+        categories=f"{RESULTS}/{{dataset}}/pseudo/{{feature_set}}/{{pseudo_id}}/{{split}}/categories.csv",
+        highlights=f"{RESULTS}/{{dataset}}/pseudo/{{feature_set}}/{{pseudo_id}}/{{split}}/highlights.h5",
+        category_model=f"{RESULTS}/{{dataset}}/pseudo/{{feature_set}}/{{pseudo_id}}/{{split}}/clustering.pkl",
     log:
-        f"{RESULTS}/logs/{{dataset}}/pseudo/{{split}}.log",
+        f"{RESULTS}/logs/{{dataset}}/pseudo/{{feature_set}}/{{pseudo_id}}/{{split}}.log",
     conda:
         "../../envs/pipeline.yaml"
     params:
-        slice=as_json(CFG["pseudo"]),
+        slice=lambda w: as_json(PSEUDO_SLICES[w.pseudo_id]),
+        features=lambda w, input: feature_flags(input),
     shell:
-        "hlp pseudo --manifest {input.manifest} --clips {input.clips}"
-        " --visual {input.visual} --audio {input.audio} --splits {input.splits}"
-        " --split-scheme {wildcards.split} --slice {params.slice:q}"
-        " --categories {output.categories} --highlights {output.highlights} 2> {log}"
+        "hlp pseudo --manifest {input.manifest} --clips {input.clips} {params.features}"
+        " --splits {input.splits} --split-scheme {wildcards.split} --slice {params.slice:q}"
+        " --categories {output.categories} --highlights {output.highlights}"
+        " --category-model {output.category_model} 2> {log}"

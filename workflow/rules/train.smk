@@ -1,54 +1,50 @@
-# Training and prediction, per (dataset, method, variant, split scheme, seed).
+# Training and scoring, generic over the registered methods and their variants, per
+# (dataset, method, variant, split scheme, seed). Inputs follow the method's declaration
+# and the resolved run (highlight_pipeline.methods.registry); GPU methods ask for gpu=1.
 
 
-rule train_avph:
+rule train:
     input:
-        unpack(feature_inputs),
-        splits=split_inputs,
-        pseudo=pseudo_of,
+        unpack(train_inputs),
     output:
-        f"{RESULTS}/{{dataset}}/models/avph/av-ph/{{split}}/seed{{seed}}.pt",
+        f"{RESULTS}/{{dataset}}/models/{{method}}/{{variant}}/{{split}}/seed{{seed}}.pt",
     log:
-        f"{RESULTS}/logs/{{dataset}}/train/avph/{{split}}/seed{{seed}}.log",
+        f"{RESULTS}/logs/{{dataset}}/train/{{method}}/{{variant}}/{{split}}/seed{{seed}}.log",
     conda:
         "../../envs/pipeline.yaml"
     threads: 1
+    resources:
+        gpu=lambda w: int(get_method(w.method).uses_gpu),
+        runtime=lambda w, attempt: train_resources(w, attempt)[0],
+        mem_mb=lambda w, attempt: train_resources(w, attempt)[1],
+        # How, not what, a job computes: not a rerun trigger (params are).
+        hlp_device=CFG["device"],
     params:
-        slice=lambda w: as_json(hlconfig.method_slice(CFG, w.dataset, "avph")),
+        run=lambda w: as_json(run_of(w)),
+        features=lambda w, input: feature_flags(input),
+        pseudo=lambda w, input: (
+            f"--pseudo {input.pseudo}" if "pseudo" in input.keys() else ""
+        ),
     shell:
-        "hlp train --method avph --manifest {input.manifest} --clips {input.clips}"
-        " --visual {input.visual} --audio {input.audio} --pseudo {input.pseudo}"
-        " --splits {input.splits} --split-scheme {wildcards.split}"
-        " --slice {params.slice:q} --seed {wildcards.seed} --threads {threads}"
-        " --out {output} 2> {log}"
+        "hlp train --method {wildcards.method} --variant {wildcards.variant}"
+        " --run {params.run:q} --manifest {input.manifest} --clips {input.clips}"
+        " {params.features} {params.pseudo} --splits {input.splits}"
+        " --split-scheme {wildcards.split} --seed {wildcards.seed} --threads {threads}"
+        " --device {resources.hlp_device} --out {output} 2> {log}"
 
 
-rule predict_avph:
+rule score:
     input:
-        unpack(feature_inputs),
-        model=f"{RESULTS}/{{dataset}}/models/avph/av-ph/{{split}}/seed{{seed}}.pt",
+        unpack(score_inputs),
     output:
-        f"{RESULTS}/{{dataset}}/models/avph/av-ph/{{split}}/seed{{seed}}.predictions.jsonl",
+        f"{RESULTS}/{{dataset}}/models/{{method}}/{{variant}}/{{split}}/seed{{seed}}.scores.jsonl",
     log:
-        f"{RESULTS}/logs/{{dataset}}/predict/avph/{{split}}/seed{{seed}}.log",
+        f"{RESULTS}/logs/{{dataset}}/score/{{method}}/{{variant}}/{{split}}/seed{{seed}}.log",
     conda:
         "../../envs/pipeline.yaml"
+    params:
+        features=lambda w, input: feature_flags(input),
     shell:
-        "hlp score --method avph --model {input.model} --manifest {input.manifest}"
-        " --clips {input.clips} --visual {input.visual} --audio {input.audio}"
-        " --out {output} 2> {log}"
-
-
-rule predict_random:
-    input:
-        unpack(feature_inputs),
-    output:
-        f"{RESULTS}/{{dataset}}/models/random/uniform/{{split}}/seed{{seed}}.predictions.jsonl",
-    log:
-        f"{RESULTS}/logs/{{dataset}}/predict/random/{{split}}/seed{{seed}}.log",
-    conda:
-        "../../envs/pipeline.yaml"
-    shell:
-        "hlp score --method random --seed {wildcards.seed} --manifest {input.manifest}"
-        " --clips {input.clips} --visual {input.visual} --audio {input.audio}"
+        "hlp score --model {input.model} --manifest {input.manifest} --clips {input.clips}"
+        " {params.features} --splits {input.splits} --split-scheme {wildcards.split}"
         " --out {output} 2> {log}"

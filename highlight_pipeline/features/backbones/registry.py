@@ -254,3 +254,8 @@ def format_weights_table(rows: list[dict[str, Any]]) -> str:
         for row in missing:
             lines.append(f"  {row.get('path', row['file'])}  <-  {row['source']}")
     return "\n".join(lines)
+
+
+def checkpoint_path(name: str, weights_dir: str | Path = DEFAULT_WEIGHTS_DIR) -> Path:
+    """Where backbone ``name``'s published file is expected: ``weights_dir / <file name>``."""
+    return Path(weights_dir) / get_spec(name).filename

@@ -1,0 +1,235 @@
+"""Highlight-detection methods by name: what each consumes, its variants, where its code lives.
+
+A method is one implementation module (imported only when a job trains or scores with it)
+and one :class:`MethodSpec` here. The spec is light: the Snakefile reads it at parse time
+to build the DAG without importing torch. The implementation module provides::
+
+    fit(inputs: MethodInputs, run: dict, seed: int, device: str, progress: bool) -> model
+    load(state: dict) -> model           # the inverse of model.state()
+    model.score(video: VideoInputs) -> np.ndarray   # one score per clip, higher = highlight
+    model.state() -> dict                # tensors, arrays, numbers, strings (torch.save)
+
+``run`` is the fully resolved run (:func:`highlight_pipeline.runs.resolve_run`): the
+method's settings after the variant's overlay, the backbones, the pseudo-label settings
+and the training-data settings.
+
+A **variant** is a named overlay on the config with up to four parts: ``method`` (the
+method's own settings), ``features`` (which backbones it reads), ``pseudo`` (pseudo-label
+settings) and ``training`` (which training videos). Users add their own under
+``variants.METHOD.NAME`` in the config.
+
+Methods outside this package register through the entry-point group
+``highlight_pipeline.methods``: each entry point names a :class:`MethodSpec` object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import import_module, metadata
+from types import ModuleType
+from typing import Any
+
+from highlight_pipeline.errors import ConfigError
+
+ENTRY_POINT_GROUP = "highlight_pipeline.methods"
+
+# What a method can consume. Feature modalities are the clip features of the backbones the
+# run names; "labels" are the ground-truth clip labels of the training split; "pseudo" the
+# pseudo-highlights of the training split; "frames" the decoded videos.
+INPUT_KINDS = ("visual", "audio", "saliency", "frames", "labels", "pseudo")
+FEATURE_INPUTS = ("visual", "audio", "saliency")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named overlay on the config (``method``, ``features``, ``pseudo``, ``training``)."""
+
+    overlay: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""  # how the paper names the row, e.g. "AV(V-PH)"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    """One ablation table of a paper: its source name and its rows (variant names, in order)."""
+
+    source: str
+    title: str
+    rows: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    title: str
+    module: str  # the implementation, imported lazily
+    consumes: frozenset[str]  # everything the method may consume (documentation, checks)
+    supervised: bool = False
+    uses_gpu: bool = False
+    variants: Mapping[str, Variant] = field(default_factory=dict)
+    default_variant: str = "default"
+    # Inputs of one resolved run (a subset of ``consumes``); default: all of ``consumes``.
+    inputs_of: Callable[[dict], frozenset[str]] | None = None
+    # JSON schema of the method's settings, for methods registered from outside the
+    # package; built-in methods keep theirs in workflow/schemas/config.schema.yaml.
+    settings_schema: Mapping[str, Any] | None = None
+    paper_tables: tuple[PaperTable, ...] = ()
+    runtime_minutes: int = 30  # a training job's expected runtime and memory on CPU; the
+    mem_mb: int = 4000  # rules scale both with the attempt, the SLURM profile retries
+
+    def __post_init__(self) -> None:
+        unknown = set(self.consumes) - set(INPUT_KINDS)
+        if unknown:
+            raise ConfigError(f"method {self.name}: unknown input kinds {sorted(unknown)}")
+        if self.default_variant not in self.variants:
+            raise ConfigError(f"method {self.name}: default variant {self.default_variant!r}")
+
+    def inputs(self, run: dict) -> frozenset[str]:
+        found = self.inputs_of(run) if self.inputs_of is not None else self.consumes
+        unexpected = set(found) - set(self.consumes)
+        if unexpected:
+            raise ConfigError(
+                f"method {self.name}: run needs {sorted(unexpected)}, not in its declaration"
+            )
+        return frozenset(found)
+
+    def implementation(self) -> ModuleType:
+        return import_module(self.module)
+
+
+# ----------------------------------------------------------------------------- built-ins
+
+
+def _avph_inputs(run: dict) -> frozenset[str]:
+    settings = run["settings"]
+    if settings["predictor"] == "pseudo-highlights":
+        return frozenset(run["pseudo"]["modalities"]) | {"pseudo"}
+    streams = {"av": {"visual", "audio"}, "visual": {"visual"}, "audio": {"audio"}}
+    needs = set(streams[settings["network"]])
+    needs.add("labels" if settings["supervision"] == "ground-truth" else "pseudo")
+    return frozenset(needs)
+
+
+AVPH = MethodSpec(
+    name="avph",
+    title="Unsupervised highlight detection from audio and visual recurrence (AV-PH)",
+    module="highlight_pipeline.methods.avph",
+    consumes=frozenset({"visual", "audio", "pseudo", "labels"}),
+    inputs_of=_avph_inputs,
+    default_variant="av-ph",
+    variants={
+        "av-ph": Variant({}, "AV(AV-PH)", "audio-visual network on audio-visual pseudo-highlights"),
+        "v-ph": Variant({"method": {"target": "visual"}}, "AV(V-PH)", "trained on V-PH"),
+        "a-ph": Variant({"method": {"target": "audio"}}, "AV(A-PH)", "trained on A-PH"),
+        "unimodal-v": Variant(
+            {
+                "method": {"network": "visual", "target": "visual"},
+                "pseudo": {"modalities": ["visual"]},
+            },
+            "V(V-PH)",
+            "visual only, in pseudo-labels (categories included) and network",
+        ),
+        "unimodal-a": Variant(
+            {
+                "method": {"network": "audio", "target": "audio"},
+                "pseudo": {"modalities": ["audio"]},
+            },
+            "A(A-PH)",
+            "audio only, in pseudo-labels (categories included) and network",
+        ),
+        "pcc": Variant({"pseudo": {"similarity": "pearson"}}, "PCC", "Pearson recurrence"),
+        "sa-early": Variant(
+            {"method": {"fusion": "sa-early"}},
+            "SA-early",
+            "concatenated features, one self-attention",
+        ),
+        "sa-late": Variant(
+            {"method": {"fusion": "sa-late"}}, "SA-late", "two self-attention streams, concatenated"
+        ),
+        "supervised": Variant(
+            {"method": {"supervision": "ground-truth"}},
+            "AV(Supervised)",
+            "ground-truth clip labels of the training split instead of pseudo-highlights",
+        ),
+        "real-categories": Variant(
+            {"pseudo": {"categories": "real"}}, "Real categories", "the dataset's categories"
+        ),
+        "train-25pct": Variant({"training": {"fraction": 0.25}}, "25%", "25% of training videos"),
+        "train-50pct": Variant({"training": {"fraction": 0.5}}, "50%", "50% of training videos"),
+        "train-75pct": Variant({"training": {"fraction": 0.75}}, "75%", "75% of training videos"),
+        "pseudo-highlights-as-predictions": Variant(
+            {"method": {"predictor": "pseudo-highlights"}},
+            "pseudo-highlights",
+            "test clips scored by recurrence against their nearest pseudo-category",
+        ),
+    },
+    paper_tables=(
+        PaperTable("AV-PH Table 5", "pseudo-highlight modality", ("v-ph", "a-ph", "av-ph")),
+        PaperTable("AV-PH Table 6", "unimodal vs bimodal", ("unimodal-v", "unimodal-a", "av-ph")),
+        PaperTable("AV-PH Table 7", "similarity metric", ("pcc", "av-ph")),
+        PaperTable("AV-PH Table 8", "audio-visual fusion", ("sa-early", "sa-late", "av-ph")),
+        PaperTable("AV-PH Table 9", "supervised version", ("supervised", "av-ph")),
+        PaperTable("AV-PH Table 10", "real vs pseudo-categories", ("real-categories", "av-ph")),
+        PaperTable(
+            "AV-PH Table 11",
+            "amount of pseudo-highlights",
+            ("train-25pct", "train-50pct", "train-75pct", "av-ph"),
+        ),
+        PaperTable(
+            "AV-PH Table 12",
+            "pseudo-highlights as predictions",
+            ("pseudo-highlights-as-predictions", "av-ph"),
+        ),
+    ),
+    runtime_minutes=60,
+    mem_mb=8000,
+)
+
+RANDOM = MethodSpec(
+    name="random",
+    title="Random ranking (seeded uniform clip scores)",
+    module="highlight_pipeline.methods.random_baseline",
+    consumes=frozenset(),
+    default_variant="uniform",
+    variants={"uniform": Variant({}, "random", "seeded uniform scores per clip")},
+    runtime_minutes=5,
+    mem_mb=2000,
+)
+
+BUILTIN: tuple[MethodSpec, ...] = (AVPH, RANDOM)
+
+
+# ----------------------------------------------------------------------------- lookup
+
+
+@cache
+def _registered() -> dict[str, MethodSpec]:
+    methods = {spec.name: spec for spec in BUILTIN}
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        spec = entry.load()
+        if not isinstance(spec, MethodSpec):
+            raise ConfigError(
+                f"entry point {entry.value} ({ENTRY_POINT_GROUP}) is not a MethodSpec"
+            )
+        if spec.name in methods and methods[spec.name] is not spec:
+            raise ConfigError(f"method {spec.name!r} is registered twice ({entry.value})")
+        methods[spec.name] = spec
+    return methods
+
+
+def method_names() -> list[str]:
+    return sorted(_registered())
+
+
+def get_method(name: str) -> MethodSpec:
+    methods = _registered()
+    if name not in methods:
+        raise ConfigError(f"unknown method {name!r}; known: {', '.join(sorted(methods))}")
+    return methods[name]
+
+
+def variant_names() -> list[str]:
+    """Every variant name any registered method declares (wildcard constraints)."""
+    return sorted({v for spec in _registered().values() for v in spec.variants})

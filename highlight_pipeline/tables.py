@@ -190,18 +190,21 @@ def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
             f"metric on its dataset `{paper_dataset}` (source table in the features column), "
             f"Δ = ours − paper; {DASH} where the paper reports none."
         )
-        flagged = sorted(
-            {
-                (r.method, r.variant, r.weights)
-                for r in summary.itertuples()
-                if r.weights in ("random-init", "weight-free")
-            }
-        )
+        flagged: dict[tuple[str, str], list[str]] = {}
+        for r in summary.itertuples():
+            if r.weights in ("random-init", "weight-free"):
+                variants = flagged.setdefault((r.method, r.weights), [])
+                if r.variant not in variants:
+                    variants.append(r.variant)
         if flagged:
-            names = ", ".join(f"{m}/{v} ({w})" for m, v, w in flagged)
+            names = ", ".join(
+                f"{m}/{v[0]} ({w})" if len(v) == 1 else f"{m}, {len(v)} variants ({w})"
+                for (m, w), v in sorted(flagged.items())
+            )
             lines += [
                 "",
-                f"Without published weights: {names}. Their features are not the papers', "
+                f"Without published weights: {names}. "
+                "Their features are not the papers', "
                 "so their difference to the paper is not a reproduction.",
             ]
     lines += chance_notes(summary)
@@ -218,9 +221,10 @@ CHANCE_METHOD = "random"
 
 def versus_chance(row, chance) -> str:
     """``above chance``, ``below chance`` or ``≈ chance``: the difference of the means
-    against twice its standard error over runs (Welch); ``–`` without a random row."""
-    if chance is None or row is None:
-        return DASH
+    against twice its standard error over runs (Welch); ``–`` without a random row or with
+    fewer than two runs on either side."""
+    if chance is None or row is None or row.runs < 2 or chance.runs < 2:
+        return DASH  # one run has no spread to compare against
     se = np.sqrt(row.std**2 / max(row.runs, 1) + chance.std**2 / max(chance.runs, 1))
     diff = row.mean - chance.mean
     if diff > 2 * se and diff > 0:

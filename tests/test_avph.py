@@ -8,7 +8,12 @@ import torch
 
 from highlight_pipeline.methods.avph import AVHighlightNet, AVPHModel, train_avph
 from highlight_pipeline.methods.batching import Standardiser, pad_batch, seeded_batches
-from highlight_pipeline.methods.inputs import MethodInputs, read_predictions, write_predictions
+from highlight_pipeline.methods.inputs import (
+    MethodInputs,
+    VideoInputs,
+    read_predictions,
+    write_predictions,
+)
 
 SLICE = {
     "lr": 5e-3,
@@ -157,7 +162,7 @@ def test_training_reduces_loss_and_ranks_positives_first(trained):
     assert losses[-1] < 0.5 * losses[0]
     visual, audio, targets = separable_videos(n_videos=4, seed=1)  # unseen videos
     audio[1] = None
-    scores = model.score(visual, audio)
+    scores = model.score_clips(visual, audio)
     for s, y in zip(scores, targets, strict=True):
         assert s.shape == y.shape and s.dtype == np.float64
         assert s[y == 1].min() > s[y == 0].max()
@@ -170,7 +175,9 @@ def test_state_round_trip_through_torch_save(trained, tmp_path):
     restored = AVPHModel.from_state(torch.load(path, weights_only=True))
     visual, audio, _ = separable_videos(n_videos=3, seed=2)
     audio[0] = None
-    for a, b in zip(model.score(visual, audio), restored.score(visual, audio), strict=True):
+    for a, b in zip(
+        model.score_clips(visual, audio), restored.score_clips(visual, audio), strict=True
+    ):
         np.testing.assert_array_equal(a, b)
     assert restored.hparams == model.hparams
 
@@ -180,7 +187,9 @@ def test_training_is_reproducible_for_a_seed(trained):
     visual, audio, targets = separable_videos()
     again, losses_again = train_avph(visual, audio, targets, SLICE, seed=0, progress=False)
     assert losses_again == losses
-    for a, b in zip(model.score(visual, audio), again.score(visual, audio), strict=True):
+    for a, b in zip(
+        model.score_clips(visual, audio), again.score_clips(visual, audio), strict=True
+    ):
         np.testing.assert_array_equal(a, b)
     _, other = train_avph(visual, audio, targets, {**SLICE, "epochs": 3}, seed=1, progress=False)
     assert other != losses[:3]
@@ -191,7 +200,7 @@ def test_training_without_any_audio():
     model, losses = train_avph(
         visual, [None] * 4, targets, {**SLICE, "epochs": 5}, seed=0, progress=False
     )
-    scores = model.score(visual, [None] * 4)
+    scores = model.score_clips(visual, [None] * 4)
     assert all(
         np.isfinite(s).all() and len(s) == len(v) for s, v in zip(scores, visual, strict=True)
     )
@@ -201,17 +210,14 @@ def test_training_without_any_audio():
 
 
 def test_method_inputs_subset_and_predictions_round_trip(tmp_path):
-    inputs = MethodInputs(
-        videos=["a", "b", "c"],
-        visual=[np.zeros((2, 1)), np.ones((3, 1)), np.zeros((1, 1))],
-        audio=[None, np.ones((3, 2)), None],
-        split=["train", "test", "train"],
-        category=["x", "y", "x"],
-        labels=[np.array([0, 1]), np.array([1, 0, 0]), np.array([1])],
-    )
+    def video(name, n, split):
+        return VideoInputs(name, np.arange(n, dtype=float), np.arange(1, n + 1.0), split=split)
+
+    inputs = MethodInputs([video("a", 2, "train"), video("b", 3, "test"), video("c", 1, "train")])
     train = inputs.subset("train")
-    assert train.videos == ["a", "c"] and train.category == ["x", "x"]
-    assert train.visual[1] is inputs.visual[2] and train.audio == [None, None]
+    assert [v.video_id for v in train.videos] == ["a", "c"]
+    assert train.videos[1] is inputs.videos[2] and len(inputs) == 3
+    assert [v.n_clips for v in inputs.videos] == [2, 3, 1]
     path = tmp_path / "pred" / "p.jsonl"
     write_predictions(path, ["007", "a/b"], [np.array([0.1234567, -2.0]), np.array([3.0])])
     back = read_predictions(path)

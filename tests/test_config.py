@@ -11,11 +11,11 @@ from highlight_pipeline.config import (
     REPO_ROOT,
     features_slice,
     load_config,
-    method_slice,
     slice_hash,
     validate_config,
 )
 from highlight_pipeline.errors import ConfigError
+from highlight_pipeline.runs import method_settings
 
 AVPH_KEYS = {
     "lr",
@@ -27,6 +27,11 @@ AVPH_KEYS = {
     "self_attention_layers",
     "fc_layers",
     "weight_decay",
+    "network",
+    "fusion",
+    "target",
+    "supervision",
+    "predictor",
 }
 
 
@@ -111,7 +116,7 @@ def test_defaults_are_filled_without_mutating_input():
     assert out["features"]["stride_seconds"] == 0.5
     assert out["pseudo"]["k_min"] == 2 and out["pseudo"]["k_max"] == 6
     assert out["evaluation"] == {
-        "methods": ["avph", "random"],
+        "runs": {"avph": ["av-ph"], "random": ["uniform"]},
         "seeds": [0, 1, 2],
         "reel_seconds": 20,
     }
@@ -186,30 +191,35 @@ def test_method_slice_merges_per_dataset_override():
             "self_attention_layers": 1,
             "fc_layers": 2,
             "weight_decay": 0.0,
+            "network": "av",
+            "fusion": "bimodal",
+            "target": "av",
+            "supervision": "pseudo",
+            "predictor": "network",
         }
     }
     config["datasets"]["other"] = {"reader": "synthetic", "methods": {"avph": {"lr": 0.001}}}
     out = validate_config(config)
-    merged = method_slice(out, "other", "avph")
+    merged = method_settings(out, "other", "avph")
     assert merged["lr"] == 0.001
     assert {k: v for k, v in merged.items() if k != "lr"} == {
         k: v for k, v in config["methods"]["avph"].items() if k != "lr"
     }
-    assert method_slice(out, "syn", "avph") == config["methods"]["avph"]
-    assert method_slice(out, "syn", "random") == {}
+    assert method_settings(out, "syn", "avph") == config["methods"]["avph"]
+    assert method_settings(out, "syn", "random") == {}
 
 
 def test_dataset_override_keeps_global_non_default_values():
     config = minimal()
     config["methods"] = {"avph": {"epochs": 20, "hidden": 32}}
     config["datasets"]["syn"]["methods"] = {"avph": {"lr": 0.001}}
-    merged = method_slice(validate_config(config), "syn", "avph")
+    merged = method_settings(validate_config(config), "syn", "avph")
     assert merged["lr"] == 0.001
     assert merged["epochs"] == 20  # actual: 100 (schema default from the override)
     assert merged["hidden"] == 32  # actual: 64
 
 
 def test_avph_defaults_filled_when_methods_omitted():
-    merged = method_slice(validate_config(minimal()), "syn", "avph")
+    merged = method_settings(validate_config(minimal()), "syn", "avph")
     assert set(merged) == AVPH_KEYS
     assert merged["lr"] == 5.0e-3

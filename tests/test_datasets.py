@@ -18,6 +18,7 @@ from highlight_pipeline.datasets.folder import (
     read_highlights,
     read_video_table,
 )
+from highlight_pipeline.datasets.registry import dataset_root
 from highlight_pipeline.datasets.synthetic import (
     CATEGORY_NAMES,
     SynthSpec,
@@ -27,7 +28,6 @@ from highlight_pipeline.datasets.synthetic import (
     write_video,
 )
 from highlight_pipeline.errors import DatasetError
-from highlight_pipeline.datasets.registry import dataset_root
 from highlight_pipeline.manifest import MANIFEST_COLUMNS, build_manifest
 from highlight_pipeline.video.probe import probe
 

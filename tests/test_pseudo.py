@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.features.clip_features import ClipFeatures
 from highlight_pipeline.pseudo.categories import choose_categories
 from highlight_pipeline.pseudo.highlights import (
@@ -134,8 +135,12 @@ def features(by_video, dim):
 def test_video_level_features_impute_missing_audio():
     visual = features({"a": np.array([[1.0, 3.0], [3.0, 5.0]]), "b": np.array([[0.0, 0.0]])}, 2)
     audio = features({"a": np.array([[4.0], [6.0]]), "b": None}, 1)
-    out = video_level_features(["a", "b"], visual, audio)
+    out, imputed = video_level_features(["a", "b"], visual, audio)
     np.testing.assert_allclose(out, [[2.0, 4.0, 5.0], [0.0, 0.0, 5.0]])
+    np.testing.assert_allclose(imputed, [5.0])
+    visual_only, none = video_level_features(["a", "b"], visual, None)
+    np.testing.assert_allclose(visual_only, [[2.0, 4.0], [0.0, 0.0]])
+    assert none is None
 
 
 def test_compute_pseudo_highlights_without_clustering():
@@ -143,17 +148,8 @@ def test_compute_pseudo_highlights_without_clustering():
     rng = np.random.default_rng(3)
     visual = {v: rng.normal(size=(n, 4)) for v, n in (("a", 5), ("b", 4), ("c", 6))}
     audio = {"a": rng.normal(size=(5, 3)), "b": None, "c": rng.normal(size=(6, 3))}
-    pseudo_slice = {
-        "umap_dims": 2,
-        "umap_neighbors": 2,
-        "k_min": 2,
-        "k_max": 3,
-        "similarity": "cosine",
-        "top_fraction": 0.5,
-        "seed": 0,
-    }
-    categories, result, summary = compute_pseudo_highlights(
-        ["a", "b", "c"], features(visual, 4), features(audio, 3), pseudo_slice
+    categories, result, summary, model = compute_pseudo_highlights(
+        ["a", "b", "c"], {"visual": features(visual, 4), "audio": features(audio, 3)}, SLICE
     )
     assert list(categories["video_id"]) == ["a", "b", "c"]
     assert list(categories["pseudo_category"]) == [0, 0, 0] and summary["k"] == 1
@@ -171,6 +167,66 @@ def test_compute_pseudo_highlights_without_clustering():
         assert result[v].label.sum() == max(1, round(0.5 * n))
         top = np.argsort(-result[v].av)[: result[v].label.sum()]
         assert set(np.flatnonzero(result[v].label)) == set(top)
+        # V-PH labels are the top half of the visual scores, A-PH of the audio scores
+        top_visual = np.argsort(-result[v].visual)[: result[v].label.sum()]
+        assert set(np.flatnonzero(result[v].target("visual") == 1)) == set(top_visual)
+    assert (result["b"].target("audio") == -1).all()  # no audio: no A-PH labels
+    top_audio = np.argsort(-result["c"].audio)[:3]
+    assert set(np.flatnonzero(result["c"].target("audio") == 1)) == set(top_audio)
+    # the category model scores a training video exactly as the pseudo job did
+    np.testing.assert_allclose(model.scores(visual["a"], audio["a"]), result["a"].av, atol=1e-5)
+    np.testing.assert_allclose(model.scores(visual["b"], None), result["b"].av, atol=1e-5)
+
+
+SLICE = {
+    "modalities": ["visual", "audio"],
+    "categories": "pseudo",
+    "umap_dims": 2,
+    "umap_neighbors": 2,
+    "k_min": 2,
+    "k_max": 3,
+    "similarity": "cosine",
+    "top_fraction": 0.5,
+    "seed": 0,
+}
+
+
+def test_pseudo_highlights_with_real_categories_and_one_modality():
+    rng = np.random.default_rng(4)
+    visual = {v: rng.normal(size=(4, 3)) for v in "abcd"}
+    audio = {"a": rng.normal(size=(4, 2)), "b": None, "c": rng.normal(size=(4, 2)), "d": None}
+    real = {"a": "dog", "b": "dog", "c": "ski", "d": "ski"}
+    feats = {"visual": features(visual, 3), "audio": features(audio, 2)}
+    _, result, summary, model = compute_pseudo_highlights(
+        list("abcd"), feats, {**SLICE, "categories": "real", "modalities": ["visual"]}, real
+    )
+    assert summary["k"] == 2 and summary["names"] == ["dog", "ski"]
+    assert [result[v].category for v in "abcd"] == [0, 0, 1, 1]
+    dogs = np.concatenate([visual["a"], visual["b"]])
+    np.testing.assert_allclose(
+        result["a"].visual, loop_recurrence(dogs, np.zeros(8), "cosine")[:4], atol=1e-5
+    )
+    assert np.isnan(result["a"].audio).all()  # audio is not used by a visual-only run
+    np.testing.assert_allclose(result["a"].av, result["a"].visual)
+    # a new video of category "ski" is scored against the ski training clips
+    new = rng.normal(size=(3, 3))
+    skis = np.concatenate([visual["c"], visual["d"]])
+    expected = [
+        loop_recurrence(np.concatenate([skis, new[i : i + 1]]), np.zeros(9), "cosine")[-1]
+        for i in range(3)
+    ]
+    # mean similarity to the 8 training clips (the loop includes the clip itself: remove it)
+    expected = [(9 * e - 1.0) / 8 for e in expected]
+    np.testing.assert_allclose(model.scores(new, None, "ski"), expected, atol=1e-5)
+    with pytest.raises(DatasetError, match="no training videos"):
+        model.scores(new, None, "surf")
+    # audio only: videos without audio are left out
+    _, audio_only, _, _ = compute_pseudo_highlights(
+        list("abcd"), feats, {**SLICE, "categories": "real", "modalities": ["audio"]}, real
+    )
+    assert set(audio_only) == {"a", "c"}
+    with pytest.raises(DatasetError, match="categories"):
+        compute_pseudo_highlights(list("abcd"), feats, {**SLICE, "categories": "real"}, {})
 
 
 def test_pseudo_highlights_h5_round_trip(tmp_path):

@@ -208,7 +208,12 @@ class AVPHModel:
         return out
 
     def score(self, video: VideoInputs) -> np.ndarray:
-        return self.score_clips([video.visual], [video.audio])[0]
+        network = self.hparams.get("network", "av")
+        visual = video.visual if network in ("av", "visual") else None
+        audio = video.audio if network in ("av", "audio") else None
+        if visual is None and audio is None:
+            raise DatasetError(f"{video.video_id}: no {network} features for the {network} network")
+        return self.score_clips([visual], [audio])[0]
 
     def state(self) -> dict:
         return {

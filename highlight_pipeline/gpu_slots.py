@@ -151,13 +151,19 @@ def acquire_device(
         time.sleep(min(poll_seconds, remaining))
 
 
-_process_lease: DeviceLease | None = None
+_process_leases: dict[str, DeviceLease] = {}
 
 
 def lease_for_process(requested: str) -> DeviceLease:
-    """Acquire once per process, hold until interpreter exit; later calls return that lease."""
-    global _process_lease
-    if _process_lease is None:
-        _process_lease = acquire_device(requested)
-        atexit.register(_process_lease.release)
-    return _process_lease
+    """Acquire once per process (and request), hold until interpreter exit; later calls with
+    the same request return that lease, so a job that asks twice keeps one slot."""
+    if requested not in _process_leases:
+        lease = acquire_device(requested)
+        atexit.register(lease.release)
+        _process_leases[requested] = lease
+    return _process_leases[requested]
+
+
+def current_lease() -> DeviceLease | None:
+    """The lease this process holds on a GPU slot, if any (for records and tests)."""
+    return next((x for x in _process_leases.values() if x.index is not None), None)

@@ -76,12 +76,15 @@ def resolve_run(config: dict[str, Any], dataset: str, method: str, variant: str)
 def run_list(config: dict[str, Any]) -> list[tuple[str, str]]:
     """The (method, variant) pairs of ``evaluation.runs``, in config order.
 
-    An empty variant list means the method's default variant."""
+    Config files merge dictionaries, so a method is left out with an empty list (or null):
+    ``--configfile`` with ``runs: {avph: []}`` drops the default file's avph runs."""
     pairs: list[tuple[str, str]] = []
     for method, variants in config["evaluation"]["runs"].items():
-        spec = get_method(method)
-        for variant in variants or [spec.default_variant]:
+        get_method(method)
+        for variant in variants or []:
             pairs.append((method, variant))
+    if not pairs:
+        raise ConfigError("config.evaluation.runs lists no run (every method has no variants)")
     return pairs
 
 

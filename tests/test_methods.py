@@ -102,7 +102,10 @@ def test_config_variants_are_validated_and_named_in_errors():
         config_with({"avph": ["nope"]})
     with pytest.raises(ConfigError, match="unknown method 'chdd'"):
         config_with({"chdd": []})
-    assert run_list(config_with({"avph": []})) == [("avph", "av-ph")]  # empty: the default
+    # config files merge dictionaries: an empty list drops a method of an earlier file
+    assert run_list(config_with({"avph": [], "random": ["uniform"]})) == [("random", "uniform")]
+    with pytest.raises(ConfigError, match="lists no run"):
+        config_with({"avph": None})
 
 
 def test_training_subset_is_seeded_sorted_and_keeps_two():

@@ -16,7 +16,7 @@ import torch
 
 import highlight_pipeline.features.neural as neural
 from highlight_pipeline.config import slice_hash
-from highlight_pipeline.errors import WeightsError
+from highlight_pipeline.errors import ConfigError, WeightsError
 from highlight_pipeline.features.backbones import build, get_spec
 from highlight_pipeline.features.extract import build_extractor, extract_shard
 from highlight_pipeline.features.neural import (
@@ -396,7 +396,7 @@ def test_resolve_device_cpu():
 @pytest.mark.skipif(HAS_CUDA, reason="needs a machine without CUDA")
 def test_resolve_device_auto_and_cuda_without_gpu():
     assert resolve_device("auto") == torch.device("cpu")
-    with pytest.raises(WeightsError, match="cuda"):
+    with pytest.raises(ConfigError, match="cuda"):
         resolve_device("cuda")
 
 

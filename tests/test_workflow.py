@@ -9,7 +9,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.workflow_helpers import CI_CONFIG, new_workdir, planned_jobs, snakemake
+from highlight_pipeline.config import validate_config
+from highlight_pipeline.methods.registry import get_method
+from highlight_pipeline.runs import deep_merge, resolve_run, run_inputs, run_list
+from tests.workflow_helpers import (
+    CI_CONFIG,
+    method_jobs,
+    new_workdir,
+    planned_jobs,
+    planned_outputs,
+    snakemake,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +45,10 @@ def test_metrics_record_config_commit_and_versions(finished_run: Path) -> None:
     path = finished_run / "results/synthetic/metrics/avph/av-ph/default/seed0.json"
     metrics = json.loads(path.read_text())
     ci = yaml.safe_load(CI_CONFIG.read_text())
-    assert metrics["config_slice"]["epochs"] == ci["methods"]["avph"]["epochs"]
+    run = metrics["config_slice"]  # the fully resolved run: settings, backbones, pseudo
+    assert run["settings"]["epochs"] == ci["methods"]["avph"]["epochs"]
+    assert run["pseudo"]["k_max"] == ci["pseudo"]["k_max"] and run["variant"] == "av-ph"
+    assert run["features"]["visual"] == "colormotion" and run["training"]["fraction"] == 1.0
     assert len(metrics["config_hash"]) == 12
     assert metrics["git_commit"] and metrics["versions"]["torch"].startswith("2.13")
     assert metrics["protocol"] == "youtube-map" and metrics["eval_split"] == "test"
@@ -48,33 +61,74 @@ def test_nothing_to_do_after_a_finished_run(finished_run: Path) -> None:
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+SEEDS = yaml.safe_load(CI_CONFIG.read_text())["evaluation"]["seeds"]
+
+
+def ci_config(*overrides: Path) -> dict:
+    """The config as Snakemake resolves it: config.yaml, the CI file, then ``overrides``."""
+    raw = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+    for path in (CI_CONFIG, *overrides):
+        raw = deep_merge(raw, yaml.safe_load(path.read_text()))
+    return validate_config(raw)
+
+
+def resolve(config: dict, method: str, variant: str) -> dict:
+    return resolve_run(config, "synthetic", method, variant)
+
+
 def test_learning_rate_change_reruns_only_avph_training_onwards(finished_run: Path) -> None:
     override = finished_run / "lr.yaml"
     override.write_text(yaml.safe_dump({"methods": {"avph": {"lr": 1.0e-3}}}))
     result = snakemake(finished_run, "-n", "--configfile", str(CI_CONFIG), str(override))
-    jobs = planned_jobs(result.stdout)
     # avph's outputs and what shows them (table, plots of avph's scores, the reel); nothing
     # upstream: no synthesis, manifest, clips, features, saliency or pseudo-labels.
-    assert set(jobs) == {
-        "train_avph",
-        "predict_avph",
-        "evaluate",
-        "table",
-        "plots",
-        "reel",
-        "all",
-    }, jobs
-    assert jobs["train_avph"] == jobs["predict_avph"] == jobs["evaluate"] == 2  # avph seeds only
+    assert planned_jobs(result.stdout) == method_jobs(ci_config(override), "avph")
+    assert all("/avph/" in p for p in planned_outputs(result.stdout, "train"))
 
 
 def test_pseudo_change_does_not_touch_features(finished_run: Path) -> None:
     override = finished_run / "pseudo.yaml"
     override.write_text(yaml.safe_dump({"pseudo": {"top_fraction": 0.4}}))
-    jobs = planned_jobs(
-        snakemake(finished_run, "-n", "--configfile", str(CI_CONFIG), str(override)).stdout
+    result = snakemake(finished_run, "-n", "--configfile", str(CI_CONFIG), str(override))
+    jobs = planned_jobs(result.stdout)
+    config = ci_config(override)
+    readers = [  # the runs whose training reads pseudo-labels, from the registry
+        (m, v) for m, v in run_list(config) if "pseudo" in run_inputs(resolve(config, m, v))
+    ]
+    assert jobs["pseudo"] == 1 and jobs["train"] == len(readers) * len(SEEDS)
+    assert not {"synth", "manifest", "clips", "features", "saliency"} & set(jobs), jobs
+    assert all("/random/" not in p for p in planned_outputs(result.stdout, "train"))
+
+
+def test_variants_share_pseudo_jobs_and_rerun_alone(finished_run: Path) -> None:
+    """v-ph and sa-late read the pseudo-labels of av-ph (no new pseudo job); pcc needs its
+    own; a change of one variant's settings reruns that variant's jobs only."""
+    runs = finished_run / "runs.yaml"
+    runs.write_text(
+        yaml.safe_dump({"evaluation": {"runs": {"avph": ["av-ph", "v-ph", "sa-late", "pcc"]}}})
     )
-    assert "pseudo" in jobs and "train_avph" in jobs
-    assert not {"synth", "manifest", "clips", "features", "predict_random"} & set(jobs), jobs
+    plan = snakemake(finished_run, "-n", "--configfile", str(CI_CONFIG), str(runs)).stdout
+    jobs = planned_jobs(plan)
+    assert jobs["pseudo"] == 1  # pcc's: v-ph and sa-late share av-ph's finished one
+    assert [p for p in planned_outputs(plan, "pseudo") if "pearson-pseudo-" in p]
+    assert jobs["train"] == 3 * len(SEEDS)  # v-ph, sa-late, pcc
+    spec = get_method("avph")
+    assert set(spec.variants) >= {"v-ph", "sa-late", "pcc"}
+    # now change v-ph alone: a user overlay redefines it with another learning rate
+    changed = finished_run / "vph.yaml"
+    changed.write_text(
+        yaml.safe_dump(
+            {"variants": {"avph": {"v-ph": {"method": {"target": "visual", "lr": 1.0e-3}}}}}
+        )
+    )
+    snakemake(finished_run, "--cores", "2", "--configfile", str(CI_CONFIG), str(runs))
+    plan = snakemake(
+        finished_run, "-n", "--configfile", str(CI_CONFIG), str(runs), str(changed)
+    ).stdout
+    trained = planned_outputs(plan, "train")
+    assert trained and all("/avph/v-ph/" in p for p in trained), trained
+    assert len(trained) == len(SEEDS)
+    assert "pseudo" not in planned_jobs(plan)
 
 
 def test_unknown_config_key_stops_with_its_name(tmp_path: Path) -> None:

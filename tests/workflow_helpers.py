@@ -13,9 +13,12 @@ REPO = Path(__file__).resolve().parents[1]
 CI_CONFIG = REPO / "workflow" / "configs" / "ci.yaml"
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``snakemake -s REPO/Snakefile -d workdir ARGS`` with the venv's tools on PATH."""
-    env = dict(os.environ)
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``snakemake -s REPO/Snakefile -d workdir ARGS`` with the venv's tools on PATH
+    (and ``env`` added to the environment)."""
+    env = {**os.environ, **(env or {})}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     cmd = [
         sys.executable,
@@ -56,3 +59,28 @@ def planned_jobs(dry_run_output: str) -> dict[str, int]:
             elif line.strip().startswith("total"):
                 break
     return counts
+
+
+def planned_outputs(dry_run_output: str, rule: str) -> list[str]:
+    """The output paths of the jobs of ``rule`` in a ``snakemake -n`` plan."""
+    found, in_rule = [], False
+    for line in dry_run_output.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("rule ", "localrule ")):
+            in_rule = stripped.split()[1].rstrip(":") == rule
+        elif in_rule and stripped.startswith("output:"):
+            found += [p.strip() for p in stripped.removeprefix("output:").split(",")]
+    return found
+
+
+def method_jobs(config: dict, method: str) -> dict[str, int]:
+    """Jobs that a change of ``methods.METHOD`` reruns, from the registry: train, score
+    and evaluate per run of the method and seed (and split scheme), and what shows them."""
+    from highlight_pipeline.runs import run_list
+
+    runs = [v for m, v in run_list(config) if m == method]
+    per_rule = len(runs) * len(config["evaluation"]["seeds"])
+    # the table is an input of the plots and the reel, so both follow it
+    return {"train": per_rule, "score": per_rule, "evaluate": per_rule} | dict.fromkeys(
+        ("table", "plots", "reel", "all"), 1
+    )

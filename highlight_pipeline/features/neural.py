@@ -69,11 +69,11 @@ def visual_input_spec(backbone: str, overrides: dict | None = None) -> VisualInp
 
 
 def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise WeightsError("device: cuda was requested but no CUDA device is available")
-    return torch.device(device)
+    """The job's device: a free GPU slot of this machine (``highlight_pipeline.gpu_slots``,
+    held for the life of the process), the scheduler's device, or the CPU."""
+    from highlight_pipeline.gpu_slots import lease_for_process
+
+    return torch.device(lease_for_process(device).device)
 
 
 def load_backbone(name: str, weights_dir: str | Path, weights: str, device: torch.device):

@@ -270,6 +270,25 @@ def cmd_check_config(args: argparse.Namespace) -> None:
     print(f"{args.config}: valid ({len(config['run_datasets'])} dataset(s) to run)")
 
 
+def cmd_methods(args: argparse.Namespace) -> None:
+    from highlight_pipeline.methods.registry import get_method
+
+    for name in method_names():
+        spec = get_method(name)
+        gpu = ", GPU" if spec.uses_gpu else ""
+        kind = "supervised" if spec.supervised else "unsupervised"
+        reads = ", ".join(sorted(spec.consumes)) or "nothing"
+        print(f"{name}: {spec.title} ({kind}{gpu}; reads {reads})")
+        if args.method and args.method != name:
+            continue
+        for variant, v in spec.variants.items():
+            default = " (default)" if variant == spec.default_variant else ""
+            overlay = json.dumps(dict(v.overlay)) if v.overlay else "{}"
+            print(f"  {variant}{default}: {v.description or v.label}  overlay {overlay}")
+        for table in spec.paper_tables:
+            print(f"  {table.source} ({table.title}): {', '.join(table.rows)}")
+
+
 def cmd_weights(args: argparse.Namespace) -> None:
     from highlight_pipeline.features.backbones.registry import format_weights_table, weights_status
 
@@ -451,6 +470,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("check-config", cmd_check_config, "validate a config file against the schema")
     p.add_argument("config", nargs="?", default="config.yaml")
+
+    p = add(
+        "methods",
+        cmd_methods,
+        "list the registered methods, what they read, their variants (config overlays) "
+        "and the paper tables they lay out",
+    )
+    p.add_argument("method", nargs="?", help="only this method's variants")
 
     p = add("weights", cmd_weights, "list each backbone's checkpoint file, source and presence")
     p.add_argument("--weights-dir", default="weights")

@@ -93,6 +93,18 @@ def run_inputs(run: dict[str, Any]) -> frozenset[str]:
     return get_method(run["method"]).inputs(run)
 
 
+def run_slice(run: dict[str, Any]) -> dict[str, Any]:
+    """What a run's jobs depend on: the pseudo settings only when it reads pseudo-labels,
+    the backbones of the modalities it reads. Rules pass this (a change elsewhere does not
+    rerun the run) and the metrics record it."""
+    kinds = run_inputs(run)
+    out = {k: run[k] for k in ("method", "variant", "settings", "training")}
+    out["features"] = feature_backbones(run, kinds)
+    if "pseudo" in kinds:
+        out["pseudo"] = run["pseudo"]
+    return out
+
+
 def feature_backbones(run: dict[str, Any], kinds: frozenset[str] | set[str]) -> dict[str, str]:
     """Modality -> backbone for the feature modalities in ``kinds``."""
     return {m: run["features"][m] for m in FEATURE_INPUTS if m in kinds}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -139,3 +141,39 @@ def test_unknown_config_key_stops_with_its_name(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "unknown key 'learning_rate' in config.methods.avph" in result.stderr + result.stdout
     assert "allowed keys:" in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("method,variant", [("avph", "av-ph"), ("random", "uniform")])
+def test_predict_scores_a_video_as_the_pipeline_did(finished_run: Path, method, variant) -> None:
+    """`hlp predict` featurises a video with the model's recipe: for a video of the dataset
+    its clip scores are the score rule's."""
+    manifest = pd.read_csv(finished_run / "results/synthetic/manifest.csv", dtype=str)
+    test = manifest[manifest["split"] == "test"].iloc[0]
+    model = finished_run / f"results/synthetic/models/{method}/{variant}/default/seed0.pt"
+    out = finished_run / f"predict-{method}"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "highlight_pipeline.cli",
+            "predict",
+            test["path"],
+            "--model",
+            str(model),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=finished_run,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    scores = [c["score"] for c in json.loads((out / "scores.json").read_text())["clips"]]
+    pipeline = pd.read_json(
+        model.with_name("seed0.scores.jsonl"), lines=True, dtype={"video_id": str}
+    ).set_index("video_id")
+    expected = pipeline.loc[test["video_id"]]  # the file's stem is its video id
+    assert len(scores) == len(expected["scores"])
+    assert scores == pytest.approx(expected["scores"], rel=1e-5, abs=1e-5)  # float32
+    assert (out / "scores.png").stat().st_size > 0 and (out / "reel.mp4").stat().st_size > 0

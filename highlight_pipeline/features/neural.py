@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from highlight_pipeline.errors import WeightsError
 from highlight_pipeline.features.backbones import build, checkpoint_path, get_spec, load_checkpoint
 from highlight_pipeline.features.backbones.registry import sha256_of
 from highlight_pipeline.features.prefetch import prefetch

@@ -250,8 +250,13 @@ def score_inputs(wildcards):
     inputs = table_inputs(wildcards.dataset)
     for modality, backbone in hlruns.feature_backbones(run, kinds_of(run)).items():
         inputs[modality] = shards_of(wildcards.dataset, backbone)
-    inputs["model"] = model_path(wildcards.dataset, wildcards.method, wildcards.variant,
-                                 wildcards.split, wildcards.seed)
+    inputs["model"] = model_path(
+        wildcards.dataset,
+        wildcards.method,
+        wildcards.variant,
+        wildcards.split,
+        wildcards.seed,
+    )
     return inputs
 
 
@@ -260,7 +265,9 @@ def model_path(dataset, method, variant, split, seed):
 
 
 def scores_path(dataset, method, variant, split, seed):
-    return f"{RESULTS}/{dataset}/models/{method}/{variant}/{split}/seed{seed}.scores.jsonl"
+    return (
+        f"{RESULTS}/{dataset}/models/{method}/{variant}/{split}/seed{seed}.scores.jsonl"
+    )
 
 
 def metrics_of(dataset):

@@ -14,7 +14,7 @@ rule evaluate:
     conda:
         "../../envs/pipeline.yaml"
     params:
-        run=lambda w: as_json(run_of(w)),
+        run=lambda w: as_json(hlruns.run_slice(run_of(w))),
         protocol=lambda w: hlconfig.protocol_of(CFG, w.dataset),
         eval_split=lambda w: dataset_spec(w)["eval_split"],
         features=lambda w: features_label(run_of(w)),

@@ -20,7 +20,7 @@ rule train:
         # How, not what, a job computes: not a rerun trigger (params are).
         hlp_device=CFG["device"],
     params:
-        run=lambda w: as_json(run_of(w)),
+        run=lambda w: as_json(hlruns.run_slice(run_of(w))),
         features=lambda w, input: feature_flags(input),
         pseudo=lambda w, input: (
             f"--pseudo {input.pseudo}" if "pseudo" in input.keys() else ""

@@ -33,6 +33,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/recurrence.py
 	$(BIN)/python benchmarks/extract.py
+	$(BIN)/python benchmarks/train.py
 
 clean:
 	rm -rf results/*/ results/tables .snakemake

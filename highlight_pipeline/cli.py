@@ -12,6 +12,7 @@ from pathlib import Path
 from highlight_pipeline import __version__
 from highlight_pipeline.errors import PipelineError
 from highlight_pipeline.methods.registry import method_names
+from highlight_pipeline.numerics import pin_numerics
 
 log = logging.getLogger("hlp")
 
@@ -123,9 +124,6 @@ def _feature_shards(args: argparse.Namespace) -> dict[str, list[str]]:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from highlight_pipeline.numerics import pin_numerics
-
-    pin_numerics(args.threads)
     import torch
 
     from highlight_pipeline.gpu_slots import lease_for_process
@@ -486,6 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Before numpy, torch or numba load: the same numbers on every x86_64 machine with AVX2.
+    pin_numerics(getattr(args, "threads", None))
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

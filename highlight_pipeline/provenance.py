@@ -48,8 +48,11 @@ def device_name(device: str = "cpu") -> str:
 
 
 def provenance(device: str = "cpu") -> dict[str, object]:
+    from highlight_pipeline.numerics import describe_numerics
+
     return {
         "git_commit": git_commit(),
         "versions": package_versions(),
         "device": device_name(device),
+        "numerics": describe_numerics(),
     }

@@ -14,8 +14,13 @@ from typing import TypeVar
 
 import av
 import numpy as np
+from av.video.reformatter import Interpolation
 
 from highlight_pipeline.errors import VideoError
+
+# Bilinear scaling with libswscale's exact, accurately rounded path: its SIMD code paths
+# otherwise give different pixels on CPUs with different instruction sets (numerics.py).
+EXACT = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.BITEXACT
 
 T = TypeVar("T")
 
@@ -82,7 +87,9 @@ def iter_frame_batches(
                 if converted[0] is not frame:
                     converted = (
                         frame,
-                        frame.to_ndarray(width=width, height=height, format="rgb24"),
+                        frame.to_ndarray(
+                            width=width, height=height, format="rgb24", interpolation=EXACT
+                        ),
                     )
                 times.append(time)
                 frames.append(converted[1])

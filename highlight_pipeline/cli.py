@@ -441,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("plots", cmd_plots, "score curves per video and a bar chart of the metric per category")
     _add_run_inputs(p)
     p.add_argument("--table", required=True, help="results/tables/{dataset}.csv")
-    p.add_argument("--pseudo", help="highlights.h5 of avph (pseudo-highlights in the curves)")
+    p.add_argument("--pseudo", help="highlights.h5 of the run's pseudo-labels (in the curves)")
     p.add_argument("--split", default="test", help="videos of this split get curves")
     p.add_argument("--bars", required=True, help="output PNG of the bar chart")
     p.add_argument("--curves", required=True, help="output folder of the score curves")

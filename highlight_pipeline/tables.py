@@ -216,8 +216,6 @@ def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
 
 # ------------------------------------------------------------------ chance and ablations
 
-CHANCE_METHOD = "random"
-
 
 def versus_chance(row, chance) -> str:
     """``above chance``, ``below chance`` or ``≈ chance``: the difference of the means
@@ -235,10 +233,12 @@ def versus_chance(row, chance) -> str:
 
 
 def _chance_rows(summary: pd.DataFrame) -> dict[tuple[str, str], object]:
-    """(metric, column) -> the random baseline's summary row (its first variant)."""
-    part = summary[summary["method"] == CHANCE_METHOD]
+    """(metric, column) -> the chance baseline's summary row (the registry's first)."""
+    from highlight_pipeline.methods.registry import chance_baselines
+
+    part = summary[summary["method"].isin(chance_baselines())].sort_values(["method"])
     out: dict[tuple[str, str], object] = {}
-    for r in part.sort_values(["variant"]).itertuples(index=False):
+    for r in part.itertuples(index=False):
         out.setdefault((r.metric, r.column), r)
     return out
 
@@ -248,10 +248,11 @@ def chance_notes(summary: pd.DataFrame) -> list[str]:
     chance = _chance_rows(summary)
     if not chance:
         return []
+    from highlight_pipeline.methods.registry import chance_baselines
+
     notes = []
-    for r in summary[
-        (summary["column"] == "average") & (summary["method"] != CHANCE_METHOD)
-    ].itertuples(index=False):
+    others = summary[(summary["column"] == "average") & ~summary["method"].isin(chance_baselines())]
+    for r in others.itertuples(index=False):
         verdict = versus_chance(r, chance.get((r.metric, "average")))
         if verdict in ("≈ chance", "below chance"):
             base = chance[(r.metric, "average")]

@@ -220,3 +220,40 @@ def test_bad_metrics_files_raise(tmp_path):
         write_tables([partial], "d", tmp_path / "t.md", tmp_path / "t.csv")
     with pytest.raises(DatasetError, match="no metrics"):
         write_tables([], "d", tmp_path / "t.md", tmp_path / "t.csv")
+
+
+def test_ablation_sections_follow_the_paper_and_compare_with_chance(tmp_path):
+    """AV-PH Table 5 rows in the paper's order with its numbers; Table 7 has one row only
+    (pcc is not run) and no section; a run at chance level is said to be so."""
+    paths = []
+    for seed, (avph, vph, aph) in enumerate([(0.80, 0.30, 0.70), (0.84, 0.36, 0.74)]):
+        paths += [
+            write_run(tmp_path, "avph", "av-ph", seed, {"dog": avph}),
+            write_run(tmp_path, "avph", "v-ph", seed, {"dog": vph}),
+            write_run(tmp_path, "avph", "a-ph", seed, {"dog": aph}),
+            write_run(tmp_path, "random", "uniform", seed, {"dog": 0.30 + 0.04 * seed}),
+        ]
+    md = tmp_path / "t.md"
+    write_tables(paths, "youtube", md, tmp_path / "t.csv")
+    text = md.read_text()
+    section = text[text.index("## AV-PH Table 5") :].split("\n## ")[0].splitlines()
+    rows = [line for line in section if line.startswith("| AV(")]
+    assert [r.split(" | ")[1] for r in rows] == ["v-ph", "a-ph", "av-ph"]  # the paper's order
+    assert "| AV(V-PH) | v-ph | 0.330 ± 0.042 | 0.628 | -0.298 | ≈ chance |" in rows
+    assert rows[2].endswith("| 0.683 | +0.137 | above chance |")
+    assert "AV-PH Table 7" not in text  # only av-ph of its two rows is present
+    assert "avph/v-ph is no better than random" in text
+    assert "avph/av-ph is no better" not in text and "avph/a-ph is no better" not in text
+
+
+def test_single_runs_are_not_compared_with_chance(tmp_path):
+    paths = [
+        write_run(tmp_path, "avph", "av-ph", 0, {"dog": 0.31}),
+        write_run(tmp_path, "avph", "v-ph", 0, {"dog": 0.9}),
+        write_run(tmp_path, "random", "uniform", 0, {"dog": 0.30}),
+    ]
+    md = tmp_path / "t.md"
+    write_tables(paths, "youtube", md, tmp_path / "t.csv")
+    text = md.read_text()
+    assert "no better than random" not in text  # one run: no spread, no verdict
+    assert "| AV(V-PH) | v-ph | 0.900 ± 0.000 | 0.628 | +0.272 | – |" in text

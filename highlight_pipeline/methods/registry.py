@@ -76,6 +76,7 @@ class MethodSpec:
     # package; built-in methods keep theirs in workflow/schemas/config.schema.yaml.
     settings_schema: Mapping[str, Any] | None = None
     paper_tables: tuple[PaperTable, ...] = ()
+    chance_baseline: bool = False  # tables compare every other run with this one's
     runtime_minutes: int = 30  # a training job's expected runtime and memory on CPU; the
     mem_mb: int = 4000  # rules scale both with the attempt, the SLURM profile retries
 
@@ -194,6 +195,7 @@ RANDOM = MethodSpec(
     consumes=frozenset(),
     default_variant="uniform",
     variants={"uniform": Variant({}, "random", "seeded uniform scores per clip")},
+    chance_baseline=True,
     runtime_minutes=5,
     mem_mb=2000,
 )
@@ -217,6 +219,11 @@ def _registered() -> dict[str, MethodSpec]:
             raise ConfigError(f"method {spec.name!r} is registered twice ({entry.value})")
         methods[spec.name] = spec
     return methods
+
+
+def chance_baselines() -> list[str]:
+    """Methods that rank at chance: the tables say which runs do no better."""
+    return sorted(name for name, spec in _registered().items() if spec.chance_baseline)
 
 
 def method_names() -> list[str]:

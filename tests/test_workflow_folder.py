@@ -114,10 +114,20 @@ def test_unlabelled_folder_is_scored_but_not_evaluated(tmp_path: Path) -> None:
     config = {
         "run_datasets": ["mine"],
         "datasets": {"mine": {"reader": "folder", "root": str(root)}},
-        "evaluation": {"seeds": [0]},
+        "evaluation": {"seeds": [0], "runs": {"avph": ["av-ph", "supervised"]}},
     }
     (workdir / "mine.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(workdir, "-n", "--configfile", str(workdir / "mine.yaml"))
     planned = set(re.findall(r"^rule (\w+):", result.stdout, re.M))
     assert {"score", "train", "saliency"} <= planned
     assert not {"evaluate", "table", "plots", "reel"} & planned, planned
+    # the supervised run needs labels: left out, and said so once
+    assert "left out the supervised run(s) avph/supervised" in result.stderr
+    assert "/supervised/" not in result.stdout
+    bogus = "results/mine/pseudo/colormotion+logmel/cosine-pseudo-0000/default/highlights.h5"
+    failed = snakemake(
+        workdir, "-n", bogus, "--configfile", str(workdir / "mine.yaml"), check=False
+    )
+    assert failed.returncode != 0
+    console = failed.stdout + failed.stderr
+    assert "no run of this config uses the pseudo-labels 'cosine-pseudo-0000'" in console

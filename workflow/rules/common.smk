@@ -5,6 +5,7 @@
 # the Snakefile is parsed once per job.
 
 import re
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -80,13 +81,22 @@ def labelled(dataset):
     return (Path(spec["root"]) / "highlights.csv").is_file()
 
 
+@cache
 def runs_of(dataset):
-    """The runs a dataset can do: supervised ones need labels."""
-    return [
-        (m, v)
-        for m, v in RUNS
-        if labelled(dataset) or "labels" not in kinds_of(resolved(dataset, m, v))
-    ]
+    """The runs a dataset can do: supervised ones need labels (said once, on stderr)."""
+    runs, left_out = [], []
+    for m, v in RUNS:
+        if labelled(dataset) or "labels" not in kinds_of(resolved(dataset, m, v)):
+            runs.append((m, v))
+        else:
+            left_out.append(f"{m}/{v}")
+    if left_out:
+        print(
+            f"dataset {dataset} has no labels (highlights.csv): left out the supervised "
+            f"run(s) {', '.join(left_out)}",
+            file=sys.stderr,
+        )
+    return runs
 
 
 def pseudo_base(dataset, run, seed, split):
@@ -225,6 +235,11 @@ def table_inputs(dataset):
 
 
 def pseudo_inputs(wildcards):
+    if wildcards.pseudo_id not in PSEUDO_SLICES:
+        raise WorkflowError(
+            f"no run of this config uses the pseudo-labels {wildcards.pseudo_id!r}; known: "
+            + (", ".join(sorted(PSEUDO_SLICES)) or "none")
+        )
     slice_ = PSEUDO_SLICES[wildcards.pseudo_id]
     inputs = table_inputs(wildcards.dataset)
     for modality, backbone in slice_["backbones"].items():

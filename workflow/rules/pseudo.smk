@@ -16,7 +16,7 @@ rule pseudo:
     conda:
         "../../envs/pipeline.yaml"
     params:
-        slice=lambda w: as_json(PSEUDO_SLICES[w.pseudo_id]),
+        slice=lambda w: as_json(PSEUDO_SLICES.get(w.pseudo_id, {})),
         features=lambda w, input: feature_flags(input),
     shell:
         "hlp pseudo --manifest {input.manifest} --clips {input.clips} {params.features}"

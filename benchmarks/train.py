@@ -5,7 +5,8 @@ Each (method, variant) trains in a fresh process on the same synthetic clip feat
 backbones by default: 3D-ResNet-34 512-d, PANN Cnn14 2048-d), with its registry entry's
 ``fit``; the process reports optimiser steps per second (batches of ``batch_size`` videos),
 wall time, and its peak resident memory (VmHWM) or, on CUDA, the peak allocated memory.
-Ratios are against avph/av-ph, the method's main variant, measured in the same run.
+Ratios are against avph/av-ph, the method's main variant, measured in the same run. The
+numerics are pinned as in the pipeline's jobs (``highlight_pipeline.numerics``).
 
     python benchmarks/train.py                      # CPU, every trainable variant
     python benchmarks/train.py --device cuda        # a GPU when there is one
@@ -132,6 +133,9 @@ def main() -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: one run
     args = parser.parse_args()
     if args.one:
+        from highlight_pipeline.numerics import pin_numerics
+
+        pin_numerics(args.threads)  # as every `hlp train` job does
         method, variant = args.one.split("/")
         print(json.dumps(measure_one(method, variant, args)))
         return

@@ -192,3 +192,15 @@ def test_pinned_training_is_bitwise_equal_across_simulated_cpus():
         if isinstance(pool, dict) and pool.get("internal_api") == "openblas"
     ]
     assert all(pool["architecture"] == "Haswell" for pool in openblas)
+
+
+def test_native_numerics_pin_only_the_threads(monkeypatch):
+    import highlight_pipeline.numerics as numerics
+
+    for name in [*numerics.X86_PINS, *numerics.THREAD_VARIABLES]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HLP_NUMERICS", "native")
+    monkeypatch.setattr(numerics, "x86_64_with_avx2", lambda: True)
+    set_now = numerics.pin_numerics(2)
+    assert set(set_now) == set(numerics.THREAD_VARIABLES)
+    assert all(v == "2" for v in set_now.values())

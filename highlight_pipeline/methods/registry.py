@@ -188,6 +188,23 @@ AVPH = MethodSpec(
     mem_mb=8000,
 )
 
+CHD = MethodSpec(
+    name="chd",
+    title="Contrastive learning for unsupervised highlight detection (CHD)",
+    module="highlight_pipeline.methods.chd",
+    consumes=frozenset({"visual"}),
+    default_variant="full",
+    variants={
+        "full": Variant({}, "Ours", "dropout-SimCSE contrastive highlight selector"),
+        "no-dropout": Variant(
+            {"method": {"dropout": 0.0}}, "no dropout", "both passes identical (Table 7)"
+        ),
+    },
+    paper_tables=(PaperTable("CHD Table 7", "effect of dropout", ("no-dropout", "full")),),
+    runtime_minutes=60,
+    mem_mb=8000,
+)
+
 RANDOM = MethodSpec(
     name="random",
     title="Random ranking (seeded uniform clip scores)",
@@ -200,7 +217,7 @@ RANDOM = MethodSpec(
     mem_mb=2000,
 )
 
-BUILTIN: tuple[MethodSpec, ...] = (AVPH, RANDOM)
+BUILTIN: tuple[MethodSpec, ...] = (AVPH, CHD, RANDOM)
 
 
 # ----------------------------------------------------------------------------- lookup

@@ -1,0 +1,171 @@
+"""chd: contrastive unsupervised highlight detection (Badamdorj et al., CVPR 2022).
+
+A highlight selector maps a video's clip features to one embedding ``h``: the clips are
+linearly projected to ``hidden`` (d = 512 in the paper), self-attended by a generic
+attention layer, then a second generic attention layer whose single query is the mean of
+the self-attended clips attends to them. Its attention weights over the clips are the
+highlight scores (they sum to one over a video). Training is SimCSE-style: two forward
+passes of a batch with different dropout masks give each video's positive pair, the other
+videos of the batch its negatives, and the loss is the softmax contrastive loss on cosine
+similarities with temperature ``temperature`` (Eq. 9 of the paper, one direction). The
+variant ``no-dropout`` (Table 7) sets the dropout to zero: both passes are then identical.
+
+Where the paper is silent or inconsistent, the project chose:
+
+* The query of the second layer is the mean of the *self-attended* clips, as Eq. (7)
+  writes it (the text says "the average of the features obtained from the feature
+  extractor"); padded clips are left out of the mean.
+* Query-key products are scaled by 1/sqrt(d) (the paper calls its layer a modification of
+  scaled dot-product attention; Eq. (3) shows no scale).
+* In the second layer (one query, N keys) only the attention residual is dropped (Fig. 3:
+  "residual connections when L = K"); the feed-forward residual, which maps the query to
+  itself, is kept.
+* Input features are standardised with the training statistics before the projection;
+  the model trains on the training split, categories pooled; batches are seeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from highlight_pipeline.errors import DatasetError
+from highlight_pipeline.methods.batching import Standardiser, pad_batch, seeded_batches
+from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
+
+log = logging.getLogger(__name__)
+
+
+class GenericAttention(nn.Module):
+    """Attn(X, Y) of the paper: queries from X, keys and values from Y, dropout on both
+    inputs and on the attended output, residual + LayerNorm (residual only when X and Y
+    have the same length), then a feed-forward layer with residual + LayerNorm."""
+
+    def __init__(self, dim: int, dropout: float) -> None:
+        super().__init__()
+        self.query = nn.Linear(dim, dim)
+        self.key = nn.Linear(dim, dim)
+        self.value = nn.Linear(dim, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.feed_forward = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
+        self.norm2 = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+        self.scale = 1.0 / math.sqrt(dim)
+
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor, padding: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` [B, K, d] queries, ``y`` [B, L, d], ``padding`` [B, L] True on padded keys.
+
+        Returns the attention map [B, K, L] (rows sum to one, zero on padding) and the
+        attended features [B, K, d]."""
+        if x is y:  # self-attention: one sequence, one dropout mask
+            x = y = self.dropout(x)
+        else:
+            x, y = self.dropout(x), self.dropout(y)
+        logits = torch.einsum("bkd,bld->bkl", self.query(x), self.key(y)) * self.scale
+        logits = logits.masked_fill(padding[:, None, :], float("-inf"))
+        alpha = torch.softmax(logits, dim=-1)
+        attended = self.dropout(torch.einsum("bkl,bld->bkd", alpha, self.value(y)))
+        z = self.norm1(x + attended if x.shape[1] == y.shape[1] else attended)
+        return alpha, self.norm2(z + self.feed_forward(z))
+
+
+class HighlightSelector(nn.Module):
+    def __init__(self, input_dim: int, hidden: int = 512, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.project = nn.Linear(input_dim, hidden)
+        self.self_attention = GenericAttention(hidden, dropout)
+        self.selector = GenericAttention(hidden, dropout)
+
+    def forward(
+        self, clips: torch.Tensor, padding: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(scores [B, N], embedding h [B, d], self-attended clips [B, N, d])."""
+        v = self.project(clips)
+        _, z = self.self_attention(v, v, padding)
+        valid = (~padding).float()[..., None]
+        query = (z * valid).sum(dim=1, keepdim=True) / valid.sum(dim=1, keepdim=True)
+        alpha, h = self.selector(query, z, padding)
+        return alpha[:, 0, :], h[:, 0, :], z
+
+
+def contrastive_loss(h1: torch.Tensor, h2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Eq. (9): mean over videos l of -log softmax_k(sim(h1_l, h2_k) / tau) at k = l."""
+    sims = F.normalize(h1, dim=-1) @ F.normalize(h2, dim=-1).T / temperature
+    return F.cross_entropy(sims, torch.arange(len(h1), device=h1.device))
+
+
+class CHDModel:
+    def __init__(self, net: HighlightSelector, standardiser: Standardiser, hparams: dict):
+        self.net, self.standardiser, self.hparams = net, standardiser, hparams
+        self.losses: list[float] = []
+
+    def tensors(self, videos: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        return pad_batch([self.standardiser(x) for x in videos], len(self.standardiser.mean))
+
+    @torch.no_grad()
+    def score(self, video: VideoInputs) -> np.ndarray:
+        if video.visual is None:
+            raise DatasetError(f"{video.video_id}: chd needs visual features")
+        self.net.eval()
+        scores, _, _ = self.net(*self.tensors([video.visual]))
+        return scores[0].numpy().astype(np.float64)
+
+    def state(self) -> dict:
+        return {
+            "state_dict": self.net.state_dict(),
+            "hparams": self.hparams,
+            "mean": torch.from_numpy(self.standardiser.mean),
+            "std": torch.from_numpy(self.standardiser.std),
+        }
+
+
+def _network(hparams: dict) -> HighlightSelector:
+    return HighlightSelector(hparams["input_dim"], hparams["hidden"], hparams["dropout"])
+
+
+def load(state: dict) -> CHDModel:
+    net = _network(state["hparams"])
+    net.load_state_dict(state["state_dict"])
+    standardiser = Standardiser(state["mean"].numpy(), state["std"].numpy())
+    return CHDModel(net, standardiser, state["hparams"])
+
+
+def fit(inputs: MethodInputs, run: dict, seed: int, device: str = "cpu", progress: bool = True):
+    settings = run["settings"]
+    videos = [v.visual for v in inputs.subset("train").videos if v.visual is not None]
+    if len(videos) < 2:
+        raise DatasetError("chd needs at least two training videos (the others are negatives)")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    hparams = {**settings, "input_dim": videos[0].shape[1]}
+    model = CHDModel(_network(hparams).to(device), Standardiser.fit(videos), hparams)
+    optimiser = torch.optim.Adam(
+        model.net.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"]
+    )
+    for _ in tqdm(range(settings["epochs"]), desc="chd train", unit="epoch", disable=not progress):
+        model.net.train()
+        total, count = 0.0, 0
+        for batch in seeded_batches(len(videos), settings["batch_size"], rng):
+            if len(batch) < 2:
+                continue  # a batch of one video has no negative
+            clips, padding = (t.to(device) for t in model.tensors([videos[i] for i in batch]))
+            _, h1, _ = model.net(clips, padding)
+            _, h2, _ = model.net(clips, padding)  # another dropout mask
+            loss = contrastive_loss(h1, h2, settings["temperature"])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach()) * len(batch)
+            count += len(batch)
+        model.losses.append(total / max(count, 1))
+    model.net.to("cpu")
+    log.info("chd %s: final contrastive loss %.4f", run["variant"], model.losses[-1])
+    return model

@@ -1,0 +1,132 @@
+"""Tests for chd: the contrastive loss, the selector's attention scores, padding, seeds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from highlight_pipeline.config import validate_config
+from highlight_pipeline.methods import chd
+from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
+from highlight_pipeline.runs import resolve_run
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_loss_of_identical_pairs_with_orthogonal_negatives():
+    """h1 = h2 = orthonormal rows: sim is 1 on the pair and 0 to every negative, so each
+    video's loss is -log(e^(1/t) / (e^(1/t) + (B-1) e^0))."""
+    batch, tau = 4, 0.1
+    h = torch.eye(batch, 8, dtype=torch.float64)  # the loss is ~1e-4: float32 rounds it
+    expected = -math.log(math.exp(1 / tau) / (math.exp(1 / tau) + (batch - 1)))
+    assert float(chd.contrastive_loss(h, h.clone(), tau)) == pytest.approx(expected, rel=1e-6)
+    # scale does not matter (cosine), and a swapped pair (negatives = the positives) is worse
+    assert float(chd.contrastive_loss(3 * h, h, tau)) == pytest.approx(expected, rel=1e-6)
+    swapped = h[[1, 0, 3, 2]]
+    worse = -math.log(1 / (math.exp(1 / tau) + (batch - 1)))
+    assert float(chd.contrastive_loss(h, swapped, tau)) == pytest.approx(worse, rel=1e-6)
+
+
+def test_loss_of_identical_embeddings_everywhere_is_log_batch():
+    h = torch.ones(5, 3)
+    assert float(chd.contrastive_loss(h, h, 0.1)) == pytest.approx(math.log(5), rel=1e-6)
+
+
+def selector(dropout=0.0):
+    torch.manual_seed(0)
+    return chd.HighlightSelector(input_dim=6, hidden=8, dropout=dropout).eval()
+
+
+def test_scores_are_the_selector_attention_and_sum_to_one():
+    net = selector()
+    clips = torch.randn(2, 7, 6)
+    padding = torch.zeros(2, 7, dtype=torch.bool)
+    with torch.no_grad():
+        scores, h, z = net(clips, padding)
+        query = z.mean(dim=1, keepdim=True)
+        alpha, h_again = net.selector(query, z, padding)
+    assert scores.shape == (2, 7) and h.shape == (2, 8)
+    torch.testing.assert_close(scores.sum(dim=1), torch.ones(2))
+    torch.testing.assert_close(scores, alpha[:, 0])  # the second layer's weights
+    torch.testing.assert_close(h, h_again[:, 0])
+
+
+def test_padding_clips_get_no_weight_and_change_nothing():
+    net = selector()
+    clips = torch.randn(1, 5, 6)
+    padded = torch.cat([clips, 100 * torch.randn(1, 3, 6)], dim=1)
+    padding = torch.zeros(1, 8, dtype=torch.bool)
+    padding[0, 5:] = True
+    with torch.no_grad():
+        alone, h_alone, _ = net(clips, torch.zeros(1, 5, dtype=torch.bool))
+        scores, h, _ = net(padded, padding)
+    assert (scores[0, 5:] == 0).all()
+    torch.testing.assert_close(scores[0, :5], alone[0], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(h, h_alone, atol=1e-5, rtol=1e-5)
+
+
+def test_dropout_makes_two_passes_differ_only_when_on():
+    clips, padding = torch.randn(2, 6, 6), torch.zeros(2, 6, dtype=torch.bool)
+    with_dropout = selector(0.3).train()
+    assert not torch.equal(with_dropout(clips, padding)[1], with_dropout(clips, padding)[1])
+    without = selector(0.0).train()
+    assert torch.equal(without(clips, padding)[1], without(clips, padding)[1])
+
+
+def inputs(n_videos=6, seed=0):
+    rng = np.random.default_rng(seed)
+    videos = []
+    for i in range(n_videos):
+        n = int(rng.integers(5, 9))
+        videos.append(
+            VideoInputs(
+                f"v{i}",
+                np.arange(n, dtype=float),
+                np.arange(1, n + 1.0),
+                split="train" if i < n_videos - 1 else "test",
+                visual=rng.normal(size=(n, 6)).astype(np.float32),
+            )
+        )
+    return MethodInputs(videos)
+
+
+def chd_run(variant="full"):
+    config = validate_config(
+        {
+            "run_datasets": ["syn"],
+            "datasets": {"syn": {"reader": "synthetic"}},
+            "evaluation": {"runs": {"chd": [variant]}},
+            "methods": {"chd": {"epochs": 5, "batch_size": 3, "hidden": 8, "lr": 1e-3}},
+        }
+    )
+    return resolve_run(config, "syn", "chd", variant)
+
+
+def test_same_seed_same_scores_and_state_round_trip(tmp_path):
+    data = inputs()
+    a = chd.fit(data, chd_run(), seed=0, progress=False)
+    b = chd.fit(data, chd_run(), seed=0, progress=False)
+    c = chd.fit(data, chd_run(), seed=1, progress=False)
+    test = data.videos[-1]
+    np.testing.assert_array_equal(a.score(test), b.score(test))
+    assert not np.array_equal(a.score(test), c.score(test))
+    assert a.losses == b.losses and len(a.losses) == 5
+    path = tmp_path / "m.pt"
+    torch.save(a.state(), path)
+    restored = chd.load(torch.load(path, weights_only=True))
+    np.testing.assert_array_equal(restored.score(test), a.score(test))
+    assert a.score(test).sum() == pytest.approx(1.0)
+
+
+def test_no_dropout_variant_sets_dropout_to_zero():
+    assert chd_run("no-dropout")["settings"]["dropout"] == 0.0
+    assert chd_run("full")["settings"]["dropout"] == 0.1

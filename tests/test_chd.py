@@ -130,3 +130,38 @@ def test_same_seed_same_scores_and_state_round_trip(tmp_path):
 def test_no_dropout_variant_sets_dropout_to_zero():
     assert chd_run("no-dropout")["settings"]["dropout"] == 0.0
     assert chd_run("full")["settings"]["dropout"] == 0.1
+
+
+# ------------------------------------------------------------------ §4.3 (Table 6)
+
+
+def test_cluster_statistics_by_hand():
+    from highlight_pipeline.methods.chd_analysis import cluster_statistics
+
+    # video 0: points along x and y (centroid at 45°), video 1: the same point twice on -x
+    a = np.array([[1.0, 0.0], [0.0, 1.0]])
+    b = np.array([[-1.0, 0.0], [-1.0, 0.0]])
+    intra, inter = cluster_statistics([a, b])
+    assert intra == pytest.approx(((1 - math.cos(math.pi / 4)) + 0.0) / 2)
+    # centroids at 45° and 180°: distance 1 - cos(135°), each counted once over M = 2
+    assert inter == pytest.approx((1 - math.cos(3 * math.pi / 4)) / 2)
+
+
+def test_dropout_clusters_sample_both_kinds_equally():
+    from highlight_pipeline.methods.chd_analysis import dropout_clusters, table6
+
+    data = inputs()
+    for v in data.videos:
+        v.labels = (np.arange(v.n_clips) < 2).astype(np.int64)  # two highlight clips each
+    data.videos[0].labels[:] = -1  # unlabelled: left out
+    model = chd.fit(data, chd_run(), seed=0, progress=False)
+    clusters = dropout_clusters(model, data.videos, masks=4, seed=0)
+    assert len(clusters[True]) == len(clusters[False]) == len(data.videos) - 1
+    assert all(c.shape == (2 * 4, 8) for c in clusters[True] + clusters[False])
+    stats = table6(model, data.videos, masks=4)
+    assert stats["videos"] == 5 and stats["highlight"]["intra"] > 0
+    assert not model.net.training  # left in eval mode for scoring
+    none = chd.fit(data, chd_run("no-dropout"), seed=0, progress=False)
+    assert table6(none, data.videos, masks=4)["highlight"]["intra"] == pytest.approx(
+        table6(none, data.videos, masks=1)["highlight"]["intra"], abs=1e-6
+    )  # without dropout, the masks add nothing

@@ -78,6 +78,17 @@ def write_test_video(
     return path
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors: one thread is ~30x faster than two on a loaded 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def make_video(tmp_path: Path) -> Callable[..., Path]:
     """``make_video(name, **kwargs)`` writes a test video under tmp_path (see write_test_video)."""

@@ -13,13 +13,7 @@ from highlight_pipeline.methods import chd
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
 from highlight_pipeline.runs import resolve_run
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_loss_of_identical_pairs_with_orthogonal_negatives():

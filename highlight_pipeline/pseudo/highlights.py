@@ -29,9 +29,8 @@ from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.features.clip_features import ClipFeatures
 from highlight_pipeline.pseudo.categories import Clustering, choose_categories
 from highlight_pipeline.pseudo.recurrence import (
-    category_means,
     combine_modalities,
-    recurrence_scores,
+    recurrence_with_means,
     score_against,
     top_fraction_labels,
 )
@@ -178,8 +177,9 @@ def compute_pseudo_highlights(
             return {}
         stacked = np.concatenate([found.by_video[x] for x in members])
         group = np.concatenate([np.full(len(found.by_video[x]), category_of[x]) for x in members])
-        means[modality] = category_means(stacked, group, n_groups, similarity)
-        scores = recurrence_scores(stacked, group, similarity)
+        scores, ids, group_means = recurrence_with_means(stacked, group, similarity)
+        means[modality] = np.zeros((n_groups, stacked.shape[1]))  # a group may lack this modality
+        means[modality][ids] = group_means
         bounds = np.cumsum([0] + [len(found.by_video[x]) for x in members])
         return {x: scores[bounds[i] : bounds[i + 1]] for i, x in enumerate(members)}
 

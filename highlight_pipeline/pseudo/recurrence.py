@@ -26,7 +26,18 @@ def _normalise(x: np.ndarray, similarity: str) -> np.ndarray:
 def recurrence_scores(
     features: np.ndarray, group: np.ndarray, similarity: str = "cosine"
 ) -> np.ndarray:
-    """Mean similarity of each row to all rows of its group (itself included), ``[S]``.
+    """Mean similarity of each row to all rows of its group (itself included), ``[S]``."""
+    return recurrence_with_means(features, group, similarity)[0]
+
+
+def recurrence_with_means(
+    features: np.ndarray, group: np.ndarray, similarity: str = "cosine"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Recurrence scores ``[S]``, the group ids present (sorted) and each group's mean unit
+    row ``[K, d]`` (centred first for Pearson), in float64.
+
+    The means are what the scores are computed from: a new row's mean similarity to every
+    row of a group is its own unit row times that group's mean (:func:`score_against`).
 
     Three passes over the features and no copy of them: row norms; the per-group sums of
     unit rows as one matrix product (one-hot weights ``[K, S]`` times ``[S, d]``); the
@@ -38,7 +49,7 @@ def recurrence_scores(
         raise ValueError(f"unknown similarity {similarity!r} (cosine or pearson)")
     x = np.asarray(features, dtype=np.float32)
     n, d = x.shape
-    _, inverse = np.unique(group, return_inverse=True)
+    ids, inverse = np.unique(group, return_inverse=True)
     sq = np.einsum("sd,sd->s", x, x, dtype=np.float64)
     mu = x.mean(axis=1, dtype=np.float64) if similarity == "pearson" else np.zeros(n)
     inv_norm = 1.0 / (np.sqrt(np.clip(sq - d * mu**2, 0, None)) + EPS)
@@ -48,7 +59,7 @@ def recurrence_scores(
     means = sums / np.bincount(inverse)[:, None]
     dots = (x @ means.T.astype(np.float32))[np.arange(n), inverse].astype(np.float64)
     dots -= mu * means.sum(axis=1)[inverse]
-    return dots * inv_norm
+    return dots * inv_norm, ids, means
 
 
 def recurrence_scores_pairwise(
@@ -76,21 +87,6 @@ def combine_modalities(visual: np.ndarray, audio: np.ndarray | None) -> np.ndarr
     if audio is None or np.isnan(audio).all():
         return visual.copy()
     return 0.5 * (visual + audio)
-
-
-def category_means(
-    features: np.ndarray, group: np.ndarray, n_groups: int, similarity: str = "cosine"
-) -> np.ndarray:
-    """Mean unit row (centred first for Pearson) of each group, ``[n_groups, d]`` float64.
-
-    A new row's mean similarity to every row of group ``c`` is its own unit row times
-    ``means[c]`` (:func:`score_against`): the recurrence of a clip the clustering never saw.
-    """
-    unit = _normalise(features, similarity).astype(np.float64)
-    means = np.zeros((n_groups, unit.shape[1]))
-    np.add.at(means, group, unit)
-    counts = np.bincount(group, minlength=n_groups)[:, None]
-    return means / np.maximum(counts, 1)
 
 
 def score_against(features: np.ndarray, mean: np.ndarray, similarity: str = "cosine") -> np.ndarray:

@@ -102,18 +102,25 @@ def runs_of(dataset):
 def pseudo_base(dataset, run, seed, split):
     slice_ = hlruns.pseudo_slice(run, int(seed))
     feature_set = hlruns.pseudo_feature_set(slice_)
-    pseudo_id = hlruns.pseudo_id(slice_)
-    PSEUDO_SLICES[pseudo_id] = slice_
-    return f"{RESULTS}/{dataset}/pseudo/{feature_set}/{pseudo_id}/{split}"
+    return (
+        f"{RESULTS}/{dataset}/pseudo/{feature_set}/{hlruns.pseudo_id(slice_)}/{split}"
+    )
 
 
-PSEUDO_SLICES = {}  # pseudo_id -> its slice, for every pseudo job the runs need
-for _dataset in DATASETS:
-    for _method, _variant in runs_of(_dataset):
-        _run = resolved(_dataset, _method, _variant)
-        if "pseudo" in kinds_of(_run):
-            for _seed in SEEDS:
-                pseudo_base(_dataset, _run, _seed, "-")
+def pseudo_slices():
+    """pseudo_id -> its slice, for every pseudo job the runs need."""
+    found = {}
+    for dataset in DATASETS:
+        for method, variant in runs_of(dataset):
+            run = resolved(dataset, method, variant)
+            if "pseudo" in kinds_of(run):
+                for seed in SEEDS:
+                    slice_ = hlruns.pseudo_slice(run, seed)
+                    found[hlruns.pseudo_id(slice_)] = slice_
+    return found
+
+
+PSEUDO_SLICES = pseudo_slices()
 
 
 # --------------------------------------------------------------------------- backbones
@@ -247,13 +254,18 @@ def pseudo_inputs(wildcards):
     return inputs
 
 
+def run_inputs(wildcards, run):
+    """The dataset's tables and the feature shards of the modalities the run reads."""
+    inputs = table_inputs(wildcards.dataset)
+    for modality, backbone in hlruns.feature_backbones(run, kinds_of(run)).items():
+        inputs[modality] = shards_of(wildcards.dataset, backbone)
+    return inputs
+
+
 def train_inputs(wildcards):
     run = run_of(wildcards)
-    kinds = kinds_of(run)
-    inputs = table_inputs(wildcards.dataset)
-    for modality, backbone in hlruns.feature_backbones(run, kinds).items():
-        inputs[modality] = shards_of(wildcards.dataset, backbone)
-    if "pseudo" in kinds:
+    inputs = run_inputs(wildcards, run)
+    if "pseudo" in kinds_of(run):
         base = pseudo_base(wildcards.dataset, run, wildcards.seed, wildcards.split)
         inputs["pseudo"] = f"{base}/highlights.h5"
         inputs["pseudo_model"] = f"{base}/clustering.pkl"
@@ -261,10 +273,7 @@ def train_inputs(wildcards):
 
 
 def score_inputs(wildcards):
-    run = run_of(wildcards)
-    inputs = table_inputs(wildcards.dataset)
-    for modality, backbone in hlruns.feature_backbones(run, kinds_of(run)).items():
-        inputs[modality] = shards_of(wildcards.dataset, backbone)
+    inputs = run_inputs(wildcards, run_of(wildcards))
     inputs["model"] = model_path(
         wildcards.dataset,
         wildcards.method,

@@ -202,6 +202,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         args.eval_split,
         run,
         args.slice,
+        args.pseudo,
     )
     write_metrics(args.out, metrics)
     log.info(
@@ -255,10 +256,16 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
     runtime = {"weights_dir": args.weights_dir, "weights": args.weights, "device": args.device}
     result = predict_video(args.video, args.model, args.out, args.reel_seconds, runtime)
-    print(
-        f"{len(result['clips'])} clips scored; wrote {args.out}/scores.json, scores.png"
-        + (", reel.mp4" if result["reel"] else "")
+    used = ", ".join(
+        f"{modality} {d['extractor']} ({d.get('weights', '?')})"
+        for modality, d in sorted(result["features"].items())
     )
+    print(
+        f"{len(result['clips'])} clips scored with {used or 'no features'}; wrote "
+        f"{args.out}/scores.json, scores.png" + (", reel.mp4" if result["reel"] else "")
+    )
+    if result["note"]:
+        print(f"note: {result['note']}")
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
@@ -426,6 +433,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", required=True, help="feature description recorded in the table")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--slice", type=_json, default={}, help="the method's config slice, recorded")
+    p.add_argument(
+        "--pseudo",
+        help="the pseudo-labels (highlights.h5) the run learnt from: their quality on the "
+        "training videos is recorded beside the metrics",
+    )
     p.add_argument("--out", required=True)
 
     p = add("table", cmd_table, "aggregate metrics JSON files into Markdown and CSV tables")

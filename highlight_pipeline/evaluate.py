@@ -77,7 +77,10 @@ def evaluate_run(
     eval_split: str,
     run: dict,
     method_slice: dict,
+    pseudo_path: str | Path | None = None,
 ) -> dict:
+    """The run's metrics; with ``pseudo_path`` (the pseudo-labels the run learnt from) also
+    their quality on the training videos (:mod:`highlight_pipeline.pseudo.quality`)."""
     if protocol not in PROTOCOL_METRIC:
         raise DatasetError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOL_METRIC)}")
     manifest = read_manifest(manifest_path)
@@ -85,9 +88,13 @@ def evaluate_run(
     videos = manifest[manifest["video_id"].isin(chosen) & manifest["video_id"].isin(predictions)]
     if videos.empty:
         raise DatasetError(f"no predicted video in split {eval_split!r}")
-    per_category, average, secondary = protocol_scores(
-        protocol, predictions, read_clips(clips_path), videos
-    )
+    clips = read_clips(clips_path)
+    per_category, average, secondary = protocol_scores(protocol, predictions, clips, videos)
+    quality = None
+    if pseudo_path is not None:
+        from highlight_pipeline.pseudo.quality import pseudo_quality
+
+        quality = pseudo_quality(str(pseudo_path), clips, manifest, protocol, run.get("seed", 0))
     return {
         **run,
         "protocol": protocol,
@@ -97,6 +104,7 @@ def evaluate_run(
         "average": average,
         "secondary": secondary,
         "n_videos": len(videos),
+        "pseudo_quality": quality,
         "config_slice": method_slice,
         "config_hash": slice_hash(method_slice),
         **provenance(),

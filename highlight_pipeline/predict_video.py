@@ -27,6 +27,25 @@ from highlight_pipeline.video.probe import probe
 
 log = logging.getLogger(__name__)
 
+FALLBACK_NOTE = (
+    "weight-free features are a fallback for when no published weights are at hand: they "
+    "describe colour, motion and sound statistics, not what happens, and their ranking is "
+    "only as good as the trained model's test mAP against the random baseline on data like "
+    "this video (see the result tables); with published weights the papers' backbones are used"
+)
+RANDOM_INIT_NOTE = (
+    "randomly initialised backbones: their features carry no learnt meaning; use them to test "
+    "the plumbing, not to rank highlights"
+)
+
+
+def features_note(used: dict[str, dict]) -> str:
+    """What a user must know about the features a model scores with ('' for published)."""
+    kinds = {str(d.get("weights", "")) for d in used.values()}
+    notes = [FALLBACK_NOTE] if "weight-free" in kinds else []
+    notes += [RANDOM_INIT_NOTE] if "random-init" in kinds else []
+    return "; ".join(notes)
+
 
 def predict_video(
     video: str | Path,
@@ -45,8 +64,12 @@ def predict_video(
     row = SimpleNamespace(path=str(video), **info.as_dict())
     starts, ends = clip_grid(info.duration, recipe["clip_seconds"])
 
+    used: dict[str, dict] = {}
+
     def clip_features(feature_slice: dict) -> np.ndarray:
-        found = build_extractor(feature_slice, runtime).extract(video, row)
+        extractor = build_extractor(feature_slice, runtime)
+        found = extractor.extract(video, row)
+        used[extractor.modality] = {"extractor": feature_slice["extractor"], **extractor.describe()}
         return pool_windows(found.windows, found.grid[:, 0], found.grid[:, 1], starts, ends)
 
     features = recipe_features(recipe)
@@ -69,6 +92,8 @@ def predict_video(
     result = {
         "video": str(video),
         "model": str(model_path),
+        "features": used,
+        "note": features_note(used),
         "clips": [
             {"start": float(s), "end": float(e), "score": float(v)}
             for s, e, v in zip(starts, ends, scores, strict=True)

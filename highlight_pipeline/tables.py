@@ -21,6 +21,7 @@ difference to the paper is not a reproduction.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,11 @@ from highlight_pipeline.errors import DatasetError, PipelineError
 from highlight_pipeline.paper_results import paper_entry
 
 RUN_KEYS = ("method", "variant", "seed", "split", "metric", "protocol")
+PSEUDO_METRIC = "pseudo-highlight quality"  # rows: recurrence scores on the training videos
+PSEUDO_COLUMNS = ("visual", "audio", "av", "random")
 ROW_KEYS = ["method", "variant", "features", "metric"]
 DASH = "–"  # en dash: "the paper reports no number"
+log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------ summary
@@ -56,6 +60,17 @@ def collect_metrics(paths: list[str | Path]) -> pd.DataFrame:
             for column, value in {**extra["per_category"], "average": extra["average"]}.items():
                 rows.append(
                     {**base, "metric": metric, "column": str(column), "value": float(value)}
+                )
+        quality = m.get("pseudo_quality") or {}
+        for column in PSEUDO_COLUMNS:
+            if quality.get(column) is not None:
+                rows.append(
+                    {
+                        **base,
+                        "metric": PSEUDO_METRIC,
+                        "column": column,
+                        "value": float(quality[column]),
+                    }
                 )
     if not rows:
         raise DatasetError("no metrics files to tabulate")
@@ -153,24 +168,27 @@ def _has_paper(row) -> bool:
 
 def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
     """Markdown tables (one per metric); paper rows when ``summary`` has paper numbers."""
+    summary, quality = _split_quality(summary)
     columns = _columns(summary)
     metrics = sorted(summary["metric"].unique())
     with_paper = "paper" in summary.columns
+    chance = _chance_rows(summary)
     lines = [f"# {dataset}: {', '.join(metrics)} (mean ± std over seeds)", ""]
     for metric in metrics:
         if len(metrics) > 1:
             lines += [f"## {metric}", ""]
         lines += [
-            "| method | variant | features | runs | " + " | ".join(columns) + " |",
-            "|" + "---|" * (4 + len(columns)),
+            "| method | variant | features | runs | " + " | ".join(columns) + " | vs random |",
+            "|" + "---|" * (5 + len(columns)),
         ]
         for method, variant, features, runs, cells in _rows(summary, metric):
+            mark = _chance_mark(method, cells.get("average"), chance.get((metric, "average")))
             lines.append(
                 f"| {method} | {variant} | {features} | {runs} | "
                 + " | ".join(
                     _cell(cells[c].mean, cells[c].std) if c in cells else "" for c in columns
                 )
-                + " |"
+                + f" | {mark} |"
             )
             if not with_paper:
                 continue
@@ -181,7 +199,9 @@ def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
                 for c in columns
             ]
             source = "; ".join(_sources(cells)) or DASH
-            lines.append(f"| ↳ paper | {variant} | {source} |  | " + " | ".join(paper_cells) + " |")
+            lines.append(
+                f"| ↳ paper | {variant} | {source} |  | " + " | ".join(paper_cells) + " | |"
+            )
         lines.append("")
     if with_paper:
         paper_dataset = str(summary["paper_dataset"].iloc[0])
@@ -208,6 +228,7 @@ def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
                 "so their difference to the paper is not a reproduction.",
             ]
     lines += chance_notes(summary)
+    lines += render_quality(quality)
     lines += render_paper_tables(summary)
     while lines and lines[-1] == "":
         lines.pop()
@@ -215,6 +236,68 @@ def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
 
 
 # ------------------------------------------------------------------ chance and ablations
+
+
+def _split_quality(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the metric rows, the pseudo-highlight quality rows)."""
+    is_quality = summary["metric"] == PSEUDO_METRIC
+    return summary[~is_quality], summary[is_quality]
+
+
+def _chance_mark(method: str, row, chance) -> str:
+    """The table's ``vs random`` cell: the verdict, with ⚠ where a method is not above it."""
+    from highlight_pipeline.methods.registry import chance_baselines
+
+    if method in chance_baselines():
+        return "(baseline)"
+    verdict = versus_chance(row, chance)
+    return f"⚠ {verdict}" if verdict in ("≈ chance", "below chance") else verdict
+
+
+def quality_rows(quality: pd.DataFrame):
+    """Per (method, variant, features): runs and {column: summary row} of the quality."""
+    for key, group in quality.groupby(["method", "variant", "features"], sort=True):
+        yield key, int(group["runs"].max()), {r.column: r for r in group.itertuples(index=False)}
+
+
+def quality_warnings(quality: pd.DataFrame) -> list[str]:
+    """One line per run whose AV pseudo-highlights rank the training clips no better than a
+    random ranking does (within 0.02 AP)."""
+    out = []
+    for (method, variant, _), _, cells in quality_rows(quality):
+        av, chance = cells.get("av"), cells.get("random")
+        if av is not None and chance is not None and av.mean <= chance.mean + 0.02:
+            out.append(
+                f"{method}/{variant} learns from pseudo-highlights that are no better than "
+                f"random on the training videos (AV {av.mean:.3f} against {chance.mean:.3f})"
+            )
+    return out
+
+
+def render_quality(quality: pd.DataFrame) -> list[str]:
+    """The section on pseudo-highlight quality (empty without labelled pseudo-label runs)."""
+    if quality.empty:
+        return []
+    out = [
+        "",
+        "## Pseudo-highlight quality on the training videos",
+        "",
+        "The recurrence scores the run learnt from, ranked against the ground truth with the "
+        "dataset's protocol on the training videos (the AV-PH Table 12 view on the training "
+        "side); `random`: the expected value of a random ranking of the same clips.",
+        "",
+        "| method | variant | features | runs | visual | audio | AV | random |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (method, variant, features), runs, cells in quality_rows(quality):
+        values = [
+            _cell(cells[c].mean, cells[c].std) if c in cells else DASH for c in PSEUDO_COLUMNS
+        ]
+        out.append(f"| {method} | {variant} | {features} | {runs} | " + " | ".join(values) + " |")
+    warnings = quality_warnings(quality)
+    if warnings:
+        out += ["", *[f"* ⚠ {w}." for w in warnings]]
+    return out
 
 
 def versus_chance(row, chance) -> str:
@@ -349,6 +432,7 @@ def tex_escape(text: str) -> str:
 
 def render_latex(summary: pd.DataFrame, dataset: str) -> str:
     """A booktabs ``tabular`` per metric; paper rows when ``summary`` has paper numbers."""
+    summary = _split_quality(summary)[0]
     columns = _columns(summary)
     metrics = sorted(summary["metric"].unique())
     with_paper = "paper" in summary.columns
@@ -405,13 +489,31 @@ def render_latex(summary: pd.DataFrame, dataset: str) -> str:
 def build_table(
     metrics_paths: list[str | Path], dataset: str, paper_dataset: str | None = None
 ) -> pd.DataFrame:
-    """The long summary with paper numbers (the CSV's rows)."""
+    """The long summary with paper numbers and the verdict against random (the CSV's rows)."""
     summary = add_paper_numbers(
         summarise(collect_metrics(metrics_paths)),
         dataset if paper_dataset is None else paper_dataset,
     )
     summary.insert(0, "dataset", dataset)
+    chance = _chance_rows(summary)
+    summary["vs_random"] = [
+        _chance_mark(r.method, r, chance.get((r.metric, "average"))).removeprefix("⚠ ")
+        if r.column == "average" and r.metric != PSEUDO_METRIC
+        else ""
+        for r in summary.itertuples(index=False)
+    ]
     return summary
+
+
+def table_warnings(summary: pd.DataFrame) -> list[str]:
+    """What the log warns about: runs not above random, pseudo-labels not above random."""
+    lines = [
+        f"{r.method}/{r.variant} is {r.vs_random} on {r.metric} "
+        f"({_cell(r.mean, r.std)}): do not trust its ranking"
+        for r in summary.itertuples(index=False)
+        if r.vs_random in ("≈ chance", "below chance")
+    ]
+    return lines + quality_warnings(_split_quality(summary)[1])
 
 
 def write_tables(
@@ -427,6 +529,8 @@ def write_tables(
     ``paper_dataset`` is the dataset's name in the paper numbers (default: ``dataset``).
     """
     summary = build_table(metrics_paths, dataset, paper_dataset)
+    for line in table_warnings(summary):
+        log.warning("%s: %s", dataset, line)
     for path in (out_md, out_csv, out_tex):
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -159,7 +159,7 @@ def write_run(directory, method, seed, per_category):
     return path
 
 
-def test_write_tables_mean_and_std_over_seeds(tmp_path):
+def test_write_tables_mean_and_std_over_seeds(tmp_path, caplog):
     paths = [
         write_run(tmp_path, "avph", 0, {"A": 0.5, "B": 0.2}),
         write_run(tmp_path, "avph", 1, {"A": 0.6, "B": 0.2}),
@@ -171,11 +171,19 @@ def test_write_tables_mean_and_std_over_seeds(tmp_path):
     write_tables(paths, "syn", md, csv)
     lines = md.read_text().splitlines()
     assert lines[0] == "# syn: mAP (mean ± std over seeds)"
-    assert lines[2] == "| method | variant | features | runs | A | B | average |"
-    # avph: A 0.6 ± 0.1 (sample std), B 0.2 ± 0, average (0.35, 0.40, 0.45) -> 0.4 ± 0.05
-    assert "| avph | full | wf | 3 | 0.600 ± 0.100 | 0.200 ± 0.000 | 0.400 ± 0.050 |" in lines
+    assert lines[2] == "| method | variant | features | runs | A | B | average | vs random |"
+    # avph: A 0.6 ± 0.1 (sample std), B 0.2 ± 0, average (0.35, 0.40, 0.45) -> 0.4 ± 0.05;
+    # against random 0.3 ± 0.0707 (2 runs) the difference 0.1 is under 2 SE = 0.115
+    assert (
+        "| avph | full | wf | 3 | 0.600 ± 0.100 | 0.200 ± 0.000 | 0.400 ± 0.050 | ⚠ ≈ chance |"
+        in lines
+    )
     # random: A (0.1, 0.3) -> 0.2 ± 0.1414; average (0.25, 0.35) -> 0.3 ± 0.0707
-    assert "| random | full | wf | 2 | 0.200 ± 0.141 | 0.400 ± 0.000 | 0.300 ± 0.071 |" in lines
+    assert (
+        "| random | full | wf | 2 | 0.200 ± 0.141 | 0.400 ± 0.000 | 0.300 ± 0.071 | (baseline) |"
+        in lines
+    )
+    assert any("avph/full is ≈ chance on mAP" in r.message for r in caplog.records)
     table = pd.read_csv(csv)
     assert set(table["dataset"]) == {"syn"}
     cell = table.set_index(["method", "column"])
@@ -184,6 +192,8 @@ def test_write_tables_mean_and_std_over_seeds(tmp_path):
     assert cell.at[("avph", "average"), "std"] == pytest.approx(0.05)
     assert cell.at[("random", "A"), "std"] == pytest.approx(0.1414, abs=1e-4)
     assert cell.at[("random", "B"), "runs"] == 2
+    assert cell.at[("avph", "average"), "vs_random"] == "≈ chance"
+    assert pd.isna(cell.at[("avph", "A"), "vs_random"])
 
 
 def test_single_run_has_zero_std(tmp_path):
@@ -191,4 +201,4 @@ def test_single_run_has_zero_std(tmp_path):
     md = tmp_path / "t.md"
     summary = write_tables(paths, "syn", md, tmp_path / "t.csv")
     assert (summary["std"] == 0).all()
-    assert "| avph | full | wf | 1 | 0.250 ± 0.000 | 0.250 ± 0.000 |" in md.read_text()
+    assert "| avph | full | wf | 1 | 0.250 ± 0.000 | 0.250 ± 0.000 | – |" in md.read_text()

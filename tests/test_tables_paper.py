@@ -99,20 +99,25 @@ def test_markdown_has_paper_rows_with_difference(runs, tmp_path):
     write_tables(runs, "yt", md, csv, tex, paper_dataset="youtube")
     lines = md.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "# yt: mAP (mean ± std over seeds)"
-    assert lines[2] == "| method | variant | features | runs | dog | gymnastics | average |"
+    assert lines[2] == (
+        "| method | variant | features | runs | dog | gymnastics | average | vs random |"
+    )
     # chd: dog (0.6, 0.7) -> 0.650 ± 0.071; gymnastics 0.750 ± 0.071; average (0.65, 0.75)
     ours = (
         "| chd | full | r3d_34 (random-init) 50% | 2 "
-        "| 0.650 ± 0.071 | 0.750 ± 0.071 | 0.700 ± 0.071 |"
+        "| 0.650 ± 0.071 | 0.750 ± 0.071 | 0.700 ± 0.071 | above chance |"
     )
     i = lines.index(ours)
     # paper (CHD Table 1): dog 0.6057, gymnastics 0.7109, average 0.6539
     assert lines[i + 1] == (
         "| ↳ paper | full | CHD Table 1 |  | 0.606 (Δ +0.044) | 0.711 (Δ +0.039) "
-        "| 0.654 (Δ +0.046) |"
+        "| 0.654 (Δ +0.046) | |"
     )
-    j = lines.index("| random | uniform | wf | 2 | 0.400 ± 0.141 | 0.200 ± 0.000 | 0.300 ± 0.071 |")
-    assert lines[j + 1] == "| ↳ paper | uniform | – |  | – | – | – |"
+    j = lines.index(
+        "| random | uniform | wf | 2 | 0.400 ± 0.141 | 0.200 ± 0.000 | 0.300 ± 0.071 "
+        "| (baseline) |"
+    )
+    assert lines[j + 1] == "| ↳ paper | uniform | – |  | – | – | – | |"
     text = md.read_text(encoding="utf-8")
     assert "`youtube`" in text
     assert "chd/full (random-init)" in text  # flagged: not a reproduction

@@ -177,3 +177,11 @@ def test_predict_scores_a_video_as_the_pipeline_did(finished_run: Path, method, 
     assert len(scores) == len(expected["scores"])
     assert scores == pytest.approx(expected["scores"], rel=1e-5, abs=1e-5)  # float32
     assert (out / "scores.png").stat().st_size > 0 and (out / "reel.mp4").stat().st_size > 0
+    written = json.loads((out / "scores.json").read_text())
+    if method == "random":  # reads no features: nothing to warn about
+        assert written["features"] == {} and written["note"] == ""
+    else:  # says which features it used, and that weight-free ones are a fallback
+        assert written["features"]["visual"]["weights"] == "weight-free"
+        assert "colormotion" in result.stdout and "weight-free features are a fallback" in (
+            result.stdout
+        )

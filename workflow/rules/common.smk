@@ -284,6 +284,25 @@ def score_inputs(wildcards):
     return inputs
 
 
+def evaluate_inputs(wildcards):
+    """A run's scores and the dataset's tables; for a run that learns from pseudo-labels
+    also those, whose quality on the training videos the metrics record."""
+    run = run_of(wildcards)
+    inputs = table_inputs(wildcards.dataset)
+    inputs["predictions"] = scores_path(
+        wildcards.dataset,
+        wildcards.method,
+        wildcards.variant,
+        wildcards.split,
+        wildcards.seed,
+    )
+    inputs["splits"] = split_inputs(wildcards)
+    if "pseudo" in kinds_of(run) and labelled(wildcards.dataset):
+        base = pseudo_base(wildcards.dataset, run, wildcards.seed, wildcards.split)
+        inputs["pseudo"] = f"{base}/highlights.h5"
+    return inputs
+
+
 def model_path(dataset, method, variant, split, seed):
     return f"{RESULTS}/{dataset}/models/{method}/{variant}/{split}/seed{seed}.pt"
 

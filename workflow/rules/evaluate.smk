@@ -3,10 +3,7 @@
 
 rule evaluate:
     input:
-        predictions=f"{RESULTS}/{{dataset}}/models/{{method}}/{{variant}}/{{split}}/seed{{seed}}.scores.jsonl",
-        manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
-        clips=f"{RESULTS}/{{dataset}}/clips.csv",
-        splits=split_inputs,
+        unpack(evaluate_inputs),
     output:
         f"{RESULTS}/{{dataset}}/metrics/{{method}}/{{variant}}/{{split}}/seed{{seed}}.json",
     log:
@@ -18,13 +15,17 @@ rule evaluate:
         protocol=lambda w: hlconfig.protocol_of(CFG, w.dataset),
         eval_split=lambda w: dataset_spec(w)["eval_split"],
         features=lambda w: features_label(run_of(w)),
+        pseudo=lambda w, input: (
+            f"--pseudo {input.pseudo}" if "pseudo" in input.keys() else ""
+        ),
     shell:
         "hlp evaluate --predictions {input.predictions} --manifest {input.manifest}"
         " --clips {input.clips} --splits {input.splits} --split-scheme {wildcards.split}"
         " --protocol {params.protocol} --eval-split {params.eval_split}"
         " --dataset {wildcards.dataset} --method {wildcards.method}"
         " --variant {wildcards.variant} --features {params.features:q}"
-        " --seed {wildcards.seed} --slice {params.run:q} --out {output} 2> {log}"
+        " --seed {wildcards.seed} --slice {params.run:q} {params.pseudo}"
+        " --out {output} 2> {log}"
 
 
 rule table:
@@ -47,7 +48,7 @@ rule table:
     shell:
         "hlp table --dataset {wildcards.dataset} --paper-dataset {params.paper_dataset}"
         " --metrics {input} --md {output.md} --csv {output.csv} --tex {output.tex}"
-        " > {log} 2>&1"
+        " 2>&1 > {log} | tee -a {log} >&2"
 
 
 rule plots:

@@ -1,0 +1,75 @@
+"""How good are the pseudo-highlights? Their recurrence scores against the ground truth.
+
+An unsupervised method that learns from pseudo-highlights can only be as good as they
+are, and nothing in an unlabelled run says whether they are any good. Where the dataset
+has labels, this module scores the pseudo-label file of a run the way the dataset's
+protocol scores predictions, on the videos the pseudo-labels were made for (the training
+videos of the split scheme): the visual, audio and audio-visual recurrence scores each
+count as a ranking of the clips (the AV-PH Table 12 view, on the training side), beside the
+expected value of a random ranking on the same videos.
+
+The ground truth is read only here, after the pseudo-labels are written: the pseudo job
+never sees it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from highlight_pipeline.pseudo.highlights import read_pseudo_highlights
+
+SOURCES = ("visual", "audio", "av")
+RANDOM_DRAWS = 20
+
+
+def pseudo_quality(
+    pseudo_path: str,
+    clips: pd.DataFrame,
+    manifest: pd.DataFrame,
+    protocol: str,
+    seed: int = 0,
+) -> dict | None:
+    """``{visual, audio, av, random, n_videos}`` (protocol averages; ``None`` for a source
+    the file does not hold) or ``None`` when no pseudo-labelled video has labels.
+
+    ``random`` is the mean over ``RANDOM_DRAWS`` seeded uniform rankings of the same videos.
+    """
+    from highlight_pipeline.datasets.registry import protocol_columns
+    from highlight_pipeline.evaluate import protocol_scores
+
+    pseudo = read_pseudo_highlights(pseudo_path)
+    columns = protocol_columns(protocol, clips)
+    labelled = {
+        v
+        for v, g in clips[clips["video_id"].isin(pseudo)].groupby("video_id", sort=False)
+        if (g[columns].to_numpy() >= 0).all() and (g[columns[0]].to_numpy() > 0).any()
+    }
+    videos = manifest[manifest["video_id"].isin(labelled)]
+    if videos.empty:
+        return None
+    out: dict = {"n_videos": int(len(videos))}
+    for source in SOURCES:
+        scores = {v: np.asarray(getattr(pseudo[v], source), dtype=np.float64) for v in labelled}
+        present = sorted(v for v, s in scores.items() if np.isfinite(s).any())
+        if not present:
+            out[source] = None  # a modality the pseudo-labels did not use
+            continue
+        ranked = {v: _missing_last(scores[v]) for v in present}
+        subset = videos[videos["video_id"].isin(present)]
+        out[source] = protocol_scores(protocol, ranked, clips, subset)[1]
+    rng = np.random.default_rng([seed, 104729])
+    draws = []
+    for _ in range(RANDOM_DRAWS):
+        scores = {v: rng.random(len(pseudo[v].av)) for v in sorted(labelled)}
+        draws.append(protocol_scores(protocol, scores, clips, videos)[1])
+    out["random"] = float(np.mean(draws))
+    return out
+
+
+def _missing_last(scores: np.ndarray) -> np.ndarray:
+    """Clips without a score (a stream that ended early) rank below every scored clip."""
+    finite = np.isfinite(scores)
+    if finite.all():
+        return scores
+    return np.where(finite, scores, scores[finite].min() - 1.0)

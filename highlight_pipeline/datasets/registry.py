@@ -11,9 +11,9 @@ Every reader turns a dataset's own annotation release into the pipeline's three 
   -1 when unknown) and the reader's own label columns, for the videos of the manifest.
 
 ``get_reader(name)`` returns one: ``youtube``, ``tvsum``, ``cosum``, ``qvhighlights``,
-``folder`` (a thin adapter over :mod:`highlight_pipeline.datasets.folder`) and ``synthetic``
-(the same adapter: ``hlp synth`` writes the folder format). docs/datasets.md describes each
-dataset's layout, config keys, split schemes and clip labels.
+``vtw``, ``folder`` (a thin adapter over :mod:`highlight_pipeline.datasets.folder`) and
+``synthetic`` (the same adapter: ``hlp synth`` writes the folder format). docs/datasets.md
+describes each dataset's layout, config keys, split schemes and clip labels.
 
 Common config keys: ``root`` (the dataset folder), ``video_pattern`` (where a video file
 lies under root, a :meth:`str.format` pattern whose fields each reader lists) and
@@ -95,6 +95,7 @@ READERS = {
     "tvsum": "highlight_pipeline.datasets.tvsum:TVSumReader",
     "cosum": "highlight_pipeline.datasets.cosum:CoSumReader",
     "qvhighlights": "highlight_pipeline.datasets.qvhighlights:QVHighlightsReader",
+    "vtw": "highlight_pipeline.datasets.vtw:VTWReader",
     "folder": None,
     "synthetic": None,
 }

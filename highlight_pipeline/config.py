@@ -19,6 +19,10 @@ import yaml
 
 from highlight_pipeline.errors import ConfigError
 
+# The weight-free extractors' definitions by version (features/weight_free.py says what
+# changed): the version is part of the feature slice, so a new one re-extracts.
+WEIGHT_FREE_VERSIONS = {"colormotion": 2}
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -229,6 +233,7 @@ def features_slice(
         decode = config["decode"]
         return {
             "extractor": name,
+            "version": WEIGHT_FREE_VERSIONS[name],
             "fps": decode["fps"],
             "width": decode["width"],
             "height": decode["height"],

@@ -22,7 +22,9 @@ from highlight_pipeline.datasets.registry import dataset_root
 from highlight_pipeline.datasets.synthetic import (
     CATEGORY_NAMES,
     SynthSpec,
+    _Renderer,
     plan_videos,
+    render_audio,
     rgb_to_yuv420p,
     synthesize,
     write_video,
@@ -286,11 +288,14 @@ def test_synthesize_files_and_tables(tiny_dataset):
     table = read_video_table(out)  # readable as a folder dataset
     for row, plan in zip(table.itertuples(), plans, strict=True):
         info = probe(row.path)
-        assert (info.width, info.height) == (64, 48)
-        assert info.fps == pytest.approx(6)
+        assert row.path.endswith(f".{plan.container}")
+        assert (info.width, info.height) == (plan.width, plan.height)
+        assert info.fps == pytest.approx(plan.fps)
         assert info.duration == pytest.approx(plan.duration, abs=0.2)
         assert info.has_audio
         assert row.split == plan.split
+        with av.open(row.path) as container:
+            assert container.streams.audio[0].rate == plan.sample_rate
     highlights = read_highlights(out)
     for plan in plans:
         rows = highlights[highlights["video_id"] == plan.video_id]
@@ -332,21 +337,42 @@ def test_synthetic_dataset_through_folder_reader(tiny_dataset):
         assert list(c["label"]) == naive_labels(c["start"], c["end"], plan.highlights)
 
 
-def test_highlight_frames_are_dimmed(tiny_dataset):
-    # during a highlight the background dims to 15 %: mean brightness drops
-    out, plans = tiny_dataset
-    plan = plans[0]
-    inside, outside = [], []
-    with av.open(str(out / "videos" / f"{plan.video_id}.mp4")) as container:
-        for frame in container.decode(video=0):
-            s, e = plan.highlights[0]
-            level = frame.to_ndarray(format="rgb24").mean()
-            if s + 0.3 < frame.time < e - 0.3:
-                inside.append(level)
-            elif frame.time < s - 0.3 or frame.time > e + 0.3:
-                outside.append(level)
-    assert inside and outside
-    assert np.mean(inside) < np.mean(outside)
+def test_formats_vary_per_video_like_real_footage():
+    spec = replace(TINY, categories=3, videos_per_category=6)
+    plans = plan_videos(spec)
+    assert len({(p.width, p.height) for p in plans}) >= 3
+    assert len({p.fps for p in plans}) >= 2 and len({p.sample_rate for p in plans}) >= 2
+    assert {p.container for p in plans} == {"mp4", "mkv"}
+    assert all(p.width % 4 == 0 and p.height % 4 == 0 for p in plans)
+
+
+def test_no_dimming_and_no_ducking_give_highlights_away():
+    """A highlight only adds its event: the same video rendered without its highlights has
+    the same pixels outside the event object and the same sound outside the event's (the
+    first recipe dimmed the background and ducked the ambience, cues real footage lacks)."""
+    spec = replace(TINY, min_seconds=20, max_seconds=24, width=96, height=72, seed=3)
+    for plan in plan_videos(spec)[:2]:
+        plain = replace(plan, highlights=[])
+        with_event = _Renderer(spec, plan, np.random.default_rng(5))
+        without = _Renderer(spec, plain, np.random.default_rng(5))
+        s, e = plan.highlights[0]
+        for t in np.arange(s, e, 0.5):
+            a, b = with_event.frame(t), without.frame(t)
+            event = np.asarray(with_event._event(t)[0])
+            assert event.any() and (a[event] != b[event]).any()
+            np.testing.assert_array_equal(a[~event], b[~event])
+        sound = render_audio(spec, plan, np.random.default_rng(6))
+        silent = render_audio(spec, plain, np.random.default_rng(6))
+        rate = plan.sample_rate
+        inside = np.zeros(sound.size, bool)
+        for s, e in plan.highlights:
+            inside[int(s * rate) : int(e * rate)] = True
+        unclipped = np.abs(silent) < 0.99
+        np.testing.assert_array_equal(sound[~inside], silent[~inside])
+        added = (sound - silent)[inside & unclipped]
+        assert np.sqrt(np.mean(added**2)) > 1e-3  # the event is there, on top
+        # and only the event: ducking would subtract a share of the ambience
+        assert abs(np.corrcoef(added, silent[inside & unclipped])[0, 1]) < 0.2
 
 
 def test_synthetic_videos_are_byte_reproducible(tmp_path):
@@ -359,13 +385,14 @@ def test_synthetic_videos_are_byte_reproducible(tmp_path):
         height=48,
         fps=6,
     )
-    plan = plan_videos(spec)[0]
-    written = []
-    for k in range(8):  # the encoder's nondeterminism showed in about 1 run in 15
-        path = tmp_path / f"{k}.mp4"
-        write_video(path, spec, plan)
-        written.append(path.read_bytes())
-    assert all(data == written[0] for data in written)
+    for container in ("mp4", "mkv"):
+        plan = replace(plan_videos(spec)[0], container=container, filename="")
+        written = []
+        for k in range(8):  # the encoder's nondeterminism showed in about 1 run in 15
+            path = tmp_path / f"{k}.{container}"
+            write_video(path, spec, plan)
+            written.append(path.read_bytes())
+        assert all(data == written[0] for data in written)
 
 
 def test_rgb_to_yuv420p_matches_bt601_on_flat_colours():

@@ -15,6 +15,7 @@ from highlight_pipeline.features.weight_free import (
     colour_histograms,
     grid_motion,
     mel_filterbank,
+    moving_histograms,
 )
 from highlight_pipeline.features.windows import window_grid
 
@@ -177,20 +178,42 @@ def test_colormotion_windows_on_generated_video(make_video):
     extractor = build_extractor(
         {"extractor": "colormotion", "fps": 10, "width": 32, "height": 24, **GRID}
     )
-    assert isinstance(extractor, ColorMotionExtractor) and extractor.dim == 528
+    assert isinstance(extractor, ColorMotionExtractor) and extractor.dim == 1040
     found = extractor.extract(path, SimpleNamespace(duration=2.0))
     np.testing.assert_allclose(found.grid, [[0, 1], [0.5, 1.5], [1, 2]])
     features = found.windows
-    assert features.shape == (3, 528)
-    hist = features[:, :512]
-    np.testing.assert_allclose(hist[:, code(*red)], [1.0, 0.5, 0.0], atol=1e-6)
-    np.testing.assert_allclose(hist[:, code(*light)], [0.0, 0.5, 1.0], atol=1e-6)
+    assert features.shape == (3, 1040)
+    # every window minus the video's median window: whole-frame red (1, 0.5, 0) -> median 0.5
+    whole = features[:, 512:1024]
+    np.testing.assert_allclose(whole[:, code(*red)], [0.5, 0.0, -0.5], atol=1e-6)
+    np.testing.assert_allclose(whole[:, code(*light)], [-0.5, 0.0, 0.5], atol=1e-6)
+    # every pixel changes once, to light, at frame 10: 1 in one frame of the window's 10
+    moving = features[:, :512]
+    np.testing.assert_allclose(moving[:, code(*light)], [-0.1, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(moving[:, code(*red)], 0.0, atol=1e-6)
     # one grey jump of (240 - 90) / 255 at frame 10, averaged over the 10 frames of a window
     jump = (240 - 90) / 255 / 10
-    motion = features[:, 512:]
-    np.testing.assert_allclose(motion[0], 0.0, atol=2e-3)
-    np.testing.assert_allclose(motion[1], jump, atol=2e-3)
-    np.testing.assert_allclose(motion[2], jump, atol=2e-3)
+    motion = features[:, 1024:]
+    np.testing.assert_allclose(motion[0], -jump, atol=2e-3)
+    np.testing.assert_allclose(motion[1:], 0.0, atol=2e-3)
+
+
+def test_moving_histogram_sees_the_moving_object_not_the_scene():
+    grey, red = (100, 100, 100), (250, 10, 10)
+    frames = np.zeros((3, 8, 8, 3), np.uint8)
+    frames[:] = grey
+    frames[0, :2, :2] = frames[1, :2, :2] = red  # still for a frame, then it moves right
+    frames[2, :2, 4:6] = red
+    hist = moving_histograms(frames, None)
+    np.testing.assert_allclose(hist[:2], 0.0)  # nothing changed yet
+    # frame 2: the square arrived on 4 pixels (red) and left 4 (grey again) of 64
+    assert hist[2, code(*red)] == pytest.approx(np.sqrt(4 / 64))
+    assert hist[2, code(*grey)] == pytest.approx(np.sqrt(4 / 64))
+    assert np.count_nonzero(hist[2]) == 2
+    # a scene of another colour with the same motion gives the same object bin
+    other = frames.copy()
+    other[(other == 100).all(axis=-1)] = (20, 200, 20)
+    assert moving_histograms(other, None)[2, code(*red)] == pytest.approx(np.sqrt(4 / 64))
 
 
 def test_build_extractor_rejects_unknown():
@@ -204,5 +227,5 @@ def test_video_shorter_than_a_window_is_flagged(make_video):
     found = build_extractor(
         {"extractor": "colormotion", "fps": 10, "width": 32, "height": 24, **GRID}
     ).extract(path, SimpleNamespace(duration=0.6))
-    assert found.short and found.windows.shape == (1, 528)
+    assert found.short and found.windows.shape == (1, 1040)
     np.testing.assert_allclose(found.grid, [[0.0, 0.6]])

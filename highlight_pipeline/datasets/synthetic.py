@@ -58,6 +58,7 @@ class SynthSpec:
     sample_rate: int = 16000
     test_fraction: float = 0.34
     seed: int = 0
+    recipe: str = "embedded"
     clip_seconds: float = 2.0
 
     @classmethod
@@ -72,6 +73,17 @@ class VideoPlan:
     duration: float
     highlights: list[tuple[float, float]]
     split: str
+    category_name: str = ""
+    filename: str = ""  # under videos/; default <video_id>.<container>
+    fps: int = 12
+    width: int = 160
+    height: int = 120
+    sample_rate: int = 16000
+    container: str = "mp4"  # mp4: H.264 + AAC; mkv: MPEG-4 Part 2 + FLAC
+
+    def __post_init__(self) -> None:
+        self.category_name = self.category_name or CATEGORY_NAMES[self.category]
+        self.filename = self.filename or f"{self.video_id}.{self.container}"
 
 
 def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
@@ -97,16 +109,34 @@ def plan_videos(spec: SynthSpec) -> list[VideoPlan]:
         for v in range(spec.videos_per_category):
             vr = np.random.default_rng([spec.seed, c, v])
             duration = float(np.floor(vr.uniform(spec.min_seconds, spec.max_seconds)))
+            highlights = _plan_highlights(vr, duration)
             plans.append(
                 VideoPlan(
                     video_id=f"{CATEGORY_NAMES[c]}_{v:02d}",
                     category=c,
                     duration=duration,
-                    highlights=_plan_highlights(vr, duration),
+                    highlights=highlights,
                     split="test" if v in test_idx else "train",
+                    **_plan_format(spec, np.random.default_rng([spec.seed, c, v, 2])),
                 )
             )
     return plans
+
+
+def _plan_format(spec: SynthSpec, rng: np.random.Generator) -> dict[str, Any]:
+    """What real footage varies per file: frame rate, frame size and shape, sample rate,
+    codec and container (the spec's values are the nominal ones)."""
+    scale = float(rng.choice([0.8, 1.0, 1.2]))
+    aspect = float(rng.choice([4 / 3, 16 / 9]))
+    height = max(32, int(round(spec.height * scale / 4)) * 4)
+    width = max(32, int(round(height * aspect / 4)) * 4)
+    return {
+        "fps": max(4, int(round(spec.fps * float(rng.choice([0.8, 1.0, 1.25]))))),
+        "width": width,
+        "height": height,
+        "sample_rate": int(rng.choice([spec.sample_rate, 22050, 32000, 44100])),
+        "container": str(rng.choice(["mp4", "mp4", "mkv"])),
+    }
 
 
 def _plan_highlights(rng: np.random.Generator, duration: float) -> list[tuple[float, float]]:
@@ -137,7 +167,7 @@ class _Renderer:
 
     def __init__(self, spec: SynthSpec, plan: VideoPlan, rng: np.random.Generator) -> None:
         self.spec, self.plan, self.rng = spec, plan, rng
-        h, w = spec.height, spec.width
+        h, w = plan.height, plan.width
         self.yy, self.xx = np.mgrid[0:h, 0:w].astype(np.float32)
         self.yy /= h
         self.xx /= w
@@ -155,6 +185,23 @@ class _Renderer:
             self.scenes.append((t, np.clip(image, 0, 255).astype(np.float32)))
             t += float(rng.uniform(3, 8))
         self.distractors = [self._distractor() for _ in range(int(rng.integers(1, 3)))]
+        self.noise_level = float(rng.uniform(2, 10))  # sensor noise differs per camera
+        # Fast things that cross the frame now and then (a ball, a bird) and camera flashes,
+        # at random times: mostly outside the highlights, by chance also inside.
+        self.crossings = [self._crossing(plan.duration) for _ in range(int(rng.integers(2, 6)))]
+        self.flashes = rng.uniform(0, plan.duration, size=int(rng.integers(0, 4)))
+
+    def _crossing(self, duration: float) -> dict[str, Any]:
+        r = self.rng
+        return {
+            "start": float(r.uniform(0, duration)),
+            "length": float(r.uniform(0.4, 1.5)),
+            "colour": r.uniform(40, 255, size=3).astype(np.float32),
+            "shape": int(r.integers(6)),
+            "size": float(r.uniform(0.05, 0.12)),
+            "y": float(r.uniform(0.2, 0.8)),
+            "direction": float(r.choice([-1.0, 1.0])),
+        }
 
     def _distractor(self) -> dict[str, Any]:
         r = self.rng
@@ -170,7 +217,7 @@ class _Renderer:
     def _mask(
         self, shape: int, cx: float, cy: float, size: float, angle: float = 0.0
     ) -> np.ndarray:
-        aspect = self.spec.width / self.spec.height
+        aspect = self.plan.width / self.plan.height
         dx, dy = (self.xx - cx) * aspect, self.yy - cy
         if angle:
             dx, dy = (
@@ -213,17 +260,21 @@ class _Renderer:
     def frame(self, t: float) -> np.ndarray:
         scene = max((s for s in self.scenes if s[0] <= t), key=lambda s: s[0])[1]
         image = scene.copy()
-        highlight = _in_segments(t, self.plan.highlights)
-        if highlight:
-            image *= 0.15
         for d in self.distractors:
             pos = d["pos"] + d["vel"] * t
             pos = 0.1 + np.abs(((pos - 0.1) % 1.6) - 0.8)  # bounce inside [0.1, 0.9]
             image[self._mask(d["shape"], pos[0], pos[1], d["size"])] = d["colour"]
-        if highlight:
+        for c in self.crossings:
+            progress = (t - c["start"]) / c["length"]
+            if 0 <= progress < 1:
+                x = progress if c["direction"] > 0 else 1 - progress
+                image[self._mask(c["shape"], x, c["y"], c["size"])] = c["colour"]
+        if _in_segments(t, self.plan.highlights):
             mask, _ = self._event(t)
             image[mask] = EVENT_COLOURS[self.plan.category]
-        noise = self.rng.normal(0, 4, size=image.shape).astype(np.float32)
+        if np.any(np.abs(self.flashes - t) < 0.1):
+            image = image * 0.5 + 127
+        noise = self.rng.normal(0, self.noise_level, size=image.shape).astype(np.float32)
         return np.clip(image + noise, 0, 255).astype(np.uint8)
 
 
@@ -277,7 +328,7 @@ def event_sound(category: int, n: int, rate: int, rng: np.random.Generator) -> n
 
 
 def render_audio(spec: SynthSpec, plan: VideoPlan, rng: np.random.Generator) -> np.ndarray:
-    rate = spec.sample_rate
+    rate = plan.sample_rate
     n = int(plan.duration * rate)
     audio = np.zeros(n)
     t = 0.0
@@ -294,12 +345,18 @@ def render_audio(spec: SynthSpec, plan: VideoPlan, rng: np.random.Generator) -> 
             tt = np.arange(b - a) / rate
             level = 10 ** (rng.uniform(-16, -4) / 20)
             audio[a:b] += level * np.sin(2 * np.pi * rng.uniform(200, 4000) * tt)
-    for s, e in plan.highlights:
+    for _ in range(int(rng.integers(1, 4))):  # bangs (a door, a clap): loud, short, broadband
+        a = int(rng.uniform(0, plan.duration) * rate)
+        b = min(n, a + int(0.4 * rate))
+        if b > a:
+            decay = np.exp(-np.arange(b - a) / (0.06 * rate))
+            audio[a:b] += 10 ** (rng.uniform(-10, -2) / 20) * decay * rng.normal(size=b - a)
+    gain = 10 ** (rng.uniform(-10, 6) / 20)  # the recording level differs per video
+    for s, e in plan.highlights:  # the event sounds over the ambience, which goes on
         a, b = int(s * rate), min(n, int(e * rate))
-        audio[a:b] *= 0.2  # the ambience ducks under the event sound
         level = 10 ** (rng.uniform(-12, -8) / 20)
         audio[a:b] += level * event_sound(plan.category, b - a, rate, rng)
-    return np.clip(audio, -1, 1).astype(np.float32)
+    return np.clip(gain * audio, -1, 1).astype(np.float32)
 
 
 def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
@@ -326,30 +383,38 @@ def write_video(path: Path, spec: SynthSpec, plan: VideoPlan) -> None:
     rng = np.random.default_rng([spec.seed, plan.category, int(plan.video_id[-2:]), 1])
     renderer = _Renderer(spec, plan, rng)
     audio = render_audio(spec, plan, rng)
-    tmp = path.with_suffix(".tmp.mp4")
-    with av.open(str(tmp), "w") as container:
-        vstream = container.add_stream("libx264", rate=spec.fps)
-        vstream.width, vstream.height, vstream.pix_fmt = spec.width, spec.height, "yuv420p"
-        # Byte-reproducible encoding: one x264 thread (set on the codec context; the "threads"
-        # option alone is overridden) and no lookahead/macroblock tree, with which the bytes
-        # still varied now and then between runs (seen in about 1 run in 15).
+    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
+    video_codec, audio_codec = ("libx264", "aac") if plan.container == "mp4" else ("mpeg4", "flac")
+    # bitexact: no muxer version string or random segment id (Matroska) in the file
+    with av.open(str(tmp), "w", container_options={"fflags": "+bitexact"}) as container:
+        vstream = container.add_stream(video_codec, rate=plan.fps)
+        vstream.width, vstream.height, vstream.pix_fmt = plan.width, plan.height, "yuv420p"
+        # Byte-reproducible encoding: one encoder thread (set on the codec context; the
+        # "threads" option alone is overridden) and, for x264, no lookahead/macroblock tree,
+        # with which the bytes still varied now and then between runs (about 1 run in 15).
         vstream.codec_context.thread_count = 1
-        vstream.options = {
-            "preset": "veryfast",
-            "crf": "20",
-            "x264-params": "threads=1:rc-lookahead=0:mbtree=0",
-        }
-        astream = container.add_stream("aac", rate=spec.sample_rate, layout="mono")
-        for i in range(int(plan.duration * spec.fps)):
-            yuv = rgb_to_yuv420p(renderer.frame(i / spec.fps))
+        if video_codec == "libx264":
+            vstream.options = {
+                "preset": "veryfast",
+                "crf": "20",
+                "x264-params": "threads=1:rc-lookahead=0:mbtree=0",
+            }
+        else:
+            vstream.options = {"qscale": "3"}
+        astream = container.add_stream(audio_codec, rate=plan.sample_rate, layout="mono")
+        for i in range(int(plan.duration * plan.fps)):
+            yuv = rgb_to_yuv420p(renderer.frame(i / plan.fps))
             frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
             container.mux(vstream.encode(frame))
         container.mux(vstream.encode(None))
         block = 1024
+        sample_format = "fltp" if audio_codec == "aac" else "s16"
         for start in range(0, audio.size, block):
             chunk = audio[start : start + block][None, :]
-            aframe = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
-            aframe.sample_rate = spec.sample_rate
+            if sample_format == "s16":
+                chunk = np.rint(chunk * 32767).astype(np.int16)
+            aframe = av.AudioFrame.from_ndarray(chunk, format=sample_format, layout="mono")
+            aframe.sample_rate = plan.sample_rate
             aframe.pts = start
             container.mux(astream.encode(aframe))
         container.mux(astream.encode(None))
@@ -357,19 +422,32 @@ def write_video(path: Path, spec: SynthSpec, plan: VideoPlan) -> None:
 
 
 def synthesize(spec: SynthSpec, out_dir: str | Path, progress: bool = True) -> list[VideoPlan]:
-    """Write videos and the folder-dataset tables (videos.csv, highlights.csv, clip_labels.csv)."""
+    """Write the videos of ``spec.recipe`` and the folder-dataset tables.
+
+    Recipes: ``embedded`` (this module) and ``holdout`` (:mod:`.synthetic_holdout`, a second
+    dataset made another way, used only to measure).
+    """
     out = Path(out_dir)
     (out / "videos").mkdir(parents=True, exist_ok=True)
-    plans = plan_videos(spec)
-    for plan in tqdm(plans, desc="synth", unit="video", disable=not progress):
-        write_video(out / "videos" / f"{plan.video_id}.mp4", spec, plan)
+    if spec.recipe == "holdout":
+        from highlight_pipeline.datasets.synthetic_holdout import write_holdout_videos
+
+        plans = write_holdout_videos(spec, out / "videos", progress)
+    else:
+        plans = plan_videos(spec)
+        for plan in tqdm(plans, desc="synth", unit="video", disable=not progress):
+            write_video(out / "videos" / plan.filename, spec, plan)
+    write_tables(out, plans, spec.clip_seconds)
+    return plans
+
+
+def write_tables(out: Path, plans: list[VideoPlan], clip_seconds: float) -> None:
+    """videos.csv, highlights.csv and clip_labels.csv of a generated dataset (folder format)."""
     with open(out / "videos.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["video_id", "path", "category", "split"])
         for p in plans:
-            writer.writerow(
-                [p.video_id, f"videos/{p.video_id}.mp4", CATEGORY_NAMES[p.category], p.split]
-            )
+            writer.writerow([p.video_id, f"videos/{p.filename}", p.category_name, p.split])
     with open(out / "highlights.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["video_id", "start", "end"])
@@ -380,8 +458,7 @@ def synthesize(spec: SynthSpec, out_dir: str | Path, progress: bool = True) -> l
         writer = csv.writer(handle)
         writer.writerow(["video_id", "clip", "start", "end", "label"])
         for p in plans:
-            starts, ends = clip_grid(p.duration, spec.clip_seconds)
+            starts, ends = clip_grid(p.duration, clip_seconds)
             labels = interval_labels(starts, ends, p.highlights)
             for i, (s, e, lab) in enumerate(zip(starts, ends, labels, strict=True)):
                 writer.writerow([p.video_id, i, f"{s:.3f}", f"{e:.3f}", lab])
-    return plans

@@ -1,9 +1,19 @@
 """Weight-free extractors for the embedded default (no checkpoint needed).
 
-``colormotion`` (visual): per decoded frame, a joint RGB histogram (8 levels per channel,
-512 bins) taken as the square root of the bin fractions (so the cosine of two histograms
-is their Bhattacharyya coefficient) and the mean absolute frame difference over a 4x4
-grid (16 values); a window is the mean of its frames' rows: 528 values.
+``colormotion`` (visual, version 2): per decoded frame, the joint RGB histogram (8 levels
+per channel, 512 bins) of the pixels that *changed* since the previous frame (any channel
+by more than 20 levels), the joint RGB histogram of the whole frame, each as the square
+root of the bin fractions (so the cosine of two histograms is their Bhattacharyya
+coefficient), and the mean absolute frame difference over a 4x4 grid (16 values); a window
+is the mean of its frames' rows (1040 values), minus the video's median window
+(per-recording normalisation). Why: a histogram of the whole frame describes the scene,
+which differs from video to video; what a highlight's event adds to its video (new colours,
+things that move) is what recurs across the videos of a category. Measured on the embedded
+dataset with its real categories (AP of the visual recurrence scores against the ground
+truth, random 0.319): version 1 (whole-frame histogram and motion) 0.516; minus the video's
+median 0.594; moving-pixel histogram, whole-frame histogram and motion minus the median
+0.642 (kept). The same per-recording normalisation of the audio below lowered its AP from
+0.778 to 0.623, so the audio keeps its per-window centring.
 
 ``logmel`` (audio): log mel band energies (40 bands, 25 ms frames every 10 ms); per
 window the spectral shape (mean log energy per band minus its mean over bands) and the
@@ -19,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from highlight_pipeline.config import WEIGHT_FREE_VERSIONS
 from highlight_pipeline.features.windows import (
     frame_ranges,
     range_means,
@@ -29,6 +40,8 @@ from highlight_pipeline.video.decode import iter_audio_chunks, iter_frame_batche
 
 HIST_LEVELS = 8
 MOTION_GRID = 4
+MOVING_LEVELS = 20  # a pixel moved when a channel changed by more than this
+VISUAL_VERSION = WEIGHT_FREE_VERSIONS["colormotion"]
 N_MELS = 40
 N_FFT = 400
 MEL_HOP_SECONDS = 0.01
@@ -64,10 +77,27 @@ def grid_motion(frames: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
     return cells.mean(axis=(2, 4)).reshape(b, -1)
 
 
+def moving_histograms(frames: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """``[B, H, W, 3]`` uint8 -> ``[B, 512]`` square-rooted joint RGB histograms of the pixels
+    that changed by more than ``MOVING_LEVELS`` in any channel since the frame before (the
+    first frame of a video has none), as fractions of all pixels."""
+    current = frames.astype(np.int16)
+    before = np.concatenate([current[:1] if previous is None else previous[None], current[:-1]])
+    moving = (np.abs(current - before).max(axis=-1) > MOVING_LEVELS).reshape(len(frames), -1)
+    q = (frames >> 5).astype(np.int64)
+    codes = ((q[..., 0] * HIST_LEVELS + q[..., 1]) * HIST_LEVELS + q[..., 2]).reshape(
+        len(frames), -1
+    )
+    b = frames.shape[0]
+    flat = codes + np.arange(b)[:, None] * HIST_LEVELS**3
+    counts = np.bincount(flat[moving], minlength=b * HIST_LEVELS**3).reshape(b, -1)
+    return np.sqrt(counts / codes.shape[1]).astype(np.float32)
+
+
 class ColorMotionExtractor:
     name = "colormotion"
     modality = "visual"
-    dim = HIST_LEVELS**3 + MOTION_GRID**2
+    dim = 2 * HIST_LEVELS**3 + MOTION_GRID**2
 
     def __init__(self, feature_slice: dict) -> None:
         self.slice = feature_slice
@@ -78,10 +108,18 @@ class ColorMotionExtractor:
         rows: list[np.ndarray] = []
         previous: np.ndarray | None = None
         for _, frames in iter_frame_batches(path, self.fps, self.width, self.height, 64, duration):
+            gray = None if previous is None else previous.astype(np.float32).mean(axis=-1)
             rows.append(
-                np.concatenate([colour_histograms(frames), grid_motion(frames, previous)], 1)
+                np.concatenate(
+                    [
+                        moving_histograms(frames, previous),
+                        colour_histograms(frames),
+                        grid_motion(frames, gray),
+                    ],
+                    1,
+                )
             )
-            previous = frames[-1].astype(np.float32).mean(axis=-1)
+            previous = frames[-1].astype(np.int16)
         if not rows:
             return np.zeros((0, self.dim), np.float32)
         return np.concatenate(rows)
@@ -93,10 +131,12 @@ class ColorMotionExtractor:
         if len(rows) == 0:
             raise ValueError("no frames decoded")
         lo, hi = frame_ranges(grid, self.fps, len(rows))
-        return WindowFeatures(range_means(rows, lo, hi), grid, _short(self.slice, duration))
+        windows = range_means(rows, lo, hi)
+        windows -= np.median(windows, axis=0, keepdims=True)
+        return WindowFeatures(windows, grid, _short(self.slice, duration))
 
     def describe(self) -> dict:
-        return {"weights": "weight-free"}
+        return {"weights": "weight-free", "version": VISUAL_VERSION}
 
 
 def mel_filterbank(rate: int, n_fft: int, n_mels: int, fmin: float = 50.0) -> np.ndarray:

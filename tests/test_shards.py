@@ -199,7 +199,7 @@ def test_extract_shard_writes_every_video_with_its_grid(manifest, tmp_path, coun
         grid = window_grid(row.duration, 1.0, 0.5)
         np.testing.assert_allclose(e.start, grid[:, 0])
         np.testing.assert_allclose(e.end, grid[:, 1])
-        assert e.windows.shape == (len(grid), 528)
+        assert e.windows.shape == (len(grid), 1040)  # colormotion v2
         assert e.fingerprint == row.fingerprint
         assert e.short == (row.duration < 1.0)
         assert not e.missing

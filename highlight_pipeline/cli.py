@@ -161,24 +161,61 @@ def _require_inputs(args: argparse.Namespace, kinds: frozenset[str], step: str) 
         )
 
 
-def cmd_score(args: argparse.Namespace) -> None:
-    from highlight_pipeline.methods.inputs import load_method_inputs, write_predictions
+def _model_and_inputs(args: argparse.Namespace, step: str, extra: frozenset[str] = frozenset()):
+    """A trained model, its checkpoint, and the dataset's inputs in the model's recipe (the
+    feature modalities it was trained on) plus ``extra`` kinds."""
+    from highlight_pipeline.methods.inputs import load_method_inputs
     from highlight_pipeline.methods.models import load_model
     from highlight_pipeline.methods.registry import FEATURE_INPUTS
 
     model, checkpoint = load_model(args.model)
     kinds = frozenset(m for m in checkpoint.get("recipe", {}).get("features", {}))
-    _require_inputs(args, kinds & set(FEATURE_INPUTS), "score")
+    _require_inputs(args, kinds & set(FEATURE_INPUTS), step)
     inputs = load_method_inputs(
         args.manifest,
         args.clips,
         _splits(args),
         {m: v for m, v in _feature_shards(args).items() if m in kinds},
-        kinds=kinds,
+        kinds=kinds | extra,
     )
+    return model, checkpoint, inputs
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from highlight_pipeline.methods.inputs import write_predictions
+
+    model, _, inputs = _model_and_inputs(args, "score")
     scores = [model.score(video) for video in inputs.videos]
     write_predictions(args.out, [v.video_id for v in inputs.videos], scores)
     log.info("scored %d videos with %s", len(inputs.videos), args.model)
+
+
+def cmd_analyse(args: argparse.Namespace) -> None:
+    from highlight_pipeline.methods.registry import get_method
+
+    model, checkpoint, inputs = _model_and_inputs(args, "analyse", frozenset({"labels"}))
+    spec = get_method(checkpoint["method"])
+    found = {a.name: a for a in spec.analyses}
+    if args.name not in found:
+        raise PipelineError(
+            f"{spec.name} has no analysis {args.name!r}; it has: {', '.join(found) or 'none'}"
+        )
+    videos = inputs.subset(args.eval_split).videos
+    result = found[args.name].callable()(
+        model, videos, checkpoint["run"], checkpoint["seed"], args.paper_dataset
+    )
+    record = {
+        "method": spec.name,
+        "variant": checkpoint["variant"],
+        "seed": checkpoint["seed"],
+        "analysis": args.name,
+        "title": found[args.name].title,
+        "eval_split": args.eval_split,
+        **result,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    print("\n".join([f"## {record['title']}", "", *result["markdown"]]))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -218,7 +255,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_table(args: argparse.Namespace) -> None:
     from highlight_pipeline.tables import write_tables
 
-    write_tables(args.metrics, args.dataset, args.md, args.csv, args.tex, args.paper_dataset)
+    write_tables(
+        args.metrics,
+        args.dataset,
+        args.md,
+        args.csv,
+        args.tex,
+        args.paper_dataset,
+        analyses=args.analyses,
+    )
     print(Path(args.md).read_text())
 
 
@@ -292,6 +337,9 @@ def cmd_methods(args: argparse.Namespace) -> None:
             print(f"  {variant}{default}: {v.description or v.label}  overlay {overlay}")
         for table in spec.paper_tables:
             print(f"  {table.source} ({table.title}): {', '.join(table.rows)}")
+        for analysis in spec.analyses:
+            applies = ", ".join(analysis.variants) or "every variant"
+            print(f"  analysis {analysis.name} ({applies}): {analysis.title}")
 
 
 def cmd_weights(args: argparse.Namespace) -> None:
@@ -422,6 +470,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model file from `hlp train`")
     p.add_argument("--out", required=True, help="clip scores, JSON lines")
 
+    p = add(
+        "analyse",
+        cmd_analyse,
+        "run a method's analysis of a trained model on the labelled videos of a split (e.g. "
+        "chd's §4.3 cluster study; `hlp methods` lists them)",
+    )
+    _add_feature_inputs(p)
+    p.add_argument("--model", required=True, help="model file from `hlp train`")
+    p.add_argument("--name", required=True, help="the analysis (its registry name)")
+    p.add_argument("--eval-split", default="test", help="the videos it studies: test or val")
+    p.add_argument("--paper-dataset", default="", help="the dataset's name in the paper's numbers")
+    p.add_argument("--out", required=True, help="JSON: the table section and its values")
+
     p = add("evaluate", cmd_evaluate, "evaluate predictions with the dataset's protocol")
     _add_run_inputs(p)
     p.add_argument("--protocol", default="youtube-map")
@@ -446,6 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--md", required=True)
     p.add_argument("--csv", required=True)
     p.add_argument("--tex", help="LaTeX table (booktabs)")
+    p.add_argument(
+        "--analyses", nargs="*", default=[], help="JSON files from `hlp analyse`, shown below"
+    )
     p.add_argument(
         "--paper-dataset", help="the dataset's name in the paper numbers (default: --dataset)"
     )

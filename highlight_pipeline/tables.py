@@ -505,6 +505,21 @@ def build_table(
     return summary
 
 
+def render_analyses(paths: list[str | Path]) -> str:
+    """The sections of `hlp analyse` outputs, in a fixed order (method, variant, name)."""
+    records = []
+    for path in paths:
+        try:
+            records.append(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DatasetError(f"{path}: cannot read the analysis ({exc})") from exc
+    out = []
+    for r in sorted(records, key=lambda r: (r["method"], r["variant"], r["analysis"])):
+        heading = f"## {r['title']} ({r['method']}/{r['variant']}, seed {r['seed']})"
+        out += ["", heading, "", *r["markdown"]]
+    return "\n".join(out) + "\n" if out else ""
+
+
 def table_warnings(summary: pd.DataFrame) -> list[str]:
     """What the log warns about: runs not above random, pseudo-labels not above random."""
     lines = [
@@ -523,10 +538,12 @@ def write_tables(
     out_csv: str | Path,
     out_tex: str | Path | None = None,
     paper_dataset: str | None = None,
+    analyses: list[str | Path] | None = None,
 ) -> pd.DataFrame:
     """Write the Markdown, CSV and (optionally) LaTeX tables; return the long summary.
 
-    ``paper_dataset`` is the dataset's name in the paper numbers (default: ``dataset``).
+    ``paper_dataset`` is the dataset's name in the paper numbers (default: ``dataset``);
+    ``analyses`` are `hlp analyse` outputs, whose sections follow the Markdown tables.
     """
     summary = build_table(metrics_paths, dataset, paper_dataset)
     for line in table_warnings(summary):
@@ -534,7 +551,8 @@ def write_tables(
     for path in (out_md, out_csv, out_tex):
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(out_md).write_text(render_markdown(summary, dataset), encoding="utf-8")
+    markdown = render_markdown(summary, dataset) + render_analyses(analyses or [])
+    Path(out_md).write_text(markdown, encoding="utf-8")
     summary.to_csv(out_csv, index=False, float_format="%.4f", lineterminator="\n")
     if out_tex is not None:
         Path(out_tex).write_text(render_latex(summary, dataset), encoding="utf-8")

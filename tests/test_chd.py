@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -159,3 +160,37 @@ def test_dropout_clusters_sample_both_kinds_equally():
     assert table6(none, data.videos, masks=4)["highlight"]["intra"] == pytest.approx(
         table6(none, data.videos, masks=1)["highlight"]["intra"], abs=1e-6
     )  # without dropout, the masks add nothing
+
+
+def test_registry_analysis_writes_the_table6_section_beside_the_paper():
+    from highlight_pipeline.methods.registry import get_method
+
+    (analysis,) = get_method("chd").analyses
+    assert analysis.applies_to("full") and not analysis.applies_to("no-dropout")
+    data = inputs()
+    for v in data.videos:
+        v.labels = (np.arange(v.n_clips) < 2).astype(np.int64)
+    model = chd.fit(data, chd_run(), seed=0, progress=False)
+    found = analysis.callable()(model, data.videos, chd_run(), 0, "tvsum")
+    values = found["values"]
+    assert values["videos"] == len(data.videos) and values["masks"] == 20
+    rows = {line.split(" | ")[0]: line for line in found["markdown"] if line.startswith("| ")}
+    highlight = f"| highlight | {values['highlight']['intra']:.4f} | "
+    assert rows["| highlight"].startswith(highlight)
+    assert rows["| highlight"].endswith("| 0.1225 | 0.0981 |")  # the paper's TVSum row
+    unknown = analysis.callable()(model, data.videos, chd_run(), 0, "synthetic")
+    assert any(line.endswith("| – | – |") for line in unknown["markdown"])
+
+
+def test_table_appends_analysis_sections_in_a_fixed_order(tmp_path):
+    from highlight_pipeline.tables import render_analyses
+
+    paths = []
+    for variant in ("b", "a"):
+        path = tmp_path / f"{variant}.json"
+        record = {"method": "chd", "variant": variant, "seed": 0, "analysis": "clusters"}
+        path.write_text(json.dumps({**record, "title": "T", "markdown": [f"row {variant}"]}))
+        paths.append(path)
+    text = render_analyses(paths)
+    assert text.index("## T (chd/a, seed 0)") < text.index("## T (chd/b, seed 0)")
+    assert "row a" in text and render_analyses([]) == ""

@@ -36,11 +36,34 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_table_shows_avph_above_random(finished_run: Path) -> None:
     table = pd.read_csv(finished_run / "results/tables/synthetic.csv")
     average = table[table["column"] == "average"].set_index("method")
-    assert set(average.index) == {"avph", "random"}
+    assert set(average.index) == {"avph", "chd", "random"}
     assert (average["runs"] == 2).all()  # two seeds in the CI config
     assert average.loc["avph", "mean"] > average.loc["random", "mean"] + 0.1
+    assert average.loc["avph", "vs_random"] in ("above chance", "≈ chance", "below chance")
     markdown = (finished_run / "results/tables/synthetic.md").read_text()
     assert "| avph | av-ph |" in markdown and "| random | uniform |" in markdown
+    # avph learns from pseudo-labels: their quality on the training videos is shown
+    quality = table[table["metric"] == "pseudo-highlight quality"].set_index("column")
+    assert set(quality.index) == {"visual", "audio", "av", "random"}
+    assert quality.loc["av", "mean"] > quality.loc["random", "mean"]
+    assert "## Pseudo-highlight quality on the training videos" in markdown
+
+
+def test_chd_analysis_section_from_its_registry_entry(finished_run: Path) -> None:
+    """The registry's analysis of chd/full (CHD §4.3) runs on the first seed's model and
+    its section follows the table; it is not run for variants it does not apply to."""
+    analyses = sorted((finished_run / "results/synthetic/analyses").rglob("*.json"))
+    assert [p.relative_to(finished_run / "results/synthetic/analyses") for p in analyses] == [
+        Path("chd/full/default/seed0.clusters.json")
+    ]
+    record = json.loads(analyses[0].read_text())
+    values = record["values"]
+    assert values["masks"] == 20 and values["videos"] >= 2
+    for kind in ("highlight", "non-highlight"):
+        assert 0.0 <= values[kind]["intra"] <= 2.0 and 0.0 <= values[kind]["inter"] <= 2.0
+    markdown = (finished_run / "results/tables/synthetic.md").read_text()
+    assert "## CHD §4.3 (Table 6): highlight and non-highlight clusters under dropout" in (markdown)
+    assert "| highlight | " in markdown and "0.0888" in markdown  # the paper's YouTube value
 
 
 def test_metrics_record_config_commit_and_versions(finished_run: Path) -> None:

@@ -1,22 +1,26 @@
 """`hlp synth`: the embedded synthetic dataset, generated deterministically from a seed.
 
-Generative model (also in docs/synthetic.md):
+Generative model, version 2 (also in docs/synthetic.md):
 
-* C categories, V videos each, durations uniform in [min_seconds, max_seconds].
+* C categories, V videos each, durations uniform in [min_seconds, max_seconds]. Per video
+  a file format as real footage varies it: frame rate, frame size and shape, sample rate,
+  codec and container (H.264/AAC in .mp4 or MPEG-4/FLAC in .mkv), sensor noise and
+  recording level (:func:`_plan_format`).
 * Each video is a sequence of *scenes* (3-8 s). A scene has a background colour drawn
   from its category's hue family (varied in hue, saturation and value) with a smooth
   random texture and tint, plus 1-2 *distractor* objects (random colour, shape, size
-  and bouncing motion) that move during the whole video, highlights included.
+  and bouncing motion) that move during the whole video, highlights included, fast
+  objects crossing the frame and camera flashes at random times.
 * Background sound per scene, at a random level: band-limited noise anywhere in the
   spectrum, a hum with harmonics, or amplitude-modulated broadband noise; plus
-  *distractor sounds* (tones of random pitch, 0.5-2 s, sometimes louder than any
+  *distractor sounds* (tones of random pitch, 0.5-2 s, and bangs, often louder than any
   highlight) at random times.
 * 1-3 *highlight* segments of 4-8 s per video, starting on whole seconds. During a
   highlight the category's *event object* (fixed shape, colour and motion per category;
   its colour is far in hue from the category's backgrounds) fills a large part of the
-  frame while the background dims to 15 %, so it is the salient thing on screen, and the
-  category's *event sound* (a fixed tone pattern, chirp or noise burst) plays while the
-  ambience ducks by 14 dB.
+  frame and the category's *event sound* (a fixed tone pattern, chirp or noise burst)
+  plays. Nothing else changes: version 1 also dimmed the background and ducked the
+  ambience during highlights, cues real footage does not have.
 
 So highlights recur across the videos of a category, visually and aurally (the premise
 of avph), are salient and move (pld), and differ from the rest of their video (chd),

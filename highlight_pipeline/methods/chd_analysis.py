@@ -94,3 +94,35 @@ def table6(model: CHDModel, videos: list[VideoInputs], masks: int = 20, seed: in
         intra, inter = cluster_statistics(clusters[kind])
         out[name] = {"intra": intra, "inter": inter}
     return out
+
+
+def analyse(
+    model: CHDModel, videos: list[VideoInputs], run: dict, seed: int, paper_dataset: str
+) -> dict:
+    """The registry's §4.3 analysis: Table 6 on ``videos``, as a table section beside the
+    paper's numbers for ``paper_dataset`` (when the paper reports that dataset)."""
+    found = table6(model, [v for v in videos if v.labels is not None], seed=seed)
+    lines = [
+        f"Cosine distances of the first attention layer's clip outputs under {found['masks']} "
+        f"dropout masks, on {found['videos']} labelled videos with both kinds of clips (as "
+        "many highlight as non-highlight clips per video). The paper finds highlight clips "
+        "tighter (smaller intra) and better separated (larger inter).",
+        "",
+        "| clips | intra (ours) | inter (ours) | intra (paper) | inter (paper) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, is_highlight in (("highlight", True), ("non-highlight", False)):
+        ours = found[name]
+        paper = PAPER_TABLE6.get((paper_dataset, is_highlight))
+        cells = [f"{ours['intra']:.4f}", f"{ours['inter']:.4f}"]
+        cells += [f"{paper[0]:.4f}", f"{paper[1]:.4f}"] if paper else ["–", "–"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    tighter = found["highlight"]["intra"] < found["non-highlight"]["intra"]
+    apart = found["highlight"]["inter"] > found["non-highlight"]["inter"]
+    lines += [
+        "",
+        f"Here highlight clips are {'tighter' if tighter else 'not tighter'} and "
+        f"{'better' if apart else 'not better'} separated than non-highlight clips"
+        + (" (as in the paper)." if tighter and apart else "."),
+    ]
+    return {"markdown": lines, "values": found}

@@ -61,6 +61,28 @@ class PaperTable:
 
 
 @dataclass(frozen=True)
+class Analysis:
+    """A study of a trained model on a labelled dataset, beside the result table (e.g. CHD
+    §4.3, Table 6). It runs once per run and split scheme, on the first seed's model and
+    the evaluation split's videos. ``function`` names ``module:callable``, called as
+    ``function(model, videos, run, seed, paper_dataset)`` with the videos' method inputs
+    (features and labels); it returns ``{"markdown": [lines], "values": {...}}``: a section
+    for the table and the numbers behind it."""
+
+    name: str  # [a-z0-9-]+, part of the output file name
+    title: str
+    function: str
+    variants: tuple[str, ...] = ()  # the variants it applies to; () = every variant
+
+    def applies_to(self, variant: str) -> bool:
+        return not self.variants or variant in self.variants
+
+    def callable(self) -> Callable[..., dict]:
+        module, name = self.function.split(":")
+        return getattr(import_module(module), name)
+
+
+@dataclass(frozen=True)
 class MethodSpec:
     name: str
     title: str
@@ -77,6 +99,7 @@ class MethodSpec:
     settings_schema: Mapping[str, Any] | None = None
     paper_tables: tuple[PaperTable, ...] = ()
     chance_baseline: bool = False  # tables compare every other run with this one's
+    analyses: tuple[Analysis, ...] = ()
     runtime_minutes: int = 30  # a training job's expected runtime and memory on CPU; the
     mem_mb: int = 4000  # rules scale both with the attempt, the SLURM profile retries
 
@@ -201,6 +224,14 @@ CHD = MethodSpec(
         ),
     },
     paper_tables=(PaperTable("CHD Table 7", "effect of dropout", ("no-dropout", "full")),),
+    analyses=(
+        Analysis(
+            "clusters",
+            "CHD §4.3 (Table 6): highlight and non-highlight clusters under dropout",
+            "highlight_pipeline.methods.chd_analysis:analyse",
+            ("full",),
+        ),
+    ),
     runtime_minutes=60,
     mem_mb=8000,
 )

@@ -43,6 +43,7 @@ wildcard_constraints:
     variant="|".join(re.escape(v) for v in VARIANT_NAMES),
     feature_set=r"[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*",
     pseudo_id="[A-Za-z0-9_.-]+",
+    analysis="[a-z0-9-]+",
 
 
 def as_json(value):
@@ -319,6 +320,20 @@ def metrics_of(dataset):
         for method, variant in runs_of(dataset)
         for split in schemes_of(dataset)
         for seed in SEEDS
+    ]
+
+
+def analyses_of(dataset):
+    """The registry's analyses of each run (first seed, every split scheme), on labelled
+    datasets only: they compare a trained model with the ground truth."""
+    if not labelled(dataset):
+        return []
+    return [
+        f"{RESULTS}/{dataset}/analyses/{method}/{variant}/{split}/seed{SEEDS[0]}.{a.name}.json"
+        for method, variant in runs_of(dataset)
+        for a in get_method(method).analyses
+        if a.applies_to(variant)
+        for split in schemes_of(dataset)
     ]
 
 

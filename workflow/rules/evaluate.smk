@@ -28,9 +28,30 @@ rule evaluate:
         " --out {output} 2> {log}"
 
 
+rule analysis:
+    input:
+        unpack(score_inputs),
+    output:
+        f"{RESULTS}/{{dataset}}/analyses/{{method}}/{{variant}}/{{split}}/seed{{seed}}.{{analysis}}.json",
+    log:
+        f"{RESULTS}/logs/{{dataset}}/analyses/{{method}}/{{variant}}/{{split}}/seed{{seed}}.{{analysis}}.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        features=lambda w, input: feature_flags(input),
+        eval_split=lambda w: dataset_spec(w)["eval_split"],
+        paper_dataset=lambda w: dataset_spec(w).get("paper_dataset", w.dataset),
+    shell:
+        "hlp analyse --model {input.model} --manifest {input.manifest} --clips {input.clips}"
+        " {params.features} --splits {input.splits} --split-scheme {wildcards.split}"
+        " --eval-split {params.eval_split} --paper-dataset {params.paper_dataset}"
+        " --name {wildcards.analysis} --out {output} > {log} 2>&1"
+
+
 rule table:
     input:
-        lambda w: metrics_of(w.dataset),
+        metrics=lambda w: metrics_of(w.dataset),
+        analyses=lambda w: analyses_of(w.dataset),
     output:
         md=report(
             f"{RESULTS}/tables/{{dataset}}.md",
@@ -45,9 +66,13 @@ rule table:
         "../../envs/pipeline.yaml"
     params:
         paper_dataset=lambda w: dataset_spec(w).get("paper_dataset", w.dataset),
+        analyses=lambda w, input: (
+            f"--analyses {input.analyses}" if input.analyses else ""
+        ),
     shell:
         "hlp table --dataset {wildcards.dataset} --paper-dataset {params.paper_dataset}"
-        " --metrics {input} --md {output.md} --csv {output.csv} --tex {output.tex}"
+        " --metrics {input.metrics} {params.analyses} --md {output.md} --csv {output.csv}"
+        " --tex {output.tex}"
         " 2>&1 > {log} | tee -a {log} >&2"
 
 

@@ -267,6 +267,15 @@ def cmd_table(args: argparse.Namespace) -> None:
     print(Path(args.md).read_text())
 
 
+def cmd_scores_summary(args: argparse.Namespace) -> None:
+    from highlight_pipeline.tables import render_scores_summary
+
+    text = render_scores_summary(args.dataset, args.runs)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(text, end="")
+
+
 def cmd_plots(args: argparse.Namespace) -> None:
     from highlight_pipeline.plots import plot_map_bars, plot_video_curves
 
@@ -513,6 +522,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--paper-dataset", help="the dataset's name in the paper numbers (default: --dataset)"
     )
+
+    p = add(
+        "scores-summary",
+        cmd_scores_summary,
+        "for a dataset without labels: which runs scored it, with which features, and what "
+        "that means for trusting them",
+    )
+    p.add_argument("--dataset", required=True)
+    p.add_argument(
+        "--runs",
+        type=_json,
+        required=True,
+        help='JSON list of {"method", "variant", "features", "scores": [files]}',
+    )
+    p.add_argument("--out", required=True, help="Markdown summary")
 
     p = add("plots", cmd_plots, "score curves per video and a bar chart of the metric per category")
     _add_run_inputs(p)

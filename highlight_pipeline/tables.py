@@ -557,3 +557,34 @@ def write_tables(
     if out_tex is not None:
         Path(out_tex).write_text(render_latex(summary, dataset), encoding="utf-8")
     return summary
+
+
+# ------------------------------------------------------------------ unlabelled datasets
+
+
+def render_scores_summary(dataset: str, runs: list[dict]) -> str:
+    """What an unlabelled dataset's run wrote, and what its scores rest on.
+
+    ``runs``: one entry per (method, variant) with ``features`` (the table's features
+    label, e.g. ``colormotion+logmel (weight-free)``) and ``scores`` (its score files). With
+    no labels nothing says whether the ranking is any good: the summary says which
+    features it rests on and, for weight-free or randomly initialised ones, what that means.
+    """
+    from highlight_pipeline.predict_video import FALLBACK_NOTE, RANDOM_INIT_NOTE
+
+    lines = [
+        f"# {dataset}: clip scores (no labels: not evaluated)",
+        "",
+        "| method | variant | features | score files |",
+        "|---|---|---|---|",
+    ]
+    kinds = set()
+    for run in runs:
+        kinds.add(weights_kind(run["features"]))
+        files = ", ".join(f"`{f}`" for f in run["scores"])
+        lines.append(f"| {run['method']} | {run['variant']} | {run['features']} | {files} |")
+    notes = [FALLBACK_NOTE] if "weight-free" in kinds else []
+    notes += [RANDOM_INIT_NOTE] if "random-init" in kinds else []
+    lines += ["", "Without labels these rankings are not checked against anything."]
+    lines += [f"* ⚠ {n[0].upper()}{n[1:]}." for n in notes]
+    return "\n".join(lines) + "\n"

@@ -202,3 +202,22 @@ def test_single_run_has_zero_std(tmp_path):
     summary = write_tables(paths, "syn", md, tmp_path / "t.csv")
     assert (summary["std"] == 0).all()
     assert "| avph | full | wf | 1 | 0.250 ± 0.000 | 0.250 ± 0.000 | – |" in md.read_text()
+
+
+def test_scores_summary_says_what_unlabelled_scores_rest_on():
+    from highlight_pipeline.tables import render_scores_summary
+
+    runs = [
+        {
+            "method": "avph",
+            "variant": "av-ph",
+            "features": "colormotion+logmel (weight-free)",
+            "scores": ["a.jsonl"],
+        },
+        {"method": "random", "variant": "uniform", "features": "none", "scores": ["r.jsonl"]},
+    ]
+    text = render_scores_summary("mine", runs)
+    assert "| avph | av-ph | colormotion+logmel (weight-free) | `a.jsonl` |" in text
+    assert "not evaluated" in text and "⚠ Weight-free features are a fallback" in text
+    published = [{**runs[0], "features": "r3d34+cnn14 (published)"}]
+    assert "⚠" not in render_scores_summary("mine", published)

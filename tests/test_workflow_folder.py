@@ -119,8 +119,8 @@ def test_unlabelled_folder_is_scored_but_not_evaluated(tmp_path: Path) -> None:
     (workdir / "mine.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(workdir, "-n", "--configfile", str(workdir / "mine.yaml"))
     planned = set(re.findall(r"^rule (\w+):", result.stdout, re.M))
-    assert {"score", "train", "saliency"} <= planned
-    assert not {"evaluate", "table", "plots", "reel"} & planned, planned
+    assert {"score", "train", "saliency", "scores_summary"} <= planned
+    assert not {"evaluate", "table", "plots", "reel", "analysis"} & planned, planned
     # the supervised run needs labels: left out, and said so once
     assert "left out the supervised run(s) avph/supervised" in result.stderr
     assert "/supervised/" not in result.stdout

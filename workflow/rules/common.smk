@@ -346,6 +346,23 @@ def scores_of(dataset):
     ]
 
 
+def scored_runs(dataset):
+    """Per run of an unlabelled dataset: its features label and score files."""
+    return [
+        {
+            "method": method,
+            "variant": variant,
+            "features": features_label(resolved(dataset, method, variant)),
+            "scores": [
+                scores_path(dataset, method, variant, split, seed)
+                for split in schemes_of(dataset)
+                for seed in SEEDS
+            ],
+        }
+        for method, variant in runs_of(dataset)
+    ]
+
+
 def plot_inputs(wildcards):
     """The scores shown in plots and the reel: first run, scheme and seed."""
     dataset = wildcards.dataset
@@ -378,7 +395,7 @@ def all_targets():
             k=SHARDS,
         )
         if not labelled(dataset):
-            targets += scores_of(dataset)
+            targets += [*scores_of(dataset), f"{RESULTS}/tables/{dataset}.scores.md"]
             continue
         targets += [
             f"{RESULTS}/tables/{dataset}.md",

@@ -76,6 +76,22 @@ rule table:
         " 2>&1 > {log} | tee -a {log} >&2"
 
 
+rule scores_summary:
+    input:
+        lambda w: scores_of(w.dataset),
+    output:
+        f"{RESULTS}/tables/{{dataset}}.scores.md",
+    log:
+        f"{RESULTS}/logs/tables/{{dataset}}.scores.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        runs=lambda w: as_json(scored_runs(w.dataset)),
+    shell:
+        "hlp scores-summary --dataset {wildcards.dataset} --runs {params.runs:q}"
+        " --out {output} 2> {log} | tee -a {log} >&2"
+
+
 rule plots:
     input:
         unpack(plot_inputs),

@@ -323,10 +323,18 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
-    from highlight_pipeline.config import load_config
+    from highlight_pipeline.config import load_configs
 
-    config = load_config(args.config)
-    print(f"{args.config}: valid ({len(config['run_datasets'])} dataset(s) to run)")
+    files = list(args.config) or ["config.yaml"]
+    base = Path("config.yaml")
+    if (
+        not args.alone
+        and base.is_file()
+        and not any(Path(f).resolve() == base.resolve() for f in files)
+    ):
+        files.insert(0, str(base))  # the Snakefile's configfile, under --configfile files
+    config = load_configs(files)
+    print(f"{' + '.join(files)}: valid ({len(config['run_datasets'])} dataset(s) to run)")
 
 
 def cmd_methods(args: argparse.Namespace) -> None:
@@ -566,8 +574,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", choices=["published", "random"], default="published")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
-    p = add("check-config", cmd_check_config, "validate a config file against the schema")
-    p.add_argument("config", nargs="?", default="config.yaml")
+    p = add(
+        "check-config",
+        cmd_check_config,
+        "validate the config as Snakemake sees it: ./config.yaml, then the given files merged "
+        "over it in order (as `snakemake --configfile FILE ...` does)",
+    )
+    p.add_argument("config", nargs="*", help="config files (default: config.yaml)")
+    p.add_argument(
+        "--alone", action="store_true", help="validate the given files without ./config.yaml"
+    )
 
     p = add(
         "methods",

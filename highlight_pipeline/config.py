@@ -158,11 +158,24 @@ def validate_runs(config: dict[str, Any], schema: dict[str, Any]) -> None:
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    with open(path) as handle:
-        raw = yaml.safe_load(handle) or {}
+    return load_configs([path])
+
+
+def load_configs(paths: list[str | Path]) -> dict[str, Any]:
+    """The files merged in order (later keys win, dictionaries merge), then validated: the
+    config as Snakemake sees ``configfile`` followed by ``--configfile`` files."""
+    raw: dict[str, Any] = {}
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        with open(path) as handle:
+            try:
+                loaded = yaml.safe_load(handle) or {}
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: a config file holds a mapping of keys")
+        raw = deep_merge(raw, loaded)
     return validate_config(raw)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -223,3 +224,31 @@ def test_avph_defaults_filled_when_methods_omitted():
     merged = method_settings(validate_config(minimal()), "syn", "avph")
     assert set(merged) == AVPH_KEYS
     assert merged["lr"] == 5.0e-3
+
+
+def test_check_config_validates_an_override_merged_over_config_yaml(tmp_path):
+    """`hlp check-config my.yaml` checks what Snakemake would run: config.yaml with my.yaml
+    over it, so the message is the override's real mistake, not a missing top-level key."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(Path(__file__).parents[1] / "config.yaml", tmp_path / "config.yaml")
+    (tmp_path / "good.yaml").write_text("methods:\n  avph:\n    epochs: 3\n")
+    (tmp_path / "bad.yaml").write_text("methods:\n  avph:\n    learning_rate: 0.1\n")
+
+    def check(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "highlight_pipeline.cli", "check-config", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+
+    good = check("good.yaml")
+    assert good.returncode == 0 and "config.yaml + good.yaml: valid" in good.stdout
+    bad = check("bad.yaml")
+    assert bad.returncode != 0
+    assert "learning_rate" in bad.stderr and "run_datasets" not in bad.stderr
+    alone = check("good.yaml", "--alone")  # without config.yaml: the required keys are missing
+    assert alone.returncode != 0 and "run_datasets" in alone.stderr

@@ -82,6 +82,20 @@ def test_path_outside_root(tmp_path, bad_path):
     assert "'evil'" in str(info.value)
 
 
+def test_symlink_inside_root_to_another_disk_is_kept(tmp_path, make_video):
+    """A video linked into the folder from elsewhere is listed by its path in the folder:
+    the outside check reads the path as listed, not the link's target."""
+    (tmp_path / "elsewhere").mkdir()
+    elsewhere = make_video("elsewhere/big.mp4", seconds=1.0, fps=5)
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "linked.mp4").symlink_to(elsewhere)
+    write_csv(root / "videos.csv", "video_id,path\nlinked,linked.mp4")
+    table = read_video_table(root)
+    assert table["path"].iloc[0] == str(root.resolve() / "linked.mp4")
+    assert Path(table["path"].iloc[0]).stat().st_size == Path(elsewhere).stat().st_size
+
+
 def test_dotdot_that_stays_inside_root_is_fine(tmp_path):
     (tmp_path / "sub").mkdir()
     write_csv(tmp_path / "videos.csv", "video_id,path\na,sub/../a.mp4")
@@ -174,6 +188,7 @@ def test_make_clips_with_and_without_highlights(tmp_path):
     assert list(unlabelled["video_id"]) == ["a", "a", "a", "b", "b"]
     assert list(unlabelled["clip"]) == [0, 1, 2, 0, 1]
     assert (unlabelled["label"] == -1).all()
+    write_csv(tmp_path / "videos.csv", "video_id,path\na,a.mp4\nb,b.mp4")
     write_csv(tmp_path / "highlights.csv", "video_id,start,end\na,1.0,3.0\na,4.4,5.0")
     labelled = make_clips(manifest, tmp_path, 2.0)
     np.testing.assert_array_equal(labelled["label"], [1, 1, 1, 0, 0])  # b: none -> 0
@@ -182,12 +197,34 @@ def test_make_clips_with_and_without_highlights(tmp_path):
 
 def test_read_highlights_errors(tmp_path):
     assert read_highlights(tmp_path) is None
-    write_csv(tmp_path / "highlights.csv", "video_id,start,end\na,3.0,2.0")
-    with pytest.raises(DatasetError, match="end <= start.*'a'"):
-        read_highlights(tmp_path)
-    write_csv(tmp_path / "highlights.csv", "video_id,begin,end\na,1,2")
+    write_csv(tmp_path / "videos.csv", "video_id,path\nmatch01,a.mp4\nb,b.mp4")
+    cases = [
+        ("match01,3.0,2.0", r"line 2 \(video 'match01'\): end 2.0 is not after start 3.0"),
+        ("b,1,2\nmatc01,1,2", r"line 3 \(video 'matc01'\): not a video_id.*'match01'\?"),
+        ("b,abc,2", r"highlights.csv: line 2 \(video 'b'\): start 'abc' is not a number"),
+        ("b,1,nan", r"line 2 \(video 'b'\): end 'nan' is not a number"),
+        ("b,-1,2", r"line 2 \(video 'b'\): start -1.0 is before the video begins"),
+    ]
+    for rows, message in cases:
+        write_csv(tmp_path / "highlights.csv", "video_id,start,end\n" + rows)
+        with pytest.raises(DatasetError, match=message):
+            read_highlights(tmp_path)
+    write_csv(tmp_path / "highlights.csv", "video_id,begin,end\nb,1,2")
     with pytest.raises(DatasetError, match=r"missing column\(s\) start"):
         read_highlights(tmp_path)
+    write_csv(tmp_path / "highlights.csv", "video_id,start,end\nb,1,2\nmatch01,0.5,1.5")
+    table = read_highlights(tmp_path)
+    assert list(table["line"]) == [2, 3] and table["start"].dtype == float
+
+
+def test_highlight_after_the_video_ends_is_an_error(tmp_path):
+    write_csv(tmp_path / "videos.csv", "video_id,path\na,a.mp4")
+    manifest = pd.DataFrame({"video_id": ["a"], "duration": [10.0]})
+    write_csv(tmp_path / "highlights.csv", "video_id,start,end\na,2,10.4")  # rounding: fine
+    assert make_clips(manifest, tmp_path, 2.0)["label"].sum() > 0
+    write_csv(tmp_path / "highlights.csv", "video_id,start,end\na,2,4\na,8,30")
+    with pytest.raises(DatasetError, match=r"line 3 \(video 'a'\): end 30.0 is after the video"):
+        make_clips(manifest, tmp_path, 2.0)
 
 
 # --------------------------------------------------------------------------- manifest

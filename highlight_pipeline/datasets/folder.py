@@ -8,6 +8,8 @@ highlight intervals. The synthetic dataset is written in this format too.
 
 from __future__ import annotations
 
+import difflib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +41,10 @@ def read_video_table(root: str | Path) -> pd.DataFrame:
         raise DatasetError(f"{table_path}: duplicate video_id(s) {', '.join(duplicated[:5])}")
     paths = []
     for vid, rel in zip(table["video_id"], table["path"], strict=True):
-        full = (root / rel).resolve()
+        # The path as listed, normalised without following links: a symlink inside the
+        # folder that points to another disk is the user's choice and is kept; "../x.mp4"
+        # or an absolute path elsewhere is refused.
+        full = Path(os.path.normpath(root / rel))
         if not full.is_relative_to(root):
             raise DatasetError(f"{table_path}: video {vid!r} path {rel!r} points outside {root}")
         paths.append(str(full))
@@ -69,19 +74,47 @@ def assign_missing_splits(table: pd.DataFrame, test_fraction: float, seed: int) 
 
 
 def read_highlights(root: str | Path) -> pd.DataFrame | None:
+    """``highlights.csv`` as video_id, start, end (seconds) and line (its line in the file),
+    or None when the folder has none.
+
+    Every row is checked against the file and ``videos.csv``: a video_id that videos.csv does
+    not list (a typo would otherwise drop the row without a word), a start or end that is
+    not a number, a negative start and an end not after its start are errors naming the file,
+    the line and the video."""
     path = Path(root) / "highlights.csv"
     if not path.is_file():
         return None
-    table = pd.read_csv(path, dtype={"video_id": str})
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = {"video_id", "start", "end"} - set(table.columns)
     if missing:
         raise DatasetError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-    bad = table[table["end"] <= table["start"]]
-    if len(bad):
-        raise DatasetError(
-            f"{path}: interval with end <= start for video {bad['video_id'].iloc[0]!r}"
-        )
-    return table
+    known = set(read_video_table(root)["video_id"])
+    rows = []
+    for i, row in enumerate(table.itertuples(index=False), start=2):  # line 1: the header
+        where = f"{path}: line {i} (video {row.video_id!r})"
+        if row.video_id not in known:
+            near = difflib.get_close_matches(row.video_id, sorted(known), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise DatasetError(f"{where}: not a video_id of videos.csv{hint}")
+        start, end = _seconds(row.start, "start", where), _seconds(row.end, "end", where)
+        if start < 0:
+            raise DatasetError(f"{where}: start {start} is before the video begins")
+        if end <= start:
+            raise DatasetError(f"{where}: end {end} is not after start {start}")
+        rows.append((row.video_id, start, end, i))
+    return pd.DataFrame(rows, columns=["video_id", "start", "end", "line"]).astype(
+        {"video_id": str, "start": float, "end": float, "line": int}
+    )
+
+
+def _seconds(text: str, column: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise DatasetError(f"{where}: {column} {text!r} is not a number of seconds") from None
+    if not np.isfinite(value):
+        raise DatasetError(f"{where}: {column} {text!r} is not a number of seconds")
+    return value
 
 
 def clip_grid(duration: float, clip_seconds: float) -> tuple[np.ndarray, np.ndarray]:
@@ -105,18 +138,25 @@ def make_clips(manifest: pd.DataFrame, root: str | Path, clip_seconds: float) ->
     """Clip table: video_id, clip, start, end, label (-1 where the dataset has no labels)."""
     highlights = read_highlights(root)
     by_video = (
-        {
-            vid: list(zip(g["start"], g["end"], strict=True))
-            for vid, g in highlights.groupby("video_id")
-        }
-        if highlights is not None
-        else {}
+        {vid: g for vid, g in highlights.groupby("video_id")} if highlights is not None else {}
     )
     parts = []
     for row in manifest.itertuples():
-        starts, ends = clip_grid(float(row.duration), clip_seconds)
+        duration = float(row.duration)
+        starts, ends = clip_grid(duration, clip_seconds)
+        rows = by_video.get(row.video_id)
+        if rows is not None:
+            late = rows[rows["end"] > duration + 0.5]  # half a second of rounding is fine
+            if len(late):
+                first = late.iloc[0]
+                raise DatasetError(
+                    f"{Path(root) / 'highlights.csv'}: line {first['line']} (video "
+                    f"{row.video_id!r}): end {first['end']} is after the video's end "
+                    f"({duration:.2f} s)"
+                )
+        intervals = [] if rows is None else list(zip(rows["start"], rows["end"], strict=True))
         labels = (
-            interval_labels(starts, ends, by_video.get(row.video_id, []))
+            interval_labels(starts, ends, intervals)
             if highlights is not None
             else np.full(len(starts), -1)
         )

@@ -35,7 +35,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
 
 def cmd_manifest(args: argparse.Namespace) -> None:
-    from highlight_pipeline.manifest import build_manifest
+    from highlight_pipeline.manifest import build_manifest, manifest_summary
 
     manifest, rejected, splits = build_manifest(args.reader, args.root, args.slice)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +43,7 @@ def cmd_manifest(args: argparse.Namespace) -> None:
     rejected.to_csv(args.rejected, index=False)
     splits.to_csv(args.splits, index=False)
     log.info("manifest: %d videos, %d rejected (%s)", len(manifest), len(rejected), args.rejected)
+    print(manifest_summary(args.name or Path(args.out).parent.name, manifest, rejected))
 
 
 def cmd_clips(args: argparse.Namespace) -> None:
@@ -419,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--splits", required=True, help="CSV of every split scheme: video_id, scheme, split"
     )
+    p.add_argument("--name", help="the dataset's name in the summary line (default: the folder)")
 
     p = add("clips", cmd_clips, "cut each video into clips and attach the dataset's clip labels")
     p.add_argument("--reader", default="folder")

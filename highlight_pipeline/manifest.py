@@ -89,3 +89,20 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(
         path, dtype={"video_id": str, "category": str, "split": str}, keep_default_na=False
     )
+
+
+def manifest_summary(name: str, manifest: pd.DataFrame, rejected: pd.DataFrame) -> str:
+    """One line for the console: how many videos, and what is wrong with the others."""
+    parts = [f"{name}: {len(manifest)} videos"]
+    if len(rejected):
+        first = rejected.iloc[0]
+        parts.append(
+            f"{len(rejected)} rejected (e.g. {first['video_id']}: {first['reason']}; "
+            "all in rejected.csv)"
+        )
+    if "has_audio" in manifest.columns:
+        silent = manifest.loc[~manifest["has_audio"].astype(bool), "video_id"].tolist()
+        if silent:
+            listed = ", ".join(silent[:3]) + (", ..." if len(silent) > 3 else "")
+            parts.append(f"{len(silent)} without audio ({listed})")
+    return "; ".join(parts)

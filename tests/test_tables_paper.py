@@ -114,8 +114,7 @@ def test_markdown_has_paper_rows_with_difference(runs, tmp_path):
         "| 0.654 (Δ +0.046) | |"
     )
     j = lines.index(
-        "| random | uniform | wf | 2 | 0.400 ± 0.141 | 0.200 ± 0.000 | 0.300 ± 0.071 "
-        "| (baseline) |"
+        "| random | uniform | wf | 2 | 0.400 ± 0.141 | 0.200 ± 0.000 | 0.300 ± 0.071 | (baseline) |"
     )
     assert lines[j + 1] == "| ↳ paper | uniform | – |  | – | – | – | |"
     text = md.read_text(encoding="utf-8")

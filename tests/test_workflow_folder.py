@@ -64,7 +64,8 @@ def folder_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "evaluation": {"seeds": [0]},
     }
     (workdir / "mine.yaml").write_text(yaml.safe_dump(config))
-    snakemake(workdir, "--cores", "2", "--configfile", str(workdir / "mine.yaml"))
+    result = snakemake(workdir, "--cores", "2", "--configfile", str(workdir / "mine.yaml"))
+    (workdir / "console.txt").write_text(result.stdout + result.stderr)
     return workdir
 
 
@@ -72,6 +73,12 @@ def test_corrupt_video_is_rejected_with_reason(folder_run: Path) -> None:
     rejected = pd.read_csv(folder_run / "results/mine/rejected.csv")
     assert list(rejected["video_id"]) == ["broken"]
     assert "broken.mp4" in rejected["reason"].iloc[0]
+    # and the console says so in one line, with the silent video, not only the job's log
+    console = (folder_run / "console.txt").read_text()
+    summary = [line for line in console.splitlines() if line.startswith("mine: ")]
+    assert len(summary) == 1, console[-2000:]
+    assert summary[0].startswith("mine: 7 videos; 1 rejected (e.g. broken: ")
+    assert summary[0].endswith("; 1 without audio (silent)")
     manifest = pd.read_csv(folder_run / "results/mine/manifest.csv")
     assert "broken" not in set(manifest["video_id"])
     assert len(manifest) == 7  # six synthetic videos and the silent one

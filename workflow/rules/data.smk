@@ -38,7 +38,7 @@ rule manifest:
     shell:
         "hlp manifest --reader {params.reader} --root {params.root:q} --slice {params.slice:q}"
         " --out {output.manifest} --rejected {output.rejected} --splits {output.splits}"
-        " 2> {log}"
+        " --name {wildcards.dataset} 2> {log} | tee -a {log} >&2"
 
 
 rule clips:

@@ -9,6 +9,7 @@ thresholds as secondary metrics.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,8 @@ from highlight_pipeline.features.clip_features import read_clips
 from highlight_pipeline.manifest import read_manifest
 from highlight_pipeline.metrics import ap_trapezoid, qvhighlights_hl, tvsum_top5_map
 from highlight_pipeline.provenance import provenance
+
+log = logging.getLogger(__name__)
 
 PROTOCOL_METRIC = {"youtube-map": "mAP", "tvsum-top5-median": "top5_mAP", "qvhighlights-hl": "mAP"}
 
@@ -47,6 +50,15 @@ def protocol_scores(
         if any((truth[v] < 0).any() for v in videos["video_id"]):
             raise DatasetError(
                 "the dataset has no highlight labels (highlights.csv): cannot evaluate"
+            )
+
+        empty = [v for v in videos["video_id"] if not (truth[v][:, 0] > 0).any()]
+        if empty:
+            log.warning(
+                "%d evaluated video(s) without a highlight clip (%s): youtube-map counts each "
+                "as AP 0, as the reference code (UMT) does; check their labels",
+                len(empty),
+                ", ".join(empty[:5]) + (", ..." if len(empty) > 5 else ""),
             )
 
         def mean_ap(ids: list[str]) -> float:

@@ -221,3 +221,14 @@ def test_scores_summary_says_what_unlabelled_scores_rest_on():
     assert "not evaluated" in text and "⚠ Weight-free features are a fallback" in text
     published = [{**runs[0], "features": "r3d34+cnn14 (published)"}]
     assert "⚠" not in render_scores_summary("mine", published)
+
+
+def test_video_without_a_highlight_counts_zero_with_a_warning(caplog):
+    labels = {**LABELS, "v5": [0, 0]}  # v5: no positive clip
+    per_category, average, _ = youtube_by_category(
+        PREDICTIONS, clips_table(labels), MANIFEST, "test"
+    )
+    assert per_category["all"] == 0.0  # v5 alone in its (empty) category, AP 0
+    assert any(
+        "1 evaluated video(s) without a highlight clip (v5)" in r.message for r in caplog.records
+    )

@@ -28,7 +28,12 @@ def plugin_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
         yaml.safe_dump(
             {
                 "evaluation": {
-                    "runs": {"avph": [], "toy": ["linear", "flipped"], "random": ["uniform"]},
+                    "runs": {
+                        "avph": [],
+                        "chd": [],
+                        "toy": ["linear", "flipped"],
+                        "random": ["uniform"],
+                    },
                     "seeds": SEEDS,
                 },
                 "methods": {"toy": {"hold_seconds": 2.0}},

@@ -26,6 +26,7 @@ MANIFEST_COLUMNS = [
     "category",
     "split",
     "fingerprint",
+    "rotation",
 ]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+
+import av
 import numpy as np
 import pytest
 
@@ -217,3 +220,69 @@ def test_audio_of_video_without_audio_raises(make_video):
     path = make_video("silent.mp4", seconds=1.0, audio=False)
     with pytest.raises(VideoError, match="no audio"):
         list(iter_audio_chunks(path, 8000))
+
+
+def write_rotated_video(path, degrees: int, width=64, height=32, fps=5, seconds=1.0):
+    """A clip whose display matrix turns it by ``degrees`` (counter-clockwise), with a red
+    block in the stored picture's top-left corner so that orientation is visible."""
+    picture = np.zeros((height, width, 3), np.uint8)
+    picture[: height // 4, : width // 4] = (255, 0, 0)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.set_display_rotation(degrees)
+        for _ in range(int(seconds * fps)):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def ffmpeg_shows(path, width, height):
+    """The first frame as ffmpeg shows it (autorotation on, as in players and the reel)."""
+    from highlight_pipeline.video.ffmpeg import ffmpeg_binary
+
+    raw = subprocess.run(
+        [
+            ffmpeg_binary(),
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-frames:v",
+            "1",
+            "-s",
+            f"{width}x{height}",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return np.frombuffer(raw, np.uint8).reshape(height, width, 3)
+
+
+@pytest.mark.parametrize("degrees", [90, -90, 180])
+def test_rotated_video_is_decoded_as_a_player_shows_it(tmp_path, degrees):
+    path = write_rotated_video(tmp_path / f"r{degrees}.mp4", degrees)
+    info = probe(path)
+    upright = abs(degrees) == 180
+    assert (info.width, info.height) == ((64, 32) if upright else (32, 64))
+    assert info.rotation == degrees % 360 and info.fingerprint.endswith(f"-rot{degrees % 360}")
+    out_w, out_h = info.width // 2, info.height // 2
+    _, frames = next(iter_frame_batches(path, 5, out_w, out_h, batch=1))
+    shown = ffmpeg_shows(path, out_w, out_h)
+    assert frames.shape[1:] == shown.shape
+    # the red block sits where the player shows it (scaling blurs edges a little)
+    ours = frames[0, ..., 0] > 128
+    theirs = shown[..., 0] > 128
+    assert ours.any() and (ours == theirs).mean() > 0.97
+
+
+def test_unrotated_video_keeps_its_fingerprint_and_rotation_zero(tmp_path):
+    path = write_rotated_video(tmp_path / "r0.mp4", 0)
+    info = probe(path)
+    assert info.rotation == 0 and "-rot" not in info.fingerprint
+    assert (info.width, info.height) == (64, 32)

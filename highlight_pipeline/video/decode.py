@@ -4,6 +4,11 @@ Nothing here holds a whole video: frames come out in small batches, audio in chu
 Frame resampling is sample-and-hold on presentation timestamps, so variable-frame-rate
 input yields frames at the right times: output frame k (time k / fps) is the last decoded
 frame whose timestamp is not after k / fps.
+
+Frames come out the way a player shows them: a display matrix that rotates the picture (a
+phone video held upright) is applied, as ffmpeg's autorotation does, so every extractor,
+the manifest's size and the reel (cut by ffmpeg) agree. Mirroring in a display matrix is
+not applied (phones do not write it).
 """
 
 from __future__ import annotations
@@ -54,6 +59,13 @@ def sample_and_hold(
         index += 1
 
 
+def display_turns(rotation: float | None) -> int:
+    """Counter-clockwise quarter turns that show a stored picture as players do, from a
+    frame's display-matrix rotation in degrees (PyAV's ``VideoFrame.rotation``: counter-
+    clockwise; ffmpeg's autorotation turns the picture by the same angle)."""
+    return int(round((rotation or 0) / 90.0)) % 4
+
+
 def iter_frame_batches(
     path: str | Path,
     fps: float,
@@ -66,7 +78,8 @@ def iter_frame_batches(
 
     ``duration`` (from the manifest) bounds the output; without it the last decoded frame
     is held for one frame interval. Each source frame is converted (swscale) once, however
-    often it is repeated.
+    often it is repeated. A rotated video is scaled to the turned size and turned, so the
+    frames are ``height x width`` as displayed.
     """
     times: list[float] = []
     frames: list[np.ndarray] = []
@@ -85,12 +98,14 @@ def iter_frame_batches(
             converted: tuple[av.VideoFrame | None, np.ndarray | None] = (None, None)
             for time, frame in sample_and_hold(timed(), 1.0 / fps, duration):
                 if converted[0] is not frame:
-                    converted = (
-                        frame,
-                        frame.to_ndarray(
-                            width=width, height=height, format="rgb24", interpolation=EXACT
-                        ),
+                    turns = display_turns(frame.rotation)
+                    w, h = (height, width) if turns % 2 else (width, height)
+                    picture = frame.to_ndarray(
+                        width=w, height=h, format="rgb24", interpolation=EXACT
                     )
+                    if turns:
+                        picture = np.ascontiguousarray(np.rot90(picture, turns))
+                    converted = (frame, picture)
                 times.append(time)
                 frames.append(converted[1])
                 if len(frames) == batch:

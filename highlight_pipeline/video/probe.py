@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 
 from highlight_pipeline.errors import VideoError
+from highlight_pipeline.video.decode import display_turns
 
 FINGERPRINT_BLOCK = 4 << 20  # bytes hashed at each end of the file
 
@@ -23,6 +24,9 @@ class VideoInfo:
     height: int
     has_audio: bool
     fingerprint: str
+    rotation: int = 0  # degrees counter-clockwise the player turns the stored picture
+
+    # width and height are the displayed size (after the rotation)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -57,7 +61,10 @@ def probe(path: str | Path) -> VideoInfo:
             first = next(container.decode(stream), None)
             if first is None:
                 raise VideoError(f"{path}: video stream holds no decodable frame")
+            turns = display_turns(first.rotation)
             width, height = first.width, first.height
+            if turns % 2:
+                width, height = height, width  # as a player shows it
             has_audio = bool(container.streams.audio)
     except VideoError:
         raise
@@ -67,7 +74,10 @@ def probe(path: str | Path) -> VideoInfo:
         raise VideoError(
             f"{path}: no usable duration or frame rate (duration={duration}, fps={fps})"
         )
-    return VideoInfo(duration, fps, frames, width, height, has_audio, fingerprint(path))
+    # A rotated video's fingerprint says so: features extracted before frames were turned
+    # as players show them (shards reuse a video whose fingerprint is unchanged) are redone.
+    content = fingerprint(path) + (f"-rot{90 * turns}" if turns else "")
+    return VideoInfo(duration, fps, frames, width, height, has_audio, content, 90 * turns)
 
 
 def _duration_seconds(container: av.container.InputContainer, stream: av.VideoStream) -> float:

@@ -13,6 +13,10 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 
 
+onerror:
+    report_failures(log)
+
+
 rule all:
     default_target: True
     input:

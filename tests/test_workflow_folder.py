@@ -139,3 +139,39 @@ def test_unlabelled_folder_is_scored_but_not_evaluated(tmp_path: Path) -> None:
     assert failed.returncode != 0
     console = failed.stdout + failed.stderr
     assert "no run of this config uses the pseudo-labels 'cosine-pseudo-0000'" in console
+
+
+def test_annotation_typo_stops_with_its_line_at_the_end_of_the_console(tmp_path: Path) -> None:
+    """A highlights.csv row naming no video of videos.csv fails the clips job; the end of
+    the console names the file, the line and the closest video_id; finished jobs are kept."""
+    root = tmp_path / "data"
+    spec = SynthSpec(
+        categories=1,
+        videos_per_category=2,
+        min_seconds=6,
+        max_seconds=7,
+        width=64,
+        height=48,
+        fps=5,
+        sample_rate=8000,
+    )
+    synthesize(spec, root, progress=False)
+    first = pd.read_csv(root / "videos.csv", dtype=str)["video_id"].iloc[0]  # orbit_00
+    typo = first.replace("orbit", "orbti")
+    with open(root / "highlights.csv", "a") as handle:
+        handle.write(f"{typo},1.0,2.0\n")
+    lines = len((root / "highlights.csv").read_text().splitlines())
+    workdir = new_workdir(tmp_path / "run")
+    config = {
+        "run_datasets": ["mine"],
+        "datasets": {"mine": {"reader": "folder", "root": str(root)}},
+    }
+    (workdir / "mine.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--cores", "2", "--configfile", "mine.yaml", check=False)
+    assert result.returncode != 0
+    tail = (result.stdout + result.stderr).splitlines()[-8:]
+    failed = [line for line in tail if line.strip().startswith("failed: clips: hlp clips: error:")]
+    assert len(failed) == 1, "\n".join(tail)
+    assert f"highlights.csv: line {lines} (video '{typo}'): not a video_id" in failed[0]
+    assert f"did you mean '{first}'?" in failed[0]
+    assert (workdir / "results/mine/manifest.csv").is_file()  # what finished is kept

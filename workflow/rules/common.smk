@@ -15,6 +15,7 @@ from snakemake.utils import min_version
 from highlight_pipeline import config as hlconfig
 from highlight_pipeline import runs as hlruns
 from highlight_pipeline.datasets.registry import dataset_root
+from highlight_pipeline.failures import report_failures
 from highlight_pipeline.errors import ConfigError
 from highlight_pipeline.features.backbones.registry import checkpoint_path, get_spec
 from highlight_pipeline.methods.registry import FEATURE_INPUTS, get_method, method_names

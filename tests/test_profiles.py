@@ -36,10 +36,18 @@ def test_default_profile_is_in_effect_on_a_bare_call(tmp_path: Path) -> None:
     assert "missing column(s) path, video_id" in console
 
 
-def test_without_the_profile_the_log_stays_in_the_file(tmp_path: Path) -> None:
+def test_without_the_profile_only_the_one_line_failure_reaches_the_console(
+    tmp_path: Path,
+) -> None:
+    """Without the profile Snakemake does not print the job's log; the Snakefile's onerror
+    still ends the console with the failed job's error line (failures.py)."""
     workdir = broken_folder(tmp_path)
     result = snakemake(workdir, "--workflow-profile", "none", "--cores", "1", check=False)
     console = result.stdout + result.stderr
-    assert result.returncode != 0 and "missing column(s) path, video_id" not in console
+    assert result.returncode != 0
+    assert "Logfile results/logs/bad/manifest.log:" not in console  # no log dump
+    failed = [line for line in console.splitlines() if line.strip().startswith("failed: ")]
+    assert len(failed) == 1 and failed[0].strip().startswith("failed: manifest: hlp manifest:")
+    assert "missing column(s) path, video_id" in failed[0]
     log = workdir / "results/logs/bad/manifest.log"
     assert "missing column(s) path, video_id" in log.read_text()

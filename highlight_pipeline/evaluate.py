@@ -35,12 +35,22 @@ def _by_category(videos: pd.DataFrame, score_video) -> tuple[dict[str, float], f
     return per_category, float(np.mean(list(per_category.values())))
 
 
-def protocol_scores(
-    protocol: str, predictions: dict[str, np.ndarray], clips: pd.DataFrame, videos: pd.DataFrame
-) -> tuple[dict[str, float], float, dict]:
-    """(per-category values, average, secondary metrics) of ``protocol`` on ``videos``."""
+def clip_truth(protocol: str, clips: pd.DataFrame) -> dict[str, np.ndarray]:
+    """video_id -> ``[clips, columns]`` of what ``protocol`` compares scores with."""
     columns = protocol_columns(protocol, clips)
-    truth = {v: g[columns].to_numpy() for v, g in clips.groupby("video_id", sort=False)}
+    return {v: g[columns].to_numpy() for v, g in clips.groupby("video_id", sort=False)}
+
+
+def protocol_scores(
+    protocol: str,
+    predictions: dict[str, np.ndarray],
+    clips: pd.DataFrame,
+    videos: pd.DataFrame,
+    truth: dict[str, np.ndarray] | None = None,
+) -> tuple[dict[str, float], float, dict]:
+    """(per-category values, average, secondary metrics) of ``protocol`` on ``videos``
+    (``truth``: :func:`clip_truth` of ``clips``, when already computed)."""
+    truth = clip_truth(protocol, clips) if truth is None else truth
     for v in videos["video_id"]:
         if len(predictions[v]) != len(truth[v]):
             raise DatasetError(

@@ -23,28 +23,10 @@ from highlight_pipeline.methods.models import load_model
 from highlight_pipeline.methods.recipe import recipe_features
 from highlight_pipeline.plots import plot_score_curve
 from highlight_pipeline.reel import make_reel, select_reel_clips
+from highlight_pipeline.tables import weights_notes
 from highlight_pipeline.video.probe import probe
 
 log = logging.getLogger(__name__)
-
-FALLBACK_NOTE = (
-    "weight-free features are a fallback for when no published weights are at hand: they "
-    "describe colour, motion and sound statistics, not what happens, and their ranking is "
-    "only as good as the trained model's test mAP against the random baseline on data like "
-    "this video (see the result tables); with published weights the papers' backbones are used"
-)
-RANDOM_INIT_NOTE = (
-    "randomly initialised backbones: their features carry no learnt meaning; use them to test "
-    "the plumbing, not to rank highlights"
-)
-
-
-def features_note(used: dict[str, dict]) -> str:
-    """What a user must know about the features a model scores with ('' for published)."""
-    kinds = {str(d.get("weights", "")) for d in used.values()}
-    notes = [FALLBACK_NOTE] if "weight-free" in kinds else []
-    notes += [RANDOM_INIT_NOTE] if "random-init" in kinds else []
-    return "; ".join(notes)
 
 
 def predict_video(
@@ -93,7 +75,7 @@ def predict_video(
         "video": str(video),
         "model": str(model_path),
         "features": used,
-        "note": features_note(used),
+        "note": "; ".join(weights_notes({str(d.get("weights", "")) for d in used.values()})),
         "clips": [
             {"start": float(s), "end": float(e), "score": float(v)}
             for s, e, v in zip(starts, ends, scores, strict=True)

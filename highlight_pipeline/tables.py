@@ -102,6 +102,24 @@ def weights_kind(features: str) -> str:
     return "published"
 
 
+FALLBACK_NOTE = (
+    "weight-free features are a fallback for when no published weights are at hand: they "
+    "describe colour, motion and sound statistics, not what happens, and their ranking is "
+    "only as good as the trained model's test mAP against the random baseline on data like "
+    "this video (see the result tables); with published weights the papers' backbones are used"
+)
+RANDOM_INIT_NOTE = (
+    "randomly initialised backbones: their features carry no learnt meaning; use them to test "
+    "the plumbing, not to rank highlights"
+)
+
+
+def weights_notes(kinds: set[str]) -> list[str]:
+    """What a user must know about features of these weight kinds (none for published)."""
+    notes = [FALLBACK_NOTE] if "weight-free" in kinds else []
+    return notes + ([RANDOM_INIT_NOTE] if "random-init" in kinds else [])
+
+
 def add_paper_numbers(summary: pd.DataFrame, paper_dataset: str) -> pd.DataFrame:
     """Columns ``weights``, ``paper_dataset``, ``paper``, ``difference``, ``paper_source``.
 
@@ -172,7 +190,6 @@ def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
     columns = _columns(summary)
     metrics = sorted(summary["metric"].unique())
     with_paper = "paper" in summary.columns
-    chance = _chance_rows(summary)
     lines = [f"# {dataset}: {', '.join(metrics)} (mean ± std over seeds)", ""]
     for metric in metrics:
         if len(metrics) > 1:
@@ -182,7 +199,8 @@ def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
             "|" + "---|" * (5 + len(columns)),
         ]
         for method, variant, features, runs, cells in _rows(summary, metric):
-            mark = _chance_mark(method, cells.get("average"), chance.get((metric, "average")))
+            average = cells.get("average")
+            mark = _flagged(average.vs_random) if average is not None else DASH
             lines.append(
                 f"| {method} | {variant} | {features} | {runs} | "
                 + " | ".join(
@@ -244,14 +262,19 @@ def _split_quality(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return summary[~is_quality], summary[is_quality]
 
 
+NOT_ABOVE = ("≈ chance", "below chance")
+
+
 def _chance_mark(method: str, row, chance) -> str:
-    """The table's ``vs random`` cell: the verdict, with ⚠ where a method is not above it."""
+    """A run's ``vs random`` verdict (``(baseline)`` for the chance baseline itself)."""
     from highlight_pipeline.methods.registry import chance_baselines
 
-    if method in chance_baselines():
-        return "(baseline)"
-    verdict = versus_chance(row, chance)
-    return f"⚠ {verdict}" if verdict in ("≈ chance", "below chance") else verdict
+    return "(baseline)" if method in chance_baselines() else versus_chance(row, chance)
+
+
+def _flagged(verdict: str) -> str:
+    """The Markdown cell: ⚠ before a verdict that is not above random."""
+    return f"⚠ {verdict}" if verdict in NOT_ABOVE else verdict
 
 
 def quality_rows(quality: pd.DataFrame):
@@ -327,21 +350,16 @@ def _chance_rows(summary: pd.DataFrame) -> dict[tuple[str, str], object]:
 
 
 def chance_notes(summary: pd.DataFrame) -> list[str]:
-    """A line for every run whose average is not above the random baseline's."""
+    """A line for every run whose average is not above the random baseline's (the
+    summary's ``vs_random`` verdicts, :func:`build_table`)."""
     chance = _chance_rows(summary)
-    if not chance:
-        return []
-    from highlight_pipeline.methods.registry import chance_baselines
-
     notes = []
-    others = summary[(summary["column"] == "average") & ~summary["method"].isin(chance_baselines())]
-    for r in others.itertuples(index=False):
-        verdict = versus_chance(r, chance.get((r.metric, "average")))
-        if verdict in ("≈ chance", "below chance"):
+    for r in summary[summary["column"] == "average"].itertuples(index=False):
+        if r.vs_random in NOT_ABOVE:
             base = chance[(r.metric, "average")]
             notes.append(
                 f"* **{r.method}/{r.variant} is no better than random** on {r.metric} "
-                f"({_cell(r.mean, r.std)} against {_cell(base.mean, base.std)}; {verdict})."
+                f"({_cell(r.mean, r.std)} against {_cell(base.mean, base.std)}; {r.vs_random})."
             )
     return ["", *notes] if notes else []
 
@@ -497,7 +515,7 @@ def build_table(
     summary.insert(0, "dataset", dataset)
     chance = _chance_rows(summary)
     summary["vs_random"] = [
-        _chance_mark(r.method, r, chance.get((r.metric, "average"))).removeprefix("⚠ ")
+        _chance_mark(r.method, r, chance.get((r.metric, "average")))
         if r.column == "average" and r.metric != PSEUDO_METRIC
         else ""
         for r in summary.itertuples(index=False)
@@ -526,7 +544,7 @@ def table_warnings(summary: pd.DataFrame) -> list[str]:
         f"{r.method}/{r.variant} is {r.vs_random} on {r.metric} "
         f"({_cell(r.mean, r.std)}): do not trust its ranking"
         for r in summary.itertuples(index=False)
-        if r.vs_random in ("≈ chance", "below chance")
+        if r.vs_random in NOT_ABOVE
     ]
     return lines + quality_warnings(_split_quality(summary)[1])
 
@@ -570,21 +588,16 @@ def render_scores_summary(dataset: str, runs: list[dict]) -> str:
     no labels nothing says whether the ranking is any good: the summary says which
     features it rests on and, for weight-free or randomly initialised ones, what that means.
     """
-    from highlight_pipeline.predict_video import FALLBACK_NOTE, RANDOM_INIT_NOTE
-
     lines = [
         f"# {dataset}: clip scores (no labels: not evaluated)",
         "",
         "| method | variant | features | score files |",
         "|---|---|---|---|",
     ]
-    kinds = set()
     for run in runs:
-        kinds.add(weights_kind(run["features"]))
         files = ", ".join(f"`{f}`" for f in run["scores"])
         lines.append(f"| {run['method']} | {run['variant']} | {run['features']} | {files} |")
-    notes = [FALLBACK_NOTE] if "weight-free" in kinds else []
-    notes += [RANDOM_INIT_NOTE] if "random-init" in kinds else []
+    notes = weights_notes({weights_kind(run["features"]) for run in runs})
     lines += ["", "Without labels these rankings are not checked against anything."]
     lines += [f"* ⚠ {n[0].upper()}{n[1:]}." for n in notes]
     return "\n".join(lines) + "\n"

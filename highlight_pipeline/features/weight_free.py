@@ -58,14 +58,29 @@ class WindowFeatures:
     short: bool = False  # video shorter than one window
 
 
-def colour_histograms(frames: np.ndarray) -> np.ndarray:
-    """``[B, H, W, 3]`` uint8 -> ``[B, 512]`` square-rooted joint RGB histograms."""
-    q = (frames >> 5).astype(np.int64)  # 8 levels per channel
-    codes = (q[..., 0] * HIST_LEVELS + q[..., 1]) * HIST_LEVELS + q[..., 2]
-    b = frames.shape[0]
-    flat = codes.reshape(b, -1) + np.arange(b)[:, None] * HIST_LEVELS**3
-    counts = np.bincount(flat.ravel(), minlength=b * HIST_LEVELS**3).reshape(b, -1)
-    return np.sqrt(counts / codes[0].size).astype(np.float32)
+def colour_codes(frames: np.ndarray) -> np.ndarray:
+    """``[B, H, W, 3]`` uint8 -> ``[B, H * W]`` joint RGB bin of every pixel (8 levels per
+    channel), offset by 512 per frame so that one ``bincount`` counts every frame."""
+    q = (frames >> 5).astype(np.int64)
+    codes = ((q[..., 0] * HIST_LEVELS + q[..., 1]) * HIST_LEVELS + q[..., 2]).reshape(
+        len(frames), -1
+    )
+    return codes + np.arange(len(frames))[:, None] * HIST_LEVELS**3
+
+
+def _histograms(codes: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Square-rooted bin fractions (of all pixels) per frame, of the pixels in ``mask``."""
+    b, pixels = codes.shape
+    counts = np.bincount(
+        codes.ravel() if mask is None else codes[mask], minlength=b * HIST_LEVELS**3
+    ).reshape(b, -1)
+    return np.sqrt(counts / pixels).astype(np.float32)
+
+
+def colour_histograms(frames: np.ndarray, codes: np.ndarray | None = None) -> np.ndarray:
+    """``[B, H, W, 3]`` uint8 -> ``[B, 512]`` square-rooted joint RGB histograms
+    (``codes``: :func:`colour_codes` of the frames, when already computed)."""
+    return _histograms(colour_codes(frames) if codes is None else codes)
 
 
 def grid_motion(frames: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
@@ -81,21 +96,16 @@ def grid_motion(frames: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
     return cells.mean(axis=(2, 4)).reshape(b, -1)
 
 
-def moving_histograms(frames: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+def moving_histograms(
+    frames: np.ndarray, previous: np.ndarray | None, codes: np.ndarray | None = None
+) -> np.ndarray:
     """``[B, H, W, 3]`` uint8 -> ``[B, 512]`` square-rooted joint RGB histograms of the pixels
     that changed by more than ``MOVING_LEVELS`` in any channel since the frame before (the
     first frame of a video has none), as fractions of all pixels."""
     current = frames.astype(np.int16)
     before = np.concatenate([current[:1] if previous is None else previous[None], current[:-1]])
     moving = (np.abs(current - before).max(axis=-1) > MOVING_LEVELS).reshape(len(frames), -1)
-    q = (frames >> 5).astype(np.int64)
-    codes = ((q[..., 0] * HIST_LEVELS + q[..., 1]) * HIST_LEVELS + q[..., 2]).reshape(
-        len(frames), -1
-    )
-    b = frames.shape[0]
-    flat = codes + np.arange(b)[:, None] * HIST_LEVELS**3
-    counts = np.bincount(flat[moving], minlength=b * HIST_LEVELS**3).reshape(b, -1)
-    return np.sqrt(counts / codes.shape[1]).astype(np.float32)
+    return _histograms(colour_codes(frames) if codes is None else codes, moving)
 
 
 class ColorMotionExtractor:
@@ -113,11 +123,12 @@ class ColorMotionExtractor:
         previous: np.ndarray | None = None
         for _, frames in iter_frame_batches(path, self.fps, self.width, self.height, 64, duration):
             gray = None if previous is None else previous.astype(np.float32).mean(axis=-1)
+            codes = colour_codes(frames)  # one binning for both histograms
             rows.append(
                 np.concatenate(
                     [
-                        moving_histograms(frames, previous),
-                        colour_histograms(frames),
+                        moving_histograms(frames, previous, codes),
+                        colour_histograms(frames, codes),
                         grid_motion(frames, gray),
                     ],
                     1,

@@ -35,15 +35,12 @@ def pseudo_quality(
 
     ``random`` is the mean over ``RANDOM_DRAWS`` seeded uniform rankings of the same videos.
     """
-    from highlight_pipeline.datasets.registry import protocol_columns
-    from highlight_pipeline.evaluate import protocol_scores
+    from highlight_pipeline.evaluate import clip_truth, protocol_scores
 
     pseudo = read_pseudo_highlights(pseudo_path)
-    columns = protocol_columns(protocol, clips)
+    truth = clip_truth(protocol, clips)  # grouped once for every ranking below
     labelled = {
-        v
-        for v, g in clips[clips["video_id"].isin(pseudo)].groupby("video_id", sort=False)
-        if (g[columns].to_numpy() >= 0).all() and (g[columns[0]].to_numpy() > 0).any()
+        v for v in pseudo if v in truth and (truth[v] >= 0).all() and (truth[v][:, 0] > 0).any()
     }
     videos = manifest[manifest["video_id"].isin(labelled)]
     if videos.empty:
@@ -57,12 +54,12 @@ def pseudo_quality(
             continue
         ranked = {v: _missing_last(scores[v]) for v in present}
         subset = videos[videos["video_id"].isin(present)]
-        out[source] = protocol_scores(protocol, ranked, clips, subset)[1]
+        out[source] = protocol_scores(protocol, ranked, clips, subset, truth)[1]
     rng = np.random.default_rng([seed, 104729])
     draws = []
     for _ in range(RANDOM_DRAWS):
         scores = {v: rng.random(len(pseudo[v].av)) for v in sorted(labelled)}
-        draws.append(protocol_scores(protocol, scores, clips, videos)[1])
+        draws.append(protocol_scores(protocol, scores, clips, videos, truth)[1])
     out["random"] = float(np.mean(draws))
     return out
 

@@ -1,6 +1,7 @@
 """A method added through the registry alone (an entry point outside the package) is
 trained, scored, evaluated and tabled by the unchanged workflow; its GPU jobs each lease a
-GPU slot of their own (two fake slots, jobs held long enough to overlap)."""
+GPU slot of their own (two fake slots; the first training job holds its slot until a
+second one has started, so two surely overlap)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def plugin_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
                     },
                     "seeds": SEEDS,
                 },
-                "methods": {"toy": {"hold_seconds": 2.0}},
+                "methods": {"toy": {"hold_seconds": 120.0, "meet_dir": str(workdir / "toy-meet")}},
             }
         )
     )

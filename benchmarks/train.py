@@ -88,7 +88,8 @@ def measure_one(method: str, variant: str, args: argparse.Namespace) -> dict:
         run["settings"]["epochs"] = args.epochs
     inputs = synthetic_inputs(args.videos, args.clips, args.visual_dim, args.audio_dim)
     batch = run["settings"].get("batch_size", args.videos)
-    steps = args.epochs * -(-args.videos // batch)
+    per_epoch = args.videos * run["settings"].get("samples_per_video", 1)  # hpcl's samples
+    steps = args.epochs * -(-per_epoch // batch)
     if args.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()

@@ -36,7 +36,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_table_shows_avph_above_random(finished_run: Path) -> None:
     table = pd.read_csv(finished_run / "results/tables/synthetic.csv")
     average = table[table["column"] == "average"].set_index("method")
-    assert set(average.index) == {"avph", "chd", "random"}
+    assert set(average.index) == {"avph", "chd", "hpcl", "random"}
     assert (average["runs"] == 2).all()  # two seeds in the CI config
     assert average.loc["avph", "mean"] > average.loc["random", "mean"] + 0.1
     assert average.loc["avph", "vs_random"] in ("above chance", "≈ chance", "below chance")
@@ -166,7 +166,9 @@ def test_unknown_config_key_stops_with_its_name(tmp_path: Path) -> None:
     assert "allowed keys:" in result.stderr + result.stdout
 
 
-@pytest.mark.parametrize("method,variant", [("avph", "av-ph"), ("random", "uniform")])
+@pytest.mark.parametrize(
+    "method,variant", [("avph", "av-ph"), ("hpcl", "co-av"), ("random", "uniform")]
+)
 def test_predict_scores_a_video_as_the_pipeline_did(finished_run: Path, method, variant) -> None:
     """`hlp predict` featurises a video with the model's recipe: for a video of the dataset
     its clip scores are the score rule's."""

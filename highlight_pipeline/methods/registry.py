@@ -236,6 +236,98 @@ CHD = MethodSpec(
     mem_mb=8000,
 )
 
+# hpcl's architectures (HPCL Table 3) -> the streams they encode ("av": the visual and audio
+# features concatenated into one stream); methods/hpcl.py builds the network from this.
+HPCL_STREAMS = {
+    "v-only": ("visual",),
+    "a-only": ("audio",),
+    "av-concat": ("av",),
+    "cr-av": ("visual", "audio"),
+    "co-av": ("visual", "audio"),
+}
+
+
+def hpcl_modalities(architecture: str) -> frozenset[str]:
+    """The clip features an hpcl architecture reads."""
+    streams = set(HPCL_STREAMS[architecture])
+    return frozenset({"visual", "audio"} if "av" in streams else streams)
+
+
+def _hpcl_inputs(run: dict) -> frozenset[str]:
+    return hpcl_modalities(run["settings"]["architecture"]) | {"labels"}
+
+
+def _hpcl_variant(method: dict, label: str, description: str, **parts) -> Variant:
+    return Variant({"method": method, **parts} if method else dict(parts), label, description)
+
+
+HPCL = MethodSpec(
+    name="hpcl",
+    title="Audio-visual transformer with hard-pairs guided contrastive learning (HPCL)",
+    module="highlight_pipeline.methods.hpcl",
+    consumes=frozenset({"visual", "audio", "labels"}),
+    inputs_of=_hpcl_inputs,
+    supervised=True,
+    default_variant="co-av",
+    variants={
+        # HPCL Table 3: architectures
+        "v-only": _hpcl_variant({"architecture": "v-only"}, "V Only", "visual stream alone"),
+        "a-only": _hpcl_variant({"architecture": "a-only"}, "A Only", "audio stream alone"),
+        "av-concat": _hpcl_variant(
+            {"architecture": "av-concat"}, "AV", "concatenated features, one intra module"
+        ),
+        "cr-av": _hpcl_variant(
+            {"architecture": "cr-av"}, "CR-AV", "plain cross-attention between the modalities"
+        ),
+        "co-av": _hpcl_variant({}, "CO-AV (ours)", "intra-modality + co-occurrence encoding"),
+        # HPCL Table 4: losses
+        "loss-ce": _hpcl_variant(
+            {"lambda_hpcl": 0.0, "lambda_rank": 0.0}, "L_ce (baseline)", "cross-entropy only"
+        ),
+        "loss-ce-hpcl": _hpcl_variant(
+            {"lambda_rank": 0.0}, "L_ce + L_HPCL", "no hard-pairs margin loss"
+        ),
+        "loss-ce-hpcl-rank": _hpcl_variant(
+            {}, "L_ce + L_HPCL + L_rank", "all three losses (the same run as co-av)"
+        ),
+        # HPCL Table 5: global context
+        "no-global": _hpcl_variant({"global_context": "none"}, "w/o G", "no global context"),
+        "global-random-init": _hpcl_variant(
+            {"global_context": "random"}, "w/ G, random", "learnt global query, random start"
+        ),
+        "global-mean-init": _hpcl_variant(
+            {}, "w/ G, mean", "global query from the segment mean (the same run as co-av)"
+        ),
+        # HPCL Tables 1-2: visual backbones (each reads its own feature shards)
+        "co-av-r3d34": _hpcl_variant(
+            {},
+            "Ours (3D CNN)",
+            "3D-ResNet-34 + PANN Cnn14 features",
+            features={"visual": "r3d34", "audio": "cnn14"},
+        ),
+        "co-av-i3d": _hpcl_variant(
+            {},
+            "Ours* (I3D)",
+            "I3D + PANN Cnn14 features",
+            features={"visual": "i3d", "audio": "cnn14"},
+        ),
+    },
+    paper_tables=(
+        PaperTable("HPCL Tables 1-2", "visual backbone", ("co-av-r3d34", "co-av-i3d")),
+        PaperTable(
+            "HPCL Table 3",
+            "architecture variants",
+            ("v-only", "a-only", "av-concat", "cr-av", "co-av"),
+        ),
+        PaperTable("HPCL Table 4", "learning scheme", ("loss-ce", "loss-ce-hpcl", "co-av")),
+        PaperTable(
+            "HPCL Table 5", "global representation", ("no-global", "global-random-init", "co-av")
+        ),
+    ),
+    runtime_minutes=60,
+    mem_mb=8000,
+)
+
 RANDOM = MethodSpec(
     name="random",
     title="Random ranking (seeded uniform clip scores)",
@@ -248,7 +340,7 @@ RANDOM = MethodSpec(
     mem_mb=2000,
 )
 
-BUILTIN: tuple[MethodSpec, ...] = (AVPH, CHD, RANDOM)
+BUILTIN: tuple[MethodSpec, ...] = (AVPH, CHD, HPCL, RANDOM)
 
 
 # ----------------------------------------------------------------------------- lookup

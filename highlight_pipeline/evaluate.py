@@ -4,6 +4,15 @@ Per protocol (docs/protocols.md): ``youtube-map`` and ``tvsum-top5-median`` are 
 per category (domain) and averaged over categories, as the papers report them;
 ``qvhighlights-hl`` over all queries (column ``all``), with HIT@1 and the Fair/Good
 thresholds as secondary metrics.
+
+Clips without a score. A video whose stream ended early is scored on its leading clips only
+(``methods.inputs``): the predictions hold no score (null, read as NaN) for the clips past
+the cut. Evaluation takes each video over its scored clips only, as if the video ended
+there: unscored clips count neither as scored nor as negatives, and no score is made up for
+them. A video with no scored clip is left out. The log says which videos were cut and by
+how much, and the metrics JSON lists them (``unscored_clips``: video -> [scored, clips]).
+Unscored clips must be the last ones of a video; a missing score between scored clips is an
+error. (A method that reads no features, the random baseline, scores every clip.)
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from highlight_pipeline.atomic import write_text_atomic
 from highlight_pipeline.config import slice_hash
 from highlight_pipeline.datasets.registry import protocol_columns
 from highlight_pipeline.errors import DatasetError
@@ -41,6 +51,30 @@ def clip_truth(protocol: str, clips: pd.DataFrame) -> dict[str, np.ndarray]:
     return {v: g[columns].to_numpy() for v, g in clips.groupby("video_id", sort=False)}
 
 
+def scored_clips(video_id: str, scores: np.ndarray) -> int:
+    """How many leading clips of a video have a score (the rest have none: NaN)."""
+    finite = np.isfinite(scores)
+    n = len(scores) if finite.all() else int(np.argmin(finite))
+    if finite[n:].any():
+        raise DatasetError(
+            f"video {video_id}: clip {n} has no score but later clips do (only the clips past "
+            "the end of a stream that ended early may lack one)"
+        )
+    return n
+
+
+def unscored_clips(
+    predictions: dict[str, np.ndarray], ids: list[str]
+) -> dict[str, tuple[int, int]]:
+    """video_id -> (scored, clips) of the videos in ``ids`` with clips that have no score."""
+    out = {}
+    for v in ids:
+        n = scored_clips(v, predictions[v])
+        if n < len(predictions[v]):
+            out[v] = (n, len(predictions[v]))
+    return out
+
+
 def protocol_scores(
     protocol: str,
     predictions: dict[str, np.ndarray],
@@ -56,6 +90,23 @@ def protocol_scores(
             raise DatasetError(
                 f"video {v}: {len(predictions[v])} predicted scores for {len(truth[v])} clips"
             )
+    cut = unscored_clips(predictions, list(videos["video_id"]))
+    if cut:
+        shown = [f"{v} {n} of {total}" for v, (n, total) in list(cut.items())[:5]]
+        log.warning(
+            "%d video(s) evaluated over their scored clips only (a stream ended early; the "
+            "clips past it have no score and are not evaluated): %s",
+            len(cut),
+            ", ".join(shown) + (", ..." if len(cut) > 5 else ""),
+        )
+        videos = videos[~videos["video_id"].isin([v for v, (n, _) in cut.items() if n == 0])]
+        if videos.empty:
+            raise DatasetError("no evaluated video has a scored clip")
+        predictions = {
+            v: predictions[v][: cut[v][0]] if v in cut else predictions[v]
+            for v in videos["video_id"]
+        }
+        truth = {v: truth[v][: cut[v][0]] if v in cut else truth[v] for v in videos["video_id"]}
     if protocol == "youtube-map":
         if any((truth[v] < 0).any() for v in videos["video_id"]):
             raise DatasetError(
@@ -112,6 +163,7 @@ def evaluate_run(
         raise DatasetError(f"no predicted video in split {eval_split!r}")
     clips = read_clips(clips_path)
     per_category, average, secondary = protocol_scores(protocol, predictions, clips, videos)
+    unscored = unscored_clips(predictions, list(videos["video_id"]))
     quality = None
     if pseudo_path is not None:
         from highlight_pipeline.pseudo.quality import pseudo_quality
@@ -125,7 +177,8 @@ def evaluate_run(
         "per_category": per_category,
         "average": average,
         "secondary": secondary,
-        "n_videos": len(videos),
+        "n_videos": len(videos) - sum(1 for n, _ in unscored.values() if n == 0),
+        "unscored_clips": {v: list(c) for v, c in sorted(unscored.items())},
         "pseudo_quality": quality,
         "config_slice": method_slice,
         "config_hash": slice_hash(method_slice),
@@ -135,4 +188,4 @@ def evaluate_run(
 
 def write_metrics(path: str | Path, metrics: dict) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(metrics, indent=2, sort_keys=True) + "\n")

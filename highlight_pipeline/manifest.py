@@ -1,4 +1,11 @@
-"""Manifest of a dataset: every video probed once; unusable videos go to rejected.csv."""
+"""Manifest of a dataset: every video probed once; unusable videos go to rejected.csv.
+
+``audio_duration`` is the sound track's length as its header states (empty where the
+header does not say). A header only tells what the file says of itself: a sound track
+shorter than the picture shows here, and the console line counts such videos as partial;
+a file cut short usually claims its whole duration, so it shows at extraction, which
+measures how far every stream decodes (features/extract.py: a console line per video).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from tqdm import tqdm
 
 from highlight_pipeline.datasets.registry import get_reader
 from highlight_pipeline.errors import DatasetError, VideoError
+from highlight_pipeline.video.decode import END_TOLERANCE
 from highlight_pipeline.video.probe import probe
 
 log = logging.getLogger(__name__)
@@ -27,6 +35,7 @@ MANIFEST_COLUMNS = [
     "split",
     "fingerprint",
     "rotation",
+    "audio_duration",
 ]
 
 
@@ -49,6 +58,15 @@ def build_manifest(
             log.warning("rejected %s: %s", row.video_id, exc)
             rejected.append({"video_id": row.video_id, "path": row.path, "reason": str(exc)})
             continue
+        heard = info.audio_duration if info.has_audio else None
+        if heard is not None and heard < info.duration - END_TOLERANCE:
+            log.warning(
+                "%s: %s: its header says the sound ends at %.2f s of %.2f s (partial audio)",
+                row.video_id,
+                row.path,
+                info.audio_duration,
+                info.duration,
+            )
         rows.append(
             {
                 "video_id": row.video_id,
@@ -106,4 +124,25 @@ def manifest_summary(name: str, manifest: pd.DataFrame, rejected: pd.DataFrame) 
         if silent:
             listed = ", ".join(silent[:3]) + (", ..." if len(silent) > 3 else "")
             parts.append(f"{len(silent)} without audio ({listed})")
+    short = short_audio(manifest)
+    if len(short):
+        listed = ", ".join(
+            f"{r.video_id}: audio {r.audio_duration:.2f} s of {r.duration:.2f} s"
+            for r in short.head(3).itertuples()
+        )
+        parts.append(
+            f"{len(short)} partial ({listed}{', ...' if len(short) > 3 else ''}; "
+            "audio features end where the sound does)"
+        )
     return "; ".join(parts)
+
+
+def short_audio(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Videos whose header says the sound ends more than ``END_TOLERANCE`` before the
+    picture (the manifest's duration)."""
+    if "audio_duration" not in manifest.columns or manifest.empty:
+        return manifest.iloc[0:0]
+    audio = pd.to_numeric(manifest["audio_duration"], errors="coerce")
+    duration = pd.to_numeric(manifest["duration"], errors="coerce")
+    heard = manifest["has_audio"].astype(str).str.lower().isin(["true", "1"])
+    return manifest[heard & (audio < duration - END_TOLERANCE)]

@@ -14,10 +14,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from highlight_pipeline.atomic import write_text_atomic
 from highlight_pipeline.datasets.folder import clip_grid
 from highlight_pipeline.errors import PipelineError, VideoError
 from highlight_pipeline.features.extract import build_extractor
-from highlight_pipeline.features.pooling import pool_windows
+from highlight_pipeline.features.pooling import decoded_clips, pool_windows
 from highlight_pipeline.methods.inputs import VideoInputs
 from highlight_pipeline.methods.models import load_model
 from highlight_pipeline.methods.recipe import recipe_features
@@ -49,10 +50,22 @@ def predict_video(
     used: dict[str, dict] = {}
 
     def clip_features(feature_slice: dict) -> np.ndarray:
+        """The clips' features of one modality; a stream that ended early has them only for
+        the leading clips inside its decoded extent (no window is held to fill the rest)."""
         extractor = build_extractor(feature_slice, runtime)
         found = extractor.extract(video, row)
         used[extractor.modality] = {"extractor": feature_slice["extractor"], **extractor.describe()}
-        return pool_windows(found.windows, found.grid[:, 0], found.grid[:, 1], starts, ends)
+        n = len(starts)
+        if found.partial:
+            n = decoded_clips(starts, ends, found.extent)
+            log.warning(
+                "%s: the %s stream ends at %.2f s of %.2f s; the clips after it get no score",
+                video,
+                extractor.modality,
+                found.extent,
+                info.duration,
+            )
+        return pool_windows(found.windows, found.grid[:, 0], found.grid[:, 1], starts[:n], ends[:n])
 
     features = recipe_features(recipe)
     visual = clip_features(features["visual"]) if "visual" in features else None
@@ -64,10 +77,17 @@ def predict_video(
             log.warning("%s: audio unusable (%s); scoring without it", video, exc)
     elif "audio" in features:
         log.warning("%s: no audio track; scoring without it", video)
+    keep = min([len(x) for x in (visual, audio) if x is not None] + [len(starts)])
     inputs = VideoInputs(
-        video_id=Path(video).stem, starts=starts, ends=ends, visual=visual, audio=audio
+        video_id=Path(video).stem,
+        starts=starts[:keep],
+        ends=ends[:keep],
+        visual=None if visual is None else visual[:keep],
+        audio=None if audio is None else audio[:keep],
+        total_clips=len(starts),
     )
-    scores = model.score(inputs)
+    scores = np.full(len(starts), np.nan)
+    scores[:keep] = model.score(inputs)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -77,11 +97,11 @@ def predict_video(
         "features": used,
         "note": "; ".join(weights_notes({str(d.get("weights", "")) for d in used.values()})),
         "clips": [
-            {"start": float(s), "end": float(e), "score": float(v)}
+            {"start": float(s), "end": float(e), "score": float(v) if np.isfinite(v) else None}
             for s, e, v in zip(starts, ends, scores, strict=True)
         ],
     }
-    (out / "scores.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out / "scores.json", json.dumps(result, indent=2) + "\n")
     plot_score_curve(starts, ends, scores, None, out / "scores.png", f"{Path(video).name}")
     segments = select_reel_clips(starts, ends, scores, reel_seconds)
     if segments:

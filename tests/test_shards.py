@@ -279,3 +279,55 @@ def test_corrupt_video_is_reported_as_failed(manifest, corrupt_file, tmp_path):
     assert str(corrupt_file) in meta.failed[0]["reason"]
     assert read_meta(out).failed == meta.failed
     assert set(read_by_id(out)) == set(manifest["video_id"])
+
+
+# ------------------------------------------------------------------ partial streams
+
+
+def test_round_trip_of_duration_extent_and_partial(tmp_path):
+    cut = entry("cut", n=4)
+    cut.duration, cut.extent, cut.partial = 12.0, 2.5, True
+    whole = entry("whole")
+    whole.duration, whole.extent = 2.0, 2.0
+    unmeasured = entry("maps")  # e.g. saliency maps: no extent
+    meta = ShardMeta("b", "w", {}, "h", partial=[{"video_id": "cut", "extent": 2.5}])
+    out = tmp_path / "shard-0.h5"
+    write_shard(out, meta, [cut, whole, unmeasured])
+    back = read_by_id(out)
+    assert (back["cut"].duration, back["cut"].extent, back["cut"].partial) == (12.0, 2.5, True)
+    assert (back["whole"].extent, back["whole"].partial) == (2.0, False)
+    assert back["maps"].extent is None and back["maps"].duration is None
+    assert read_meta(out).partial == meta.partial and read_meta(out).layout == 2
+
+
+def test_shard_of_an_older_layout_is_not_reused(manifest, tmp_path, count_extract):
+    import h5py
+
+    out = tmp_path / "shard-0.h5"
+    extract_shard(manifest, 0, 1, VISUAL, out, progress=False)
+    with h5py.File(previous_path(out), "r+") as handle:  # as written before layout 2
+        del handle.attrs["layout"]
+    assert reusable_entries(out, read_meta(out).config_hash) == {}
+    extract_shard(manifest, 0, 1, VISUAL, out, progress=False)
+    assert len(count_extract) == 6  # every video decoded again: old windows may hold frames
+
+
+def test_video_claiming_more_than_it_holds_is_partial_and_said_again_on_reuse(
+    manifest, tmp_path, count_extract
+):
+    claimed = manifest.copy()
+    claimed.loc[claimed["video_id"] == "a/one", "duration"] = 5.0  # it holds 2 s
+    out = tmp_path / "shard-0.h5"
+    lines: list[str] = []
+    meta = extract_shard(claimed, 0, 1, VISUAL, out, progress=False, console=lines.append)
+    e = read_by_id(out)["a/one"]
+    assert e.partial and e.extent == pytest.approx(2.0) and e.duration == 5.0
+    assert e.end.max() <= 2.0 + 1e-9  # windows end with the picture, not at 5 s
+    assert len(e.windows) == len(window_grid(2.0, 1.0, 0.5))
+    assert not read_by_id(out)["two"].partial
+    assert [p["video_id"] for p in meta.partial] == ["a/one"]
+    assert len(lines) == 1 and "visual stream ends at 2.00 s of the 5.00 s" in lines[0]
+    out.unlink()
+    again: list[str] = []
+    extract_shard(claimed, 0, 1, VISUAL, out, progress=False, console=again.append)
+    assert len(count_extract) == 3 and again == lines  # reused, and still reported

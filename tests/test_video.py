@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 
 from highlight_pipeline.errors import VideoError
+from highlight_pipeline.video import decode as decode_module
 from highlight_pipeline.video import probe as probe_module
-from highlight_pipeline.video.decode import iter_audio_chunks, iter_frame_batches
+from highlight_pipeline.video.decode import (
+    END_TOLERANCE,
+    StreamExtent,
+    iter_audio_chunks,
+    iter_frame_batches,
+    sample_and_hold,
+)
 from highlight_pipeline.video.probe import fingerprint, probe
 
 LEVEL_STEP = 8  # grey level per source frame index, as written by conftest.write_test_video
@@ -163,6 +170,52 @@ def test_variable_frame_rate_with_duration(make_video):
     _, times, frames = decoded(path, fps=5, duration=2.0)
     np.testing.assert_allclose(times, np.arange(10) / 5)
     assert [index_of_frame(f) for f in frames] == [0, 0, 1, 2, 2, 2, 2, 2, 2, 3]
+
+
+def test_picture_shorter_than_the_claimed_duration_is_not_held(av_clip):
+    # the file holds 3 s; a header that claims 6 s must not get 3 s of its last frame
+    extent = StreamExtent()
+    batches = list(iter_frame_batches(av_clip, 4, 32, 24, 100, 6.0, extent))
+    times = np.concatenate([t for t, _ in batches])
+    np.testing.assert_allclose(times, np.arange(12) / 4)  # 0 .. 2.75: inside the picture
+    assert extent.claimed == 6.0 and extent.seconds == pytest.approx(3.0)
+    assert extent.partial and extent.covered() == pytest.approx(3.0)
+
+
+def test_picture_ending_within_the_tolerance_runs_to_the_duration(av_clip):
+    extent = StreamExtent()
+    duration = 3.0 + END_TOLERANCE - 0.05
+    times = np.concatenate(
+        [t for t, _ in iter_frame_batches(av_clip, 4, 32, 24, 100, duration, extent)]
+    )
+    np.testing.assert_allclose(times, np.arange(13) / 4)  # as before: to the duration
+    assert not extent.partial and extent.covered() == duration
+
+
+def test_sample_and_hold_ends_with_the_last_frame_display_time():
+    timed = iter([(0.0, "a"), (1.0, "b"), (2.0, "c")])  # one frame a second
+    extent = StreamExtent(10.0)
+    out = list(sample_and_hold(timed, 0.5, 10.0, extent))
+    assert [t for t, _ in out] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]  # "c" shows until 3.0
+    assert [f for _, f in out] == ["a", "a", "b", "b", "c", "c"]
+    assert extent.seconds == 3.0 and extent.partial
+
+
+def test_data_breaking_off_after_frames_ends_the_stream(caplog):
+    def frames():
+        yield "first"
+        yield "second"
+        raise av.error.InvalidDataError(1094995529, "Invalid data found")
+
+    assert list(decode_module._until_broken(frames(), "cut.mp4", "sound")) == ["first", "second"]
+    assert "cut.mp4: the sound stops decoding after 2 frames" in caplog.text
+
+    def broken():
+        raise av.error.InvalidDataError(1094995529, "Invalid data found")
+        yield  # pragma: no cover
+
+    with pytest.raises(av.error.InvalidDataError):  # nothing decoded: an error, as before
+        list(decode_module._until_broken(broken(), "bad.mp4", "picture"))
 
 
 def test_frames_of_corrupt_file_raise_video_error(corrupt_file):

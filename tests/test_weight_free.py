@@ -229,3 +229,39 @@ def test_video_shorter_than_a_window_is_flagged(make_video):
     ).extract(path, SimpleNamespace(duration=0.6))
     assert found.short and found.windows.shape == (1, 1040)
     np.testing.assert_allclose(found.grid, [[0.0, 0.6]])
+
+
+# ----------------------------------------------------------- streams that end early
+
+
+def test_logmel_windows_end_where_the_sound_ends(monkeypatch):
+    rng = np.random.default_rng(1)
+    sound = rng.normal(0, 0.1, int(2.3 * 16000)).astype(np.float32)  # 2.3 s of noise
+    monkeypatch.setattr(wf, "iter_audio_chunks", lambda path, rate: iter(np.split(sound, 5)))
+    found = LogMelExtractor(LOGMEL).extract("unused.mp4", SimpleNamespace(duration=6.0))
+    assert found.partial and found.extent == pytest.approx(2.3)
+    np.testing.assert_allclose(found.grid, window_grid(2.3, 1.0, 0.5))  # not to 6 s
+    assert len(found.windows) == 3
+    # no window repeats another (past the sound they used to be copies of the last one)
+    assert (np.abs(np.diff(found.windows, axis=0)).max(axis=1) > 0).all()
+
+
+def test_logmel_sound_ending_within_the_tolerance_keeps_the_claimed_grid(monkeypatch):
+    sound = np.random.default_rng(2).normal(0, 0.1, 3 * 16000).astype(np.float32)
+    monkeypatch.setattr(wf, "iter_audio_chunks", lambda path, rate: iter([sound]))
+    found = LogMelExtractor(LOGMEL).extract("unused.mp4", SimpleNamespace(duration=3.1))
+    assert not found.partial and found.extent == pytest.approx(3.0)
+    np.testing.assert_allclose(found.grid, window_grid(3.1, 1.0, 0.5))
+
+
+def test_colormotion_windows_end_with_the_picture(make_video):
+    path = make_video("three.mp4", seconds=3.0, fps=10, audio=False)
+    extractor = build_extractor(
+        {"extractor": "colormotion", "fps": 10, "width": 32, "height": 24, **GRID}
+    )
+    found = extractor.extract(path, SimpleNamespace(duration=6.0))  # a header claiming 6 s
+    assert found.partial and found.extent == pytest.approx(3.0)
+    np.testing.assert_allclose(found.grid, window_grid(3.0, 1.0, 0.5))
+    complete = extractor.extract(path, SimpleNamespace(duration=3.0))
+    assert not complete.partial
+    np.testing.assert_array_equal(found.windows, complete.windows)  # nothing held, nothing lost

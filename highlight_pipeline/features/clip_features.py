@@ -1,15 +1,22 @@
-"""Clip-level features of a dataset: window features from the shards pooled onto clips.csv."""
+"""Clip-level features of a dataset: window features from the shards pooled onto clips.csv.
+
+Where a modality's stream ended early (a ``partial`` shard entry), a video has features of
+that modality for its leading clips inside the decoded extent only
+(:func:`~highlight_pipeline.features.pooling.decoded_clips`); its other clips are missing
+for that modality: the array is shorter than the video's clips, never padded. A partial
+stream that covers no clip is missing altogether (``None``), as a video without sound is.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from highlight_pipeline.features.pooling import pool_windows
+from highlight_pipeline.features.pooling import decoded_clips, pool_windows
 from highlight_pipeline.features.shards import load_features
 
 log = logging.getLogger(__name__)
@@ -17,14 +24,24 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ClipFeatures:
-    """Per video ``[n_clips, D]`` features; ``None`` where the modality is missing."""
+    """Per video ``[n, D]`` features of its first n clips (all of them unless the stream
+    ended early); ``None`` where the modality is missing."""
 
     by_video: dict[str, np.ndarray | None]
     dim: int
     failed: list[dict]
+    n_clips: dict[str, int] = field(default_factory=dict)  # the video's clips in clips.csv
+    partial: dict[str, tuple[float, float]] = field(default_factory=dict)  # (extent, claimed)
 
     def available(self) -> list[str]:
         return [v for v, x in self.by_video.items() if x is not None]
+
+    def clip_count(self, video_id: str) -> int:
+        """The video's clips in clips.csv (the feature rows where that is not recorded)."""
+        if video_id in self.n_clips:
+            return self.n_clips[video_id]
+        found = self.by_video.get(video_id)
+        return 0 if found is None else len(found)
 
 
 def read_clips(path: str | Path) -> pd.DataFrame:
@@ -34,20 +51,37 @@ def read_clips(path: str | Path) -> pd.DataFrame:
 def load_clip_features(shard_paths: list[str | Path], clips: pd.DataFrame) -> ClipFeatures:
     entries, failed = load_features(shard_paths)
     by_video: dict[str, np.ndarray | None] = {}
+    n_clips: dict[str, int] = {}
+    partial: dict[str, tuple[float, float]] = {}
     dim = 0
     for video_id, group in clips.groupby("video_id", sort=False):
         entry = entries.get(video_id)
         if entry is None:
             continue  # failed or rejected: not part of this modality
         dim = entry.windows.shape[1]
+        n_clips[video_id] = len(group)
         if entry.missing or len(entry.windows) == 0:
             by_video[video_id] = None
             continue
+        starts, ends = group["start"].to_numpy(float), group["end"].to_numpy(float)
+        keep = len(group)
+        if entry.partial and entry.extent is not None:
+            keep = decoded_clips(starts, ends, entry.extent)
+            claimed = entry.duration if entry.duration is not None else float(ends.max())
+            partial[video_id] = (entry.extent, claimed)
+            log.warning(
+                "%s: its stream ends at %.2f s of %.2f s (partial): features for %d of its "
+                "%d clips, the rest missing",
+                video_id,
+                entry.extent,
+                claimed,
+                keep,
+                len(group),
+            )
+        if keep == 0:
+            by_video[video_id] = None
+            continue
         by_video[video_id] = pool_windows(
-            entry.windows,
-            entry.start,
-            entry.end,
-            group["start"].to_numpy(float),
-            group["end"].to_numpy(float),
+            entry.windows, entry.start, entry.end, starts[:keep], ends[:keep]
         )
-    return ClipFeatures(by_video, dim, failed)
+    return ClipFeatures(by_video, dim, failed, n_clips, partial)

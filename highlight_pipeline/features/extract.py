@@ -1,8 +1,16 @@
-"""Extract one feature shard: every manifest video of shard k, reusing unchanged ones."""
+"""Extract one feature shard: every manifest video of shard k, reusing unchanged ones.
+
+A video whose stream ends before the duration its file claims (a truncated file, a sound
+track shorter than the picture) keeps the features of what decoded: the entry is marked
+``partial`` with the decoded ``extent``, the rest of the video has no features of this
+modality, and the job says so in one line per video on the console (stdout) and in its
+log (a rerun that reuses the entry says it again).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +63,11 @@ def extract_shard(
     out: str | Path,
     progress: bool = True,
     runtime: dict | None = None,
+    console: Callable[[str], None] | None = None,
 ) -> ShardMeta:
+    """Extract (or reuse) every video of shard ``shard`` into ``out``. ``console`` prints
+    the one-line notice of each partial video (default: stdout)."""
+    console = console or _print
     extractor = build_extractor(feature_slice, runtime)
     described = extractor.describe()
     # The weights (a checkpoint's sha256, or random-init) are part of what a window depends on.
@@ -83,6 +95,7 @@ def extract_shard(
         if old is not None and old.fingerprint == row.fingerprint:
             entries.append(old)
             reused += 1
+            _note_partial(old, row, extractor, meta, console)
             continue
         if extractor.modality == "audio" and not _truthy(row.has_audio):
             log.warning("%s: no audio track; audio features marked missing", row.video_id)
@@ -95,6 +108,8 @@ def extract_shard(
                     empty,
                     empty,
                     missing=True,
+                    duration=float(row.duration),
+                    extent=0.0,
                 )
             )
             continue
@@ -106,21 +121,58 @@ def extract_shard(
             continue
         if found.short:
             log.warning("%s: shorter than one window; padded and flagged short", row.video_id)
-        entries.append(
-            VideoEntry(
-                row.video_id,
-                row.fingerprint,
-                found.windows,
-                found.grid[:, 0],
-                found.grid[:, 1],
-                short=found.short,
-            )
+        entry = VideoEntry(
+            row.video_id,
+            row.fingerprint,
+            found.windows,
+            found.grid[:, 0],
+            found.grid[:, 1],
+            short=found.short,
+            duration=float(row.duration),
+            extent=found.extent,
+            partial=found.partial,
         )
+        entries.append(entry)
+        _note_partial(entry, row, extractor, meta, console)
     write_shard(out, meta, entries)
     log.info(
-        "shard %d: %d videos (%d reused, %d failed)", shard, len(entries), reused, len(meta.failed)
+        "shard %d: %d videos (%d reused, %d failed, %d partial)",
+        shard,
+        len(entries),
+        reused,
+        len(meta.failed),
+        len(meta.partial),
     )
     return meta
+
+
+def partial_notice(path: str, modality: str, name: str, extent: float, duration: float) -> str:
+    """The one line that reports a stream ending early."""
+    return (
+        f"partial: {path}: the {modality} stream ends at {extent:.2f} s of the {duration:.2f} s "
+        f"the file claims; {name} features end there and the rest is marked missing"
+    )
+
+
+def _note_partial(entry: VideoEntry, row, extractor, meta: ShardMeta, console) -> None:
+    if not entry.partial or entry.extent is None:
+        return
+    duration = entry.duration if entry.duration is not None else float(row.duration)
+    meta.partial.append(
+        {
+            "video_id": entry.video_id,
+            "path": str(row.path),
+            "extent": round(entry.extent, 3),
+            "duration": round(duration, 3),
+        }
+    )
+    line = partial_notice(str(row.path), extractor.modality, extractor.name, entry.extent, duration)
+    log.warning("%s: %s", entry.video_id, line)
+    console(line)
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
 
 
 def _truthy(value: object) -> bool:

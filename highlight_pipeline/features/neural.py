@@ -6,6 +6,10 @@ rate) straight to the resize size with swscale, centre-cropped, stacked into win
 ``window`` frames every ``stride`` frames, and batched; a background thread decodes ahead
 while the model computes. A video shorter than one window is loop-padded (the frame
 indices repeat, as the reference 3D-ResNet code's LoopPadding does) and flagged ``short``.
+
+A stream that ends before the duration the file claims ends its windows there: frames are
+not held past the decoded picture (``video.decode``), and audio windows past the decoded
+sound are not made of zeros; the result records the decoded extent and ``partial``.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from highlight_pipeline.features.backbones.registry import sha256_of
 from highlight_pipeline.features.prefetch import prefetch
 from highlight_pipeline.features.weight_free import WindowFeatures
 from highlight_pipeline.features.windows import window_grid
-from highlight_pipeline.video.decode import iter_audio_chunks, iter_frame_batches
+from highlight_pipeline.video.decode import StreamExtent, iter_audio_chunks, iter_frame_batches
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +115,10 @@ def iter_visual_windows(
     height: int,
     duration: float,
     batch: int,
+    extent: StreamExtent | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
-    """Yield ``(windows uint8 [B, T, crop, crop, 3], [B, 2] start/end seconds, short)``."""
+    """Yield ``(windows uint8 [B, T, crop, crop, 3], [B, 2] start/end seconds, short)``;
+    ``extent`` receives how far the picture decoded (windows end there)."""
     rate = spec.fps or fps
     out_w, out_h = decode_size(spec, width, height)
     ring: deque[np.ndarray] = deque(maxlen=spec.window)
@@ -120,7 +126,7 @@ def iter_visual_windows(
     windows: list[np.ndarray] = []
     times: list[tuple[float, float]] = []
     index = -1
-    for _, frames in iter_frame_batches(path, rate, out_w, out_h, 32, duration):
+    for _, frames in iter_frame_batches(path, rate, out_w, out_h, 32, duration, extent):
         for frame in _crop(frames, spec.crop):
             index += 1
             ring.append(frame)
@@ -204,6 +210,7 @@ class NeuralExtractor(NetworkRunner):
         if self.modality == "audio":
             return self._extract_audio(path, float(row.duration))
         feats, grids, short = [], [], False
+        extent = StreamExtent(float(row.duration))
         batches = iter_visual_windows(
             path,
             self.spec,
@@ -212,22 +219,32 @@ class NeuralExtractor(NetworkRunner):
             int(row.height),
             float(row.duration),
             self.batch_size,
+            extent,
         )
         for windows, times, is_short in prefetch(batches, depth=2):
             feats.append(self._run(to_model_input(windows, self.spec, self.device)))
             grids.append(times)
             short = short or is_short
-        return WindowFeatures(np.concatenate(feats), np.concatenate(grids), short)
+        return WindowFeatures(
+            np.concatenate(feats), np.concatenate(grids), short, extent.seconds, extent.partial
+        )
 
     def _extract_audio(self, path: str | Path, duration: float) -> WindowFeatures:
         rate = 32000
         grid = window_grid(duration, self.slice["window_seconds"], self.slice["stride_seconds"])
+        extent = StreamExtent(duration)
         feats = [
             self._run(torch.from_numpy(batch).to(self.device))
-            for batch in prefetch(iter_audio_windows(path, rate, grid, self.batch_size), 2)
+            for batch in prefetch(iter_audio_windows(path, rate, grid, self.batch_size, extent), 2)
         ]
-        short = duration < self.slice["window_seconds"]
-        return WindowFeatures(np.concatenate(feats), grid, short)
+        if extent.seconds <= 0:
+            raise ValueError("no audio decoded")
+        windows = np.concatenate(feats)
+        grid = grid[: len(windows)].copy()  # a partial sound: the windows it fills
+        if extent.partial and grid[-1, 1] > extent.seconds:
+            grid[-1, 1] = extent.seconds  # the one window of a sound shorter than a window
+        short = extent.covered() < self.slice["window_seconds"]
+        return WindowFeatures(windows, grid, short, extent.seconds, extent.partial)
 
     def describe(self) -> dict:
         info = {"weights": self.weights, "device": str(self.device), "amp": self.amp}
@@ -237,9 +254,17 @@ class NeuralExtractor(NetworkRunner):
 
 
 def iter_audio_windows(
-    path: str | Path, rate: int, grid: np.ndarray, batch: int
+    path: str | Path,
+    rate: int,
+    grid: np.ndarray,
+    batch: int,
+    extent: StreamExtent | None = None,
 ) -> Iterator[np.ndarray]:
-    """Yield float32 ``[B, samples]`` audio windows on ``grid`` (zero-padded past the end)."""
+    """Yield float32 ``[B, samples]`` audio windows on ``grid`` (zero-padded past the end).
+
+    With ``extent`` (its ``claimed`` duration set), it receives the decoded sound's length;
+    a partial sound (``StreamExtent.partial``) yields only the leading windows it fills
+    (one zero-padded window if it fills none), not windows of zeros past its end."""
     length = int(round((grid[0, 1] - grid[0, 0]) * rate))
     starts = np.round(grid[:, 0] * rate).astype(np.int64)
     buffer = np.zeros(0, np.float32)
@@ -249,9 +274,10 @@ def iter_audio_windows(
 
     def ready(final: bool) -> Iterator[np.ndarray]:
         nonlocal next_window, out
+        ended = final and extent is not None and extent.partial
         while next_window < len(starts):
             a = starts[next_window] - offset
-            if a + length > len(buffer) and not final:
+            if a + length > len(buffer) and (not final or (ended and next_window > 0)):
                 return
             window = np.zeros(length, np.float32)
             piece = buffer[max(a, 0) : a + length]
@@ -264,6 +290,8 @@ def iter_audio_windows(
 
     for chunk in iter_audio_chunks(path, rate):
         buffer = np.concatenate([buffer, chunk])
+        if extent is not None:
+            extent.seconds = (offset + len(buffer)) / rate
         yield from ready(final=False)
         if next_window < len(starts):
             drop = min(int(starts[next_window] - offset), len(buffer))

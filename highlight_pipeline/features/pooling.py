@@ -3,6 +3,10 @@
 Windows are sorted by start and have (nearly) equal lengths, so each clip's members form
 a contiguous run; sums over all runs come from one ``np.add.reduceat`` call, memory
 O(clips x D). A clip that no window half-covers takes the window nearest its centre.
+
+A stream that ended early (a partial shard entry) has features only for the leading clips
+that lie at least half inside its decoded extent (:func:`decoded_clips`); only those are
+pooled, so no clip past the stream's end borrows its last window.
 """
 
 from __future__ import annotations
@@ -51,3 +55,12 @@ def pool_windows(
     bounds = np.stack([first, last], axis=1).ravel()
     sums = np.add.reduceat(padded, bounds, axis=0)[::2]
     return (sums / (last - first)[:, None]).astype(np.float32)
+
+
+def decoded_clips(clip_start: np.ndarray, clip_end: np.ndarray, extent: float) -> int:
+    """How many leading clips lie at least half inside ``[0, extent]`` (a stream's decoded
+    extent): the clips that have features of that stream. Counting stops at the first
+    clip that does not, so the clips kept are always a prefix of the video's clips."""
+    inside = np.minimum(clip_end, extent) - clip_start
+    present = inside >= 0.5 * (clip_end - clip_start) - 1e-9
+    return int(len(present) if present.all() else np.argmin(present))

@@ -3,15 +3,21 @@
 Layout of ``shard-{k}.h5``: one group per video (name = URL-quoted video_id) holding
 ``windows`` [N, D] float32 (saliency shards: ``maps`` [T, H, W] float16), ``start`` and
 ``end`` [N] seconds, and attributes
-``video_id``, ``fingerprint``, ``short`` (shorter than one window, padded) and
-``missing`` (e.g. no audio track). File attributes: ``backbone``, ``weights``,
-``preprocessing`` (JSON of the config slice), ``config_hash``, ``package_version``,
-``failed`` (JSON list of videos that could not be decoded, with the reason), ``array``
-(the name of the per-video array).
+``video_id``, ``fingerprint``, ``short`` (shorter than one window, padded),
+``missing`` (e.g. no audio track), ``duration`` (the seconds the file claims, the
+manifest's), ``extent`` (the seconds the stream decoded; NaN where not measured, as for
+saliency maps) and ``partial`` (the stream ended more than ``video.decode.END_TOLERANCE``
+before ``duration``: the windows end at ``extent``, and the rest of the video has none).
+File attributes: ``backbone``, ``weights``, ``preprocessing`` (JSON of the config slice),
+``config_hash``, ``package_version``, ``failed`` (JSON list of videos that could not be
+decoded, with the reason), ``partial`` (JSON list of the partial videos: video_id, path,
+extent, duration), ``array`` (the name of the per-video array) and ``layout`` (2: entries
+record their extent).
 
 Snakemake deletes a job's outputs before it runs, so each finished shard is also
 hard-linked under ``.prev/``: the next run of the same shard reuses every video whose
-fingerprint and config hash match instead of recomputing it.
+fingerprint and config hash match instead of recomputing it. A shard of an older layout is
+not reused: its windows may hold a stream's last frame or sound past the stream's end.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ import numpy as np
 
 from highlight_pipeline import __version__
 
+LAYOUT = 2  # 2: per-video duration, extent and partial (no held frames past a stream's end)
+
 
 def shard_of(video_id: str, n_shards: int) -> int:
     """Stable shard of a video: adding a video changes the membership of one shard only."""
@@ -44,6 +52,9 @@ class VideoEntry:
     end: np.ndarray
     short: bool = False
     missing: bool = False
+    duration: float | None = None  # seconds the file claims (the manifest's)
+    extent: float | None = None  # seconds the stream decoded (None: not measured)
+    partial: bool = False  # the stream ended early: windows end at ``extent``
 
 
 @dataclass
@@ -54,6 +65,8 @@ class ShardMeta:
     config_hash: str
     failed: list[dict] = field(default_factory=list)
     array: str = "windows"  # "maps" in saliency shards
+    partial: list[dict] = field(default_factory=list)  # video_id, path, extent, duration
+    layout: int = LAYOUT
 
 
 def previous_path(path: str | Path) -> Path:
@@ -74,7 +87,9 @@ def write_shard(path: str | Path, meta: ShardMeta, entries: list[VideoEntry]) ->
             config_hash=meta.config_hash,
             package_version=__version__,
             failed=json.dumps(meta.failed),
+            partial=json.dumps(meta.partial),
             array=meta.array,
+            layout=LAYOUT,
         )
         for entry in entries:
             group = handle.create_group(quote(entry.video_id, safe=""))
@@ -91,6 +106,9 @@ def write_shard(path: str | Path, meta: ShardMeta, entries: list[VideoEntry]) ->
                 fingerprint=entry.fingerprint,
                 short=entry.short,
                 missing=entry.missing,
+                duration=_seconds_attr(entry.duration),
+                extent=_seconds_attr(entry.extent),
+                partial=entry.partial,
             )
     os.replace(tmp, path)
     prev = previous_path(path)
@@ -100,6 +118,17 @@ def write_shard(path: str | Path, meta: ShardMeta, entries: list[VideoEntry]) ->
         os.link(path, prev)
     except OSError:  # file systems without hard links: no reuse, nothing lost
         pass
+
+
+def _seconds_attr(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _seconds(attrs: h5py.AttributeManager, name: str) -> float | None:
+    value = attrs.get(name)
+    if value is None or not np.isfinite(value):
+        return None
+    return float(value)
 
 
 def read_entries(path: str | Path) -> Iterator[VideoEntry]:
@@ -114,6 +143,9 @@ def read_entries(path: str | Path) -> Iterator[VideoEntry]:
                 end=group["end"][()],
                 short=bool(group.attrs["short"]),
                 missing=bool(group.attrs["missing"]),
+                duration=_seconds(group.attrs, "duration"),
+                extent=_seconds(group.attrs, "extent"),
+                partial=bool(group.attrs.get("partial", False)),
             )
 
 
@@ -127,16 +159,20 @@ def read_meta(path: str | Path) -> ShardMeta:
             config_hash=str(a["config_hash"]),
             failed=json.loads(a["failed"]),
             array=str(a.get("array", "windows")),
+            partial=json.loads(a.get("partial", "[]")),
+            layout=int(a.get("layout", 1)),
         )
 
 
 def reusable_entries(path: str | Path, config_hash: str) -> dict[str, VideoEntry]:
-    """Entries of the previous run of this shard, if it used the same configuration."""
+    """Entries of the previous run of this shard, if it used the same configuration and
+    the current layout."""
     prev = previous_path(path)
     if not prev.is_file():
         return {}
     try:
-        if read_meta(prev).config_hash != config_hash:
+        meta = read_meta(prev)
+        if meta.config_hash != config_hash or meta.layout != LAYOUT:
             return {}
         return {e.video_id: e for e in read_entries(prev)}
     except (OSError, KeyError, ValueError):

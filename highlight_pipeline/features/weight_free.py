@@ -23,6 +23,11 @@ dataset (docs/synthetic.md), which only measures the result.
 window the spectral shape (mean log energy per band minus its mean over bands) and the
 temporal spread (standard deviation per band), each centred on its mean over bands, so
 cosine similarity compares spectral shapes rather than loudness: 80 values.
+
+Both put their windows on the stream's own extent: where the picture or the sound ends
+before the duration the file claims (``video.decode.StreamExtent.partial``), the windows
+end there, and the result says so (``extent``, ``partial``); no frame is held and no sound
+repeated to reach the claimed duration.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from highlight_pipeline.features.windows import (
     range_stds,
     window_grid,
 )
-from highlight_pipeline.video.decode import iter_audio_chunks, iter_frame_batches
+from highlight_pipeline.video.decode import StreamExtent, iter_audio_chunks, iter_frame_batches
 
 HIST_LEVELS = 8
 MOTION_GRID = 4
@@ -56,6 +61,8 @@ class WindowFeatures:
     windows: np.ndarray  # [N, D] float32
     grid: np.ndarray  # [N, 2] start/end seconds
     short: bool = False  # video shorter than one window
+    extent: float | None = None  # seconds the stream decoded (None: not measured)
+    partial: bool = False  # the stream ended early: the windows end at ``extent``
 
 
 def colour_codes(frames: np.ndarray) -> np.ndarray:
@@ -118,10 +125,14 @@ class ColorMotionExtractor:
         self.fps = feature_slice["fps"]
         self.width, self.height = feature_slice["width"], feature_slice["height"]
 
-    def frame_rows(self, path: str | Path, duration: float) -> np.ndarray:
+    def frame_rows(
+        self, path: str | Path, duration: float, extent: StreamExtent | None = None
+    ) -> np.ndarray:
         rows: list[np.ndarray] = []
         previous: np.ndarray | None = None
-        for _, frames in iter_frame_batches(path, self.fps, self.width, self.height, 64, duration):
+        for _, frames in iter_frame_batches(
+            path, self.fps, self.width, self.height, 64, duration, extent
+        ):
             gray = None if previous is None else previous.astype(np.float32).mean(axis=-1)
             codes = colour_codes(frames)  # one binning for both histograms
             rows.append(
@@ -140,15 +151,18 @@ class ColorMotionExtractor:
         return np.concatenate(rows)
 
     def extract(self, path: str | Path, row: Any) -> WindowFeatures:
-        duration = float(row.duration)
-        grid = _grid(self.slice, duration)
-        rows = self.frame_rows(path, duration)
+        extent = StreamExtent(float(row.duration))
+        rows = self.frame_rows(path, extent.claimed, extent)
         if len(rows) == 0:
             raise ValueError("no frames decoded")
+        covered = extent.covered()
+        grid = _grid(self.slice, covered)
         lo, hi = frame_ranges(grid, self.fps, len(rows))
         windows = range_means(rows, lo, hi)
         windows -= np.median(windows, axis=0, keepdims=True)
-        return WindowFeatures(windows, grid, _short(self.slice, duration))
+        return WindowFeatures(
+            windows, grid, _short(self.slice, covered), extent.seconds, extent.partial
+        )
 
     def describe(self) -> dict:
         return {"weights": "weight-free", "version": VISUAL_VERSION}
@@ -181,10 +195,15 @@ class LogMelExtractor:
         self.filters = mel_filterbank(rate, N_FFT, N_MELS)
         self.window = np.hanning(N_FFT).astype(np.float32)
 
-    def mel_rows(self, path: str | Path) -> np.ndarray:
+    def mel_rows(self, path: str | Path, extent: StreamExtent | None = None) -> np.ndarray:
+        """Log-mel rows every 10 ms; ``extent`` receives the decoded sound's length."""
         rows: list[np.ndarray] = []
         tail = np.zeros(0, np.float32)
+        samples = 0
         for chunk in iter_audio_chunks(path, self.rate):
+            samples += len(chunk)
+            if extent is not None:
+                extent.seconds = samples / self.rate
             buffer = np.concatenate([tail, chunk])
             if buffer.size < N_FFT:
                 tail = buffer
@@ -199,16 +218,19 @@ class LogMelExtractor:
         return np.concatenate(rows)
 
     def extract(self, path: str | Path, row: Any) -> WindowFeatures:
-        duration = float(row.duration)
-        grid = _grid(self.slice, duration)
-        rows = self.mel_rows(path)
+        extent = StreamExtent(float(row.duration))
+        rows = self.mel_rows(path, extent)
         if len(rows) == 0:
             raise ValueError("no audio decoded")
+        covered = extent.covered()
+        grid = _grid(self.slice, covered)
         lo, hi = frame_ranges(grid, 1.0 / MEL_HOP_SECONDS, len(rows))
         mean = range_means(rows, lo, hi)
         spread = range_stds(rows, lo, hi)
         windows = np.concatenate([_centre(mean), _centre(spread)], axis=1)
-        return WindowFeatures(windows, grid, _short(self.slice, duration))
+        return WindowFeatures(
+            windows, grid, _short(self.slice, covered), extent.seconds, extent.partial
+        )
 
     def describe(self) -> dict:
         return {"weights": "weight-free"}

@@ -3,6 +3,17 @@
 :func:`load_method_inputs` reads only what a run consumes (its registry entry says which):
 clip features per modality, ground-truth clip labels, pseudo-highlights. Every method gets
 the same per-video record, :class:`VideoInputs`; ``hlp predict`` builds one for a new video.
+
+Streams that end early. Where a modality's stream ended before the video's claimed
+duration (a truncated file, a sound track shorter than the picture), that modality has
+features only for the video's leading clips (``features.clip_features``). A run sees each
+video cut to the clips where *every* feature modality it reads exists: its clips, labels,
+features and pseudo-highlights are those first ``n`` clips, the same for all of them, and
+``total_clips`` keeps how many clips the video has. The clips past the cut are not shown to
+the method, for training or scoring; :func:`write_predictions` gives them no score (null
+in the JSON), and evaluation leaves them out. A modality the video lacks altogether (no
+sound; a stream that ended before its first clip) is ``None``, as before, and does not
+cut the video: the method decides what a missing modality means.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from highlight_pipeline.atomic import atomic_output
 from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.features.clip_features import load_clip_features, read_clips
 from highlight_pipeline.manifest import read_manifest
@@ -35,10 +47,16 @@ class VideoInputs:
     audio: np.ndarray | None = None  # None also when the video has no usable audio
     pseudo: object | None = None  # a pseudo.highlights.PseudoHighlight (training videos)
     path: str = ""
+    total_clips: int | None = None  # the video's clips in clips.csv (None: n_clips, uncut)
 
     @property
     def n_clips(self) -> int:
         return len(self.starts)
+
+    @property
+    def missing_clips(self) -> int:
+        """Clips past the cut: a stream the run reads ended before them."""
+        return 0 if self.total_clips is None else self.total_clips - self.n_clips
 
 
 @dataclass
@@ -80,7 +98,9 @@ def load_method_inputs(
     ``features`` maps a modality to its shard files; ``splits`` (video_id -> train/val/test
     under one split scheme) overrides the manifest's split column. A video whose visual
     features failed is left out (with a warning) when the run reads visual features; a
-    video without audio keeps ``audio=None`` (a method decides what that means)."""
+    video without audio keeps ``audio=None`` (a method decides what that means). A video
+    whose stream of a modality in ``features`` ended early is cut to its leading clips
+    that have every such modality (the module docstring), with a warning."""
     features = features or {}
     manifest = read_manifest(manifest_path).set_index("video_id")
     clips = read_clips(clips_path)
@@ -108,22 +128,41 @@ def load_method_inputs(
             log.warning("skipping %s: no audio features for an audio-only run", video_id)
             continue
         row = manifest.loc[video_id]
+        found = {m: f.by_video.get(video_id) for m, f in by_modality.items()}
+        keep = min([len(x) for x in found.values() if x is not None] + [len(group)])
+        if keep < len(group):
+            ended = [
+                f"{m} ends at {by_modality[m].partial[video_id][0]:.2f} s"
+                for m in sorted(found)
+                if video_id in by_modality[m].partial and found[m] is not None
+            ]
+            log.warning(
+                "%s: %d of its %d clips kept (%s of %.2f s): the last %d lack features "
+                "this run reads and are neither trained on nor scored",
+                video_id,
+                keep,
+                len(group),
+                ", ".join(ended),
+                float(row["duration"]),
+                len(group) - keep,
+            )
+        clipped = group.iloc[:keep]
+        video_pseudo = pseudo.get(video_id)
+        if video_pseudo is not None and keep < len(video_pseudo.av):
+            video_pseudo = video_pseudo.head(keep)
         videos.append(
             VideoInputs(
                 video_id=str(video_id),
-                starts=group["start"].to_numpy(float),
-                ends=group["end"].to_numpy(float),
+                starts=clipped["start"].to_numpy(float),
+                ends=clipped["end"].to_numpy(float),
                 category=str(row["category"]),
                 split=(splits.get(video_id, "") if splits is not None else str(row["split"])),
-                labels=group["label"].to_numpy() if "label" in group else None,
-                visual=by_modality["visual"].by_video.get(video_id)
-                if "visual" in by_modality
-                else None,
-                audio=by_modality["audio"].by_video.get(video_id)
-                if "audio" in by_modality
-                else None,
-                pseudo=pseudo.get(video_id),
+                labels=clipped["label"].to_numpy() if "label" in clipped else None,
+                visual=_head(found.get("visual"), keep),
+                audio=_head(found.get("audio"), keep),
+                pseudo=video_pseudo,
                 path=str(row["path"]),
+                total_clips=len(group),
             )
         )
     if not videos:
@@ -134,13 +173,38 @@ def load_method_inputs(
     return MethodInputs(videos, frozenset(kinds), files)
 
 
-def write_predictions(path: str | Path, videos: list[str], scores: list[np.ndarray]) -> None:
-    frame = pd.DataFrame({"video_id": videos, "scores": [np.round(s, 6).tolist() for s in scores]})
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_json(path, orient="records", lines=True)
+def _head(features: np.ndarray | None, n: int) -> np.ndarray | None:
+    return None if features is None else features[:n]
+
+
+def write_predictions(
+    path: str | Path,
+    videos: list[str],
+    scores: list[np.ndarray],
+    total_clips: list[int | None] | None = None,
+) -> None:
+    """One JSON line per video: its clip scores. With ``total_clips`` (each video's clips in
+    clips.csv, :attr:`VideoInputs.total_clips`), a video scored on its leading clips only
+    gets ``null`` for the rest: clips without a score, never an invented one."""
+    if total_clips is not None:
+        scores = [_padded(np.asarray(s), n) for s, n in zip(scores, total_clips, strict=True)]
+    frame = pd.DataFrame({"video_id": videos, "scores": [_rounded(s) for s in scores]})
+    with atomic_output(path) as tmp:
+        frame.to_json(tmp, orient="records", lines=True)
+
+
+def _padded(scores: np.ndarray, n: int | None) -> np.ndarray:
+    if n is None or len(scores) >= n:
+        return scores
+    return np.concatenate([scores, np.full(n - len(scores), np.nan)])
+
+
+def _rounded(scores: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(x) else x for x in np.round(scores, 6).tolist()]
 
 
 def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
+    """video_id -> clip scores (NaN for a clip without a score)."""
     frame = pd.read_json(path, orient="records", lines=True, dtype={"video_id": str})
     return {
         v: np.asarray(s, dtype=np.float64)

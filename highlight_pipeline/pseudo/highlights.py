@@ -10,6 +10,12 @@ Per clip the file holds the recurrence score of each modality (NaN where a modal
 used or missing), their AV average, and the top-t labels of each of the three scores
 (``label_av``, ``label_visual``, ``label_audio``; -1 where the score is missing), so AV-PH,
 V-PH and A-PH training (Table 5) read one file.
+
+A stream that ended early (``features.clip_features``: a partial modality has features for
+a video's leading clips only) has no score on the clips past its end: NaN, label -1. The AV
+score exists where every used modality the video has exists (a video without sound at all
+uses its visual score, as before), so no pseudo-highlight comes from a clip whose sound is
+missing; the top t% are chosen among the clips that have the score.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ class PseudoHighlight:
     visual: np.ndarray  # NaN where the visual modality is not used
     audio: np.ndarray  # NaN where the video has no audio (or audio is not used)
     av: np.ndarray
-    label: np.ndarray  # the AV pseudo-highlights (= labels["av"])
+    label: np.ndarray  # the AV pseudo-highlights, 0/1 (labels["av"] says -1 where missing)
     category: int
     labels: dict[str, np.ndarray] = field(default_factory=dict)  # target -> 0/1, -1 missing
 
@@ -52,6 +58,17 @@ class PseudoHighlight:
         if name == "av" and "av" not in self.labels:
             return self.label
         return self.labels[name]
+
+    def head(self, n: int) -> PseudoHighlight:
+        """The first ``n`` clips (a video cut to the clips a run has every input of)."""
+        return PseudoHighlight(
+            visual=self.visual[:n],
+            audio=self.audio[:n],
+            av=self.av[:n],
+            label=self.label[:n],
+            category=self.category,
+            labels={t: x[:n] for t, x in self.labels.items()},
+        )
 
 
 @dataclass
@@ -185,23 +202,26 @@ def compute_pseudo_highlights(
 
     visual_scores = per_clip_scores("visual", visual) if visual is not None else {}
     audio_scores = per_clip_scores("audio", audio) if audio is not None else {}
+    reference = visual if visual is not None else audio
     t = pseudo_slice["top_fraction"]
     result: dict[str, PseudoHighlight] = {}
     for x in videos:
-        v, a = visual_scores.get(x), audio_scores.get(x)
-        n = len(v) if v is not None else len(a)
-        av = combine_modalities(v, a) if v is not None else a.copy()
+        n = reference.clip_count(x)
+        if audio is not None and audio.by_video.get(x) is not None:
+            n = max(n, audio.clip_count(x))
+        v, a = _to_length(visual_scores.get(x), n), _to_length(audio_scores.get(x), n)
+        av = combine_modalities(v, a) if v is not None else a.copy()  # NaN where one ended
         missing = np.full(n, -1, dtype=np.int8)
         labels_of = {
-            "av": top_fraction_labels(av, t).astype(np.int8),
-            "visual": top_fraction_labels(v, t).astype(np.int8) if v is not None else missing,
-            "audio": top_fraction_labels(a, t).astype(np.int8) if a is not None else missing,
+            "av": _top_labels(av, t),
+            "visual": _top_labels(v, t) if v is not None else missing,
+            "audio": _top_labels(a, t) if a is not None else missing,
         }
         result[x] = PseudoHighlight(
             visual=v if v is not None else np.full(n, np.nan),
             audio=a if a is not None else np.full(n, np.nan),
             av=av,
-            label=labels_of["av"].astype(np.uint8),
+            label=(labels_of["av"] == 1).astype(np.uint8),  # 0 also where missing
             category=category_of[x],
             labels=labels_of,
         )
@@ -210,6 +230,24 @@ def compute_pseudo_highlights(
         modalities, similarity, "real" if names else "pseudo", clustering, names, means, fallback
     )
     return categories, result, summary, model
+
+
+def _to_length(scores: np.ndarray | None, n: int) -> np.ndarray | None:
+    """Scores of a video's leading clips, NaN on the clips past its stream's end."""
+    if scores is None or len(scores) == n:
+        return scores
+    out = np.full(n, np.nan)
+    out[: len(scores)] = scores
+    return out
+
+
+def _top_labels(scores: np.ndarray, fraction: float) -> np.ndarray:
+    """Top-``fraction`` labels among the clips that have a score; -1 on the others."""
+    labels = np.full(len(scores), -1, dtype=np.int8)
+    scored = np.isfinite(scores)
+    if scored.any():
+        labels[scored] = top_fraction_labels(scores[scored], fraction)
+    return labels
 
 
 def write_category_model(path: str | Path, model: CategoryModel) -> None:

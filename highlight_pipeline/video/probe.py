@@ -1,4 +1,9 @@
-"""Probe a video once: duration, frame rate, frame count, streams, content fingerprint."""
+"""Probe a video once: duration, frame rate, frame count, streams, content fingerprint.
+
+Only headers are read (and the first frame decoded): a file cut short usually claims its
+whole duration there, so how far each stream really decodes is measured at extraction
+(``video.decode.StreamExtent``). What a header does tell is a sound track that the file
+itself says is shorter than the picture (``audio_duration``)."""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ class VideoInfo:
     has_audio: bool
     fingerprint: str
     rotation: int = 0  # degrees counter-clockwise the player turns the stored picture
+    audio_duration: float | None = None  # the audio stream's duration in its header, if any
 
     # width and height are the displayed size (after the rotation)
 
@@ -66,6 +72,7 @@ def probe(path: str | Path) -> VideoInfo:
             if turns % 2:
                 width, height = height, width  # as a player shows it
             has_audio = bool(container.streams.audio)
+            audio_duration = _stream_seconds(container.streams.audio[0]) if has_audio else None
     except VideoError:
         raise
     except (av.error.FFmpegError, StopIteration, ValueError, OSError) as exc:
@@ -77,7 +84,22 @@ def probe(path: str | Path) -> VideoInfo:
     # A rotated video's fingerprint says so: features extracted before frames were turned
     # as players show them (shards reuse a video whose fingerprint is unchanged) are redone.
     content = fingerprint(path) + (f"-rot{90 * turns}" if turns else "")
-    return VideoInfo(duration, fps, frames, width, height, has_audio, content, 90 * turns)
+    return VideoInfo(
+        duration, fps, frames, width, height, has_audio, content, 90 * turns, audio_duration
+    )
+
+
+def _stream_seconds(stream: av.stream.Stream) -> float | None:
+    """A stream's duration from the container: its own field (mp4, mov), else its
+    ``DURATION`` tag (Matroska, WebM: ``HH:MM:SS.fraction``); ``None`` if neither says."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    tag = (stream.metadata or {}).get("DURATION") or (stream.metadata or {}).get("duration")
+    try:
+        hours, minutes, seconds = str(tag).split(":")
+        return 3600 * int(hours) + 60 * int(minutes) + float(seconds)
+    except ValueError:
+        return None
 
 
 def _duration_seconds(container: av.container.InputContainer, stream: av.VideoStream) -> float:

@@ -4,12 +4,14 @@ with explicit paths and their own config slice (JSON); users can call them by ha
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import sys
 from pathlib import Path
 
 from highlight_pipeline import __version__
+from highlight_pipeline.atomic import atomic_output, write_text_atomic
 from highlight_pipeline.errors import PipelineError
 from highlight_pipeline.methods.registry import method_names
 from highlight_pipeline.numerics import pin_numerics
@@ -38,10 +40,9 @@ def cmd_manifest(args: argparse.Namespace) -> None:
     from highlight_pipeline.manifest import build_manifest, manifest_summary
 
     manifest, rejected, splits = build_manifest(args.reader, args.root, args.slice)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    manifest.to_csv(args.out, index=False)
-    rejected.to_csv(args.rejected, index=False)
-    splits.to_csv(args.splits, index=False)
+    for frame, path in ((manifest, args.out), (rejected, args.rejected), (splits, args.splits)):
+        with atomic_output(path) as tmp:
+            frame.to_csv(tmp, index=False)
     log.info("manifest: %d videos, %d rejected (%s)", len(manifest), len(rejected), args.rejected)
     print(manifest_summary(args.name or Path(args.out).parent.name, manifest, rejected))
 
@@ -53,7 +54,8 @@ def cmd_clips(args: argparse.Namespace) -> None:
     clips = get_reader(args.reader).make_clips(
         read_manifest(args.manifest), Path(args.root), args.slice
     )
-    clips.to_csv(args.out, index=False)
+    with atomic_output(args.out) as tmp:
+        clips.to_csv(tmp, index=False)
     log.info("clips: %d clips of %d videos", len(clips), clips["video_id"].nunique())
 
 
@@ -132,6 +134,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from highlight_pipeline.methods.models import save_model
     from highlight_pipeline.methods.recipe import feature_recipe
     from highlight_pipeline.methods.registry import get_method
+    from highlight_pipeline.methods.resume import EpochCheckpoint, input_key
 
     torch.set_num_threads(args.threads)
     spec = get_method(args.method)
@@ -147,8 +150,17 @@ def cmd_train(args: argparse.Namespace) -> None:
         kinds,
     )
     device = lease_for_process(args.device).device if spec.uses_gpu else "cpu"
-    model = spec.implementation().fit(inputs, run, args.seed, device, not args.quiet)
+    fit = spec.implementation().fit
+    extra = {}
+    if "checkpoint" in inspect.signature(fit).parameters:  # resumable after a kill
+        files = [f for paths in inputs.files.values() for f in paths]
+        files += [args.manifest, args.clips] + ([args.splits] if args.splits else [])
+        key = input_key(run, args.seed, files)
+        extra["checkpoint"] = EpochCheckpoint(f"{args.out}.resume", key)
+    model = fit(inputs, run, args.seed, device, not args.quiet, **extra)
     save_model(args.out, run, args.seed, model, feature_recipe(args.clips, inputs.files))
+    if "checkpoint" in extra:
+        extra["checkpoint"].remove()
     log.info("%s/%s seed %d: model written to %s", args.method, args.variant, args.seed, args.out)
 
 
@@ -187,7 +199,10 @@ def cmd_score(args: argparse.Namespace) -> None:
 
     model, _, inputs = _model_and_inputs(args, "score")
     scores = [model.score(video) for video in inputs.videos]
-    write_predictions(args.out, [v.video_id for v in inputs.videos], scores)
+    videos = inputs.videos
+    write_predictions(
+        args.out, [v.video_id for v in videos], scores, [v.total_clips for v in videos]
+    )
     log.info("scored %d videos with %s", len(inputs.videos), args.model)
 
 
@@ -215,7 +230,7 @@ def cmd_analyse(args: argparse.Namespace) -> None:
         **result,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(args.out, json.dumps(record, indent=2, sort_keys=True) + "\n")
     print("\n".join([f"## {record['title']}", "", *result["markdown"]]))
 
 
@@ -272,8 +287,7 @@ def cmd_scores_summary(args: argparse.Namespace) -> None:
     from highlight_pipeline.tables import render_scores_summary
 
     text = render_scores_summary(args.dataset, args.runs)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text, encoding="utf-8")
+    write_text_atomic(args.out, text)
     print(text, end="")
 
 

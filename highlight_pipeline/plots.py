@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from tqdm import tqdm
 
+from highlight_pipeline.atomic import atomic_output
 from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.features.clip_features import read_clips
 from highlight_pipeline.manifest import read_manifest
@@ -69,8 +70,8 @@ def _piecewise(starts: np.ndarray, ends: np.ndarray, values: np.ndarray):
 
 def _save(fig: Figure, out_png: str | Path) -> Path:
     out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=DPI, format="png", metadata={"Software": None})
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, dpi=DPI, format="png", metadata={"Software": None})
     return out
 
 

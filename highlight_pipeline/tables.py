@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from highlight_pipeline.atomic import atomic_output, write_text_atomic
 from highlight_pipeline.errors import DatasetError, PipelineError
 from highlight_pipeline.paper_results import paper_entry
 
@@ -566,14 +567,12 @@ def write_tables(
     summary = build_table(metrics_paths, dataset, paper_dataset)
     for line in table_warnings(summary):
         log.warning("%s: %s", dataset, line)
-    for path in (out_md, out_csv, out_tex):
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
     markdown = render_markdown(summary, dataset) + render_analyses(analyses or [])
-    Path(out_md).write_text(markdown, encoding="utf-8")
-    summary.to_csv(out_csv, index=False, float_format="%.4f", lineterminator="\n")
+    write_text_atomic(out_md, markdown)
+    with atomic_output(out_csv) as tmp:
+        summary.to_csv(tmp, index=False, float_format="%.4f", lineterminator="\n")
     if out_tex is not None:
-        Path(out_tex).write_text(render_latex(summary, dataset), encoding="utf-8")
+        write_text_atomic(out_tex, render_latex(summary, dataset))
     return summary
 
 

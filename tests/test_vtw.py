@@ -315,7 +315,12 @@ def test_preset_validates_over_the_default_config():
     assert (spec["reader"], spec["paper_dataset"]) == ("vtw", "vtw")
     assert config["features"]["visual"] == "c3d"
     runs = config["evaluation"]["runs"]  # avph (on in config.yaml) is switched off
-    assert runs == {"avph": [], "chd": ["full", "no-dropout"], "random": ["uniform"]}
+    assert runs == {
+        "avph": [],
+        "chd": ["full", "no-dropout"],
+        "hpcl": [],
+        "random": ["uniform"],
+    }
 
 
 def test_schema_accepts_the_reader_and_rejects_unknown_keys():

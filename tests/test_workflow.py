@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from highlight_pipeline.config import validate_config
@@ -210,3 +214,108 @@ def test_predict_scores_a_video_as_the_pipeline_did(finished_run: Path, method, 
         assert "colormotion" in result.stdout and "weight-free features are a fallback" in (
             result.stdout
         )
+
+
+def test_a_killed_training_job_resumes_from_its_last_epoch(finished_run: Path) -> None:
+    """The train rule's own command, as a real process: killed (SIGKILL) after a few epochs,
+    run again it goes on from its last finished epoch, and it ends with the model that an
+    uninterrupted run gives, tensor for tensor."""
+    override = finished_run / "long.yaml"
+    override.write_text(yaml.safe_dump({"methods": {"avph": {"epochs": 200}}}))
+    target = "results/synthetic/models/avph/av-ph/default/seed0.pt"
+    plan = snakemake(
+        finished_run, "-n", "-p", target, "--configfile", str(CI_CONFIG), str(override)
+    )
+    rule_command = next(  # "Shell command: hlp train ... 2> log"
+        line[line.index("hlp train") :]
+        for line in (plan.stdout + plan.stderr).splitlines()
+        if "hlp train" in line
+    ).split(" 2> ")[0]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+    def command(out: Path) -> list[str]:
+        return ["bash", "-c", "exec " + re.sub(r"--out \S+", f"--out {out}", rule_command)]
+
+    killed, straight = finished_run / "killed.pt", finished_run / "straight.pt"
+    resume = Path(f"{killed}.resume")
+    for leftover in (killed, straight, resume):
+        leftover.unlink(missing_ok=True)
+    job = subprocess.Popen(command(killed), cwd=finished_run, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    epoch = 0
+    while epoch < 5 and time.time() < deadline and job.poll() is None:
+        time.sleep(0.2)
+        if resume.is_file():
+            epoch = torch.load(resume, weights_only=True)["epoch"]
+    job.kill()
+    job.wait()
+    assert 5 <= epoch < 200 and resume.is_file() and not killed.exists()
+    saved = torch.load(resume, weights_only=True)["epoch"]
+    again = subprocess.run(
+        command(killed), cwd=finished_run, env=env, capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"after epoch {saved}" in again.stderr and not resume.exists()
+    subprocess.run(command(straight), cwd=finished_run, env=env, check=True, capture_output=True)
+    a, b = (torch.load(p, weights_only=True) for p in (killed, straight))
+    assert a["losses"] == b["losses"] and len(a["losses"]) == 200
+    state_a, state_b = a["model"]["state_dict"], b["model"]["state_dict"]
+    assert state_a.keys() == state_b.keys()
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+
+
+def test_a_backbone_setting_reruns_that_backbone_and_what_reads_it(finished_run: Path) -> None:
+    """The weight-free visual extractor's frame rate: its shards are extracted again, the
+    audio backbone's are not; every run that reads visual features trains again, the
+    random baseline (it reads none) does not."""
+    override = finished_run / "fps.yaml"
+    override.write_text(yaml.safe_dump({"decode": {"fps": 4}}))
+    plan = snakemake(finished_run, "-n", "--configfile", str(CI_CONFIG), str(override)).stdout
+    jobs = planned_jobs(plan)
+    extracted = planned_outputs(plan, "features")
+    shards = ci_config()["features"]["shards"]
+    assert len(extracted) == shards and all("/features/colormotion/" in p for p in extracted)
+    assert not {"synth", "manifest", "clips"} & set(jobs), jobs
+    trained = planned_outputs(plan, "train")
+    assert trained and all("/random/" not in p for p in trained)
+    config = ci_config(override)
+    readers = [(m, v) for m, v in run_list(config) if "visual" in run_inputs(resolve(config, m, v))]
+    assert jobs["train"] == len(readers) * len(SEEDS)
+
+
+def test_a_fresh_copy_of_the_repository_reruns_nothing(finished_run: Path, tmp_path: Path) -> None:
+    """Every tracked file copied anew (new mtimes, as after `git clone`), and a package
+    source file touched: the finished run has nothing to do."""
+    repo = Path(__file__).resolve().parents[1]
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.split()
+    clone = tmp_path / "clone"
+    for name in tracked:
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        if (repo / name).is_file():
+            (clone / name).write_bytes((repo / name).read_bytes())  # a new mtime
+    (repo / "highlight_pipeline" / "reel.py").touch()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(clone / "Snakefile"),
+            "-d",
+            str(finished_run),
+            "-n",
+            "--configfile",
+            str(clone / "workflow/configs/ci.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=finished_run,
+        env={
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Nothing to be done" in result.stdout + result.stderr, result.stdout

@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.methods.batching import Standardiser, pad_batch, seeded_batches
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs, training_subset
+from highlight_pipeline.methods.resume import NoCheckpoint, epoch_bar
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +267,7 @@ def train_avph(
     seed: int,
     progress: bool = True,
     device: str = "cpu",
+    checkpoint=None,
 ) -> tuple[AVPHModel, list[float]]:
     """Train on videos' clip features against binary targets; returns model and losses.
 
@@ -288,10 +289,9 @@ def train_avph(
         net.parameters(), lr=method_slice["lr"], weight_decay=method_slice["weight_decay"]
     )
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
-    losses: list[float] = []
-    for _ in tqdm(
-        range(method_slice["epochs"]), desc="avph train", unit="epoch", disable=not progress
-    ):
+    checkpoint = checkpoint or NoCheckpoint()
+    done, losses = checkpoint.restore(net, optimiser, rng)
+    for epoch in epoch_bar(done, method_slice["epochs"], "avph train", progress):
         net.train()
         total, count = 0.0, 0
         for batch in seeded_batches(len(targets), method_slice["batch_size"], rng):
@@ -308,6 +308,7 @@ def train_avph(
             total += float(loss.detach()) * len(batch)
             count += len(batch)
         losses.append(total / count)
+        checkpoint.save(epoch + 1, net, optimiser, rng, losses)
     log.info("avph: final training loss %.4f", losses[-1])
     model.device = "cpu"
     net.to("cpu")
@@ -344,7 +345,7 @@ def _training_targets(inputs: MethodInputs, run: dict, seed: int):
     return chosen, [v.pseudo.target(target).astype(np.float32) for v in chosen]
 
 
-def fit(inputs: MethodInputs, run: dict, seed: int, device: str = "cpu", progress: bool = True):
+def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True, checkpoint=None):
     settings = run["settings"]
     if settings["predictor"] == "pseudo-highlights":
         return PseudoHighlightPredictor.from_files(inputs.files["pseudo"][0])
@@ -353,7 +354,7 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device: str = "cpu", progres
     visual = [v.visual if network in ("av", "visual") else None for v in videos]
     audio = [v.audio if network in ("av", "audio") else None for v in videos]
     log.info("avph %s: training on %d videos", run["variant"], len(videos))
-    model, losses = train_avph(visual, audio, targets, settings, seed, progress, device)
+    model, losses = train_avph(visual, audio, targets, settings, seed, progress, device, checkpoint)
     model.losses = losses
     return model
 

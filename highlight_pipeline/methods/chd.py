@@ -33,11 +33,11 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm
 
 from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.methods.batching import Standardiser, pad_batch, seeded_batches
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
+from highlight_pipeline.methods.resume import NoCheckpoint, epoch_bar
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,8 @@ def load(state: dict) -> CHDModel:
     return CHDModel(net, standardiser, state["hparams"])
 
 
-def fit(inputs: MethodInputs, run: dict, seed: int, device: str = "cpu", progress: bool = True):
+def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True, checkpoint=None):
+    checkpoint = checkpoint or NoCheckpoint()
     settings = run["settings"]
     videos = [v.visual for v in inputs.subset("train").videos if v.visual is not None]
     if len(videos) < 2:
@@ -150,7 +151,8 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device: str = "cpu", progres
     optimiser = torch.optim.Adam(
         model.net.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"]
     )
-    for _ in tqdm(range(settings["epochs"]), desc="chd train", unit="epoch", disable=not progress):
+    done, model.losses = checkpoint.restore(model.net, optimiser, rng)
+    for epoch in epoch_bar(done, settings["epochs"], "chd train", progress):
         model.net.train()
         total, count = 0.0, 0
         for batch in seeded_batches(len(videos), settings["batch_size"], rng):
@@ -166,6 +168,7 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device: str = "cpu", progres
             total += float(loss.detach()) * len(batch)
             count += len(batch)
         model.losses.append(total / max(count, 1))
+        checkpoint.save(epoch + 1, model.net, optimiser, rng, model.losses)
     model.net.to("cpu")
     log.info("chd %s: final contrastive loss %.4f", run["variant"], model.losses[-1])
     return model

@@ -71,12 +71,12 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm
 
 from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.methods.batching import Standardiser, pad_batch, seeded_batches
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
 from highlight_pipeline.methods.registry import HPCL_STREAMS, hpcl_modalities
+from highlight_pipeline.methods.resume import NoCheckpoint, epoch_bar
 
 log = logging.getLogger(__name__)
 
@@ -512,7 +512,8 @@ def batch_loss(model: HPCLModel, samples: list, labels: list[np.ndarray], settin
     return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
-def fit(inputs: MethodInputs, run: dict, seed: int, device: str = "cpu", progress: bool = True):
+def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True, checkpoint=None):
+    checkpoint = checkpoint or NoCheckpoint()
     settings = run["settings"]
     architecture = settings["architecture"]
     videos = training_videos(inputs, architecture)
@@ -532,8 +533,9 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device: str = "cpu", progres
     if single:
         log.info("hpcl: %d training videos have a single label and are not sampled", single)
     log.info("hpcl %s: training on %d videos", run["variant"], len(videos) - single)
-    epochs = tqdm(range(settings["epochs"]), desc="hpcl train", unit="epoch", disable=not progress)
-    for _ in epochs:
+    done, model.losses = checkpoint.restore(model.net, optimiser, rng)
+    epochs = epoch_bar(done, settings["epochs"], "hpcl train", progress)
+    for epoch in epochs:
         model.net.train()
         samples, labels = [], []
         for _ in range(settings["samples_per_video"]):
@@ -557,6 +559,7 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device: str = "cpu", progres
             for key, value in parts.items():
                 sums[key] += value
         model.losses.append({k: v / len(batches) for k, v in sums.items()})
+        checkpoint.save(epoch + 1, model.net, optimiser, rng, model.losses)
     model.net.to("cpu").eval()
     last = model.losses[-1]
     log.info(

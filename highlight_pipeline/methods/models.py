@@ -10,11 +10,11 @@ a model.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
+from highlight_pipeline.atomic import atomic_output
 from highlight_pipeline.errors import PipelineError
 from highlight_pipeline.methods.registry import get_method
 
@@ -22,8 +22,6 @@ FORMAT = 2
 
 
 def save_model(path: str | Path, run: dict, seed: int, model, recipe: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = {
         "format": FORMAT,
         "method": run["method"],
@@ -34,9 +32,8 @@ def save_model(path: str | Path, run: dict, seed: int, model, recipe: dict) -> N
         "losses": list(getattr(model, "losses", []) or []),
         "model": model.state(),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(checkpoint, tmp)
-    os.replace(tmp, path)  # a killed job never leaves a file that looks complete
+    with atomic_output(path) as tmp:  # a killed job never leaves a file that looks complete
+        torch.save(checkpoint, tmp)
 
 
 def load_model(path: str | Path):

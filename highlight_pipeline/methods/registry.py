@@ -5,6 +5,8 @@ and one :class:`MethodSpec` here. The spec is light: the Snakefile reads it at p
 to build the DAG without importing torch. The implementation module provides::
 
     fit(inputs: MethodInputs, run: dict, seed: int, device: str, progress: bool) -> model
+        # optionally a `checkpoint` keyword (methods/resume.py): the state is saved after
+        # every epoch and a killed job resumes from the last one
     load(state: dict) -> model           # the inverse of model.state()
     model.score(video: VideoInputs) -> np.ndarray   # one score per clip, higher = highlight
     model.state() -> dict                # tensors, arrays, numbers, strings (torch.save)

@@ -175,3 +175,36 @@ def test_annotation_typo_stops_with_its_line_at_the_end_of_the_console(tmp_path:
     assert f"highlights.csv: line {lines} (video '{typo}'): not a video_id" in failed[0]
     assert f"did you mean '{first}'?" in failed[0]
     assert (workdir / "results/mine/manifest.csv").is_file()  # what finished is kept
+
+
+def test_a_new_video_is_the_only_one_decoded_again(folder_run: Path) -> None:
+    """One more video in the folder: the manifest changes, so every shard's job runs again
+    (Snakemake gives no way to rerun only the jobs whose slice of a changed file differs
+    when that file's job runs in the same call), but each job reuses the unchanged videos'
+    features (content fingerprint and config hash): only the new video is decoded."""
+    from highlight_pipeline.features.shards import read_entries, shard_of
+
+    config_file = folder_run / "mine.yaml"
+    config = yaml.safe_load(config_file.read_text())
+    root = Path(config["datasets"]["mine"]["root"])
+    table = pd.read_csv(root / "videos.csv", dtype=str)
+    source = table[table["video_id"].str.startswith("orbit")].iloc[0]
+    new = source.copy()
+    new["video_id"], new["path"] = "newcomer", "videos/newcomer" + Path(source["path"]).suffix
+    (root / new["path"]).write_bytes((root / source["path"]).read_bytes())
+    pd.concat([table, new.to_frame().T]).to_csv(root / "videos.csv", index=False)
+    shards = yaml.safe_load((REPO / "config.yaml").read_text())["features"]["shards"]
+    target = shard_of("newcomer", shards)
+
+    snakemake(folder_run, "--cores", "2", "--configfile", str(config_file))
+    logs = sorted((folder_run / "results/logs/mine/features").glob("*/shard-*.log"))
+    assert len(logs) == 2 * shards  # colormotion and logmel
+    for log in logs:
+        found = re.search(r"shard (\d+): (\d+) videos \((\d+) reused", log.read_text())
+        assert found, log
+        shard, videos, reused = (int(g) for g in found.groups())
+        assert videos - reused == (1 if shard == target else 0), (log, found.group(0))
+        entries = read_entries(
+            folder_run / f"results/mine/features/{log.parent.name}/{log.stem}.h5"
+        )
+        assert ("newcomer" in {e.video_id for e in entries}) == (shard == target)

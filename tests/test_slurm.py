@@ -1,0 +1,251 @@
+"""The workflow on a real SLURM cluster through profiles/slurm (docs/slurm.md).
+
+CI starts a one-node cluster on its machine first (.ci/slurm/start); where no cluster
+answers (no `sinfo`, or it fails) these tests are skipped and say why. A CI-sized config
+cut to avph and random, one seed and one shard (16 SLURM jobs) is submitted
+with the profile as written, while the same config runs locally beside it; then a
+training job given too little memory is killed by SLURM and retried with twice as much.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+from highlight_pipeline.methods.registry import get_method, method_names
+from tests.workflow_helpers import CI_CONFIG, REPO, new_workdir, planned_jobs, snakemake
+
+PROFILE = REPO / "profiles" / "slurm"
+PROFILE_CONFIG = yaml.safe_load((PROFILE / "config.yaml").read_text())
+# The CI config cut to avph and the random baseline, one seed and one feature shard: still
+# synthesis, probing, features, saliency, pseudo-labels, training, scoring, evaluation,
+# table, plots and reel (16 SLURM jobs), as fast as SLURM's latencies allow.
+RUNS = {m: [] for m in method_names()} | {"avph": ["av-ph"], "random": ["uniform"]}
+SMALL = {"features": {"shards": 1}, "evaluation": {"seeds": [0], "runs": RUNS}}
+# What this cluster needs besides the profile: it keeps no accounting database, so the
+# plugin asks squeue instead of sacct; its first status check comes after 1 s, not 40 s;
+# the logs of successful jobs are kept for the assertions below.
+CLUSTER_ARGS = (
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+    "--slurm-keep-successful-logs",
+)
+SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+
+
+def resource(value: str | int, attempt: int = 1) -> int:
+    """A resource of the profile at an attempt: a number or an expression of ``attempt``
+    (``8000 * attempt``), as Snakemake evaluates it."""
+    return int(eval(str(value), {"__builtins__": {}}, {"attempt": attempt}))
+
+
+def largest_request() -> int:
+    values = [PROFILE_CONFIG["default-resources"]["mem_mb"]]
+    values += [r["mem_mb"] for r in PROFILE_CONFIG["set-resources"].values() if "mem_mb" in r]
+    return max(resource(v) for v in values)
+
+
+def skip_reason() -> str | None:
+    """Why these tests cannot run here, or None when a SLURM node takes jobs."""
+    if shutil.which("sinfo") is None:
+        return "no SLURM here (sinfo not found); .ci/slurm/start starts a one-node cluster"
+    try:
+        result = subprocess.run(
+            ["sinfo", "--noheader", "--format=%P %t %m"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"SLURM does not answer (sinfo: {exc}); .ci/slurm/start starts a cluster"
+    if result.returncode != 0:
+        return f"SLURM does not answer (sinfo: {result.stderr.strip()}); see .ci/slurm/start"
+    nodes = [line.split() for line in result.stdout.splitlines() if line.strip()]
+    default = [n for n in nodes if n[0].endswith("*") and n[1] in ("idle", "mix", "alloc")]
+    if not default:
+        return f"no node of the default SLURM partition takes jobs: {result.stdout.strip()!r}"
+    if max(int(n[2].rstrip("+")) for n in default) < largest_request():
+        return (
+            f"the SLURM nodes have {result.stdout.strip()!r} MB, less than the "
+            f"{largest_request()} MB that profiles/slurm asks for a job"
+        )
+    return None
+
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def cluster_up() -> None:
+    """Skips this module's tests, saying why, where no SLURM cluster takes jobs (asked
+    only when they run: `sinfo` takes seconds to fail where slurmctld is down)."""
+    reason = skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+
+
+def slurm_job(job_id: str) -> dict[str, str]:
+    """``scontrol show job`` as a dict (the cluster keeps finished jobs for an hour)."""
+    out = subprocess.run(
+        ["scontrol", "show", "job", "--oneliner", job_id],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(field.split("=", 1) for field in out.split() if "=" in field)
+
+
+def job_mem_mb(job: dict[str, str]) -> int:
+    """The memory SLURM granted the job (TRES ``mem=16000M``), in MB."""
+    value = re.search(r"(?:^|,)mem=([\d.]+)([MGT])", job["TRES"])
+    assert value, job["TRES"]
+    return round(float(value.group(1)) * {"M": 1, "G": 1024, "T": 1024**2}[value.group(2)])
+
+
+def job_minutes(job: dict[str, str]) -> int:
+    """The job's time limit (``[D-]HH:MM:SS``) in minutes."""
+    days, _, clock = job["TimeLimit"].rpartition("-")
+    hours, minutes, _ = (int(x) for x in clock.split(":"))
+    return int(days or 0) * 1440 + hours * 60 + minutes
+
+
+def expected(rule: str, wildcards: list[str], attempt: int = 1) -> tuple[int, int]:
+    """(mem_mb, runtime) that the profile and the rule give a job: the profile's
+    set-resources or default-resources; training from the method's registry entry."""
+    if rule == "train":  # wildcards: dataset, method, variant, split, seed
+        spec = get_method(wildcards[1])
+        return spec.mem_mb * attempt, spec.runtime_minutes * attempt
+    own = {**PROFILE_CONFIG["default-resources"], **PROFILE_CONFIG["set-resources"].get(rule, {})}
+    return resource(own["mem_mb"], attempt), resource(own["runtime"], attempt)
+
+
+def archive_records(path: Path) -> dict[str, bytes]:
+    """The records of a ``torch.save`` file, without its archive's folder name (the name
+    of the temporary file it was written to, which differs between writes)."""
+    with zipfile.ZipFile(path) as archive:
+        return {name.split("/", 1)[1]: archive.read(name) for name in archive.namelist()}
+
+
+def submissions(console: str) -> list[dict]:
+    """Every job the run submitted: its rule, wildcards (from the plugin's log path),
+    SLURM job id and what ``scontrol`` says of it."""
+    found = []
+    for _, slurm_id, log in SUBMITTED.findall(console):
+        log_path = Path(log)
+        rule = log_path.parents[1].name.removeprefix("rule_")
+        found.append(
+            {
+                "rule": rule,
+                "wildcards": log_path.parent.name.split("_"),
+                "id": slurm_id,
+                "log": log_path,
+                "job": slurm_job(slurm_id),
+            }
+        )
+    return found
+
+
+@pytest.fixture(scope="module")
+def runs(cluster_up: None, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The small config on SLURM and, at the same time, locally (default profile)."""
+    cluster = new_workdir(tmp_path_factory.mktemp("slurm_run"))
+    local = new_workdir(tmp_path_factory.mktemp("local_run"))
+    for workdir in (cluster, local):
+        (workdir / "small.yaml").write_text(yaml.safe_dump(SMALL))
+    config = ("--configfile", str(CI_CONFIG), str(cluster / "small.yaml"))
+    slurm_args = ("--workflow-profile", str(PROFILE), *CLUSTER_ARGS, *config)
+    plan = snakemake(cluster, "-n", *slurm_args).stdout
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        local_run = pool.submit(snakemake, local, "--cores", "2", *config)
+        result = snakemake(cluster, *slurm_args)
+        local_run.result()
+    console = result.stdout + result.stderr
+    return {
+        "cluster": cluster,
+        "local": local,
+        "args": slurm_args,
+        "plan": planned_jobs(plan),
+        "console": console,
+        "jobs": submissions(console),
+    }
+
+
+def default_partition() -> str:
+    out = subprocess.run(["sinfo", "--noheader", "--format=%P"], capture_output=True, text=True)
+    return next(p.rstrip("*") for p in out.stdout.split() if p.endswith("*"))
+
+
+def test_every_job_ran_as_a_slurm_job_with_the_profiles_resources(runs) -> None:
+    jobs = runs["jobs"]
+    planned = {rule: n for rule, n in runs["plan"].items() if rule != "all"}  # `all`: local
+    per_rule: dict[str, int] = {}
+    for job in jobs:
+        per_rule[job["rule"]] = per_rule.get(job["rule"], 0) + 1
+    assert per_rule == planned and len(jobs) == sum(planned.values())
+    run_id = re.search(r"SLURM run ID: (\S+)", runs["console"]).group(1)
+    partition = default_partition()
+    for job in jobs:
+        info = job["job"]
+        assert info["JobState"] == "COMPLETED", (job["rule"], info)
+        assert info["JobName"] == run_id and info["NodeList"] == "localhost"
+        assert info["Partition"] == partition  # the profile names none: the default
+        assert info["Comment"].startswith(f"rule_{job['rule']}_wildcards_")
+        mem, minutes = expected(job["rule"], job["wildcards"])
+        assert (job_mem_mb(info), job_minutes(info)) == (mem, minutes), job["rule"]
+        assert "--attempt 1" in job["log"].read_text()  # the job's own log, kept
+    # each rule's log is there as on a local run
+    assert len(list((runs["cluster"] / "results/logs").rglob("*.log"))) >= len(jobs)
+
+
+def test_results_equal_a_local_run(runs) -> None:
+    """Same machine, same packages: the tables and every score file are byte-identical."""
+    cluster, local = runs["cluster"] / "results", runs["local"] / "results"
+    tables = sorted(p.relative_to(local) for p in (local / "tables").iterdir())
+    assert {p.suffix for p in tables} == {".md", ".csv", ".tex"}
+    scores = sorted(p.relative_to(local) for p in local.rglob("*.scores.jsonl"))
+    assert len(scores) == runs["plan"]["score"]
+    for path in tables + scores:
+        assert (cluster / path).read_bytes() == (local / path).read_bytes(), path
+
+
+def test_nothing_to_do_after_the_slurm_run(runs) -> None:
+    again = snakemake(runs["cluster"], "-n", *runs["args"])
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_training_killed_for_memory_is_retried_with_twice_as_much(runs, tmp_path: Path) -> None:
+    """A training job asking 256 MB (less than it needs) is killed by SLURM; the profile's
+    retry submits attempt 2 with 512 MB, and the rule's runtime doubles with it."""
+    workdir = tmp_path / "oom"
+    shutil.copytree(runs["cluster"], workdir, symlinks=True)  # mtimes kept: nothing stale
+    model = "results/synthetic/models/random/uniform/default/seed0.pt"
+    memory = ("--set-resources", "train:mem_mb=256*attempt")  # replaces the profile's
+    result = snakemake(workdir, *runs["args"], *memory, "--force", model)
+    console = result.stdout + result.stderr
+    jobs = submissions(console)
+    assert len(jobs) == 2, f"not one failed attempt and one retry:\n{console[-3000:]}"
+    first, second = jobs
+    assert first["rule"] == second["rule"] == "train"
+    assert "Trying to restart job" in console
+    spec = get_method("random")
+    assert first["job"]["JobState"] in ("OUT_OF_MEMORY", "FAILED")  # which step was killed
+    assert (job_mem_mb(first["job"]), job_minutes(first["job"])) == (256, spec.runtime_minutes)
+    killed = first["log"].read_text()
+    assert "oom-kill" in killed or "exceeded memory limit" in killed, killed[-2000:]
+    assert "--attempt 1" in killed and "--attempt 2" in second["log"].read_text()
+    assert second["job"]["JobState"] == "COMPLETED"
+    assert (job_mem_mb(second["job"]), job_minutes(second["job"])) == (
+        512,
+        2 * spec.runtime_minutes,
+    )
+    # the retried job wrote the same model as the first run
+    assert archive_records(workdir / model) == archive_records(runs["cluster"] / model)

@@ -4,6 +4,7 @@ sampler, padding, missing audio, the variants' inputs and a short supervised tra
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -330,3 +331,35 @@ def test_videos_without_audio_are_left_out_of_training_and_scored_by_the_visual_
     np.testing.assert_allclose(model.score(silent), visual_only[0].double().numpy())
     with pytest.raises(DatasetError, match="a-only needs audio"):
         hpcl.fit(inputs, small_run("a-only", epochs=1), seed=0, progress=False).score(silent)
+
+
+def test_every_row_of_the_paper_tables_has_the_papers_number():
+    """The presets lay out HPCL Tables 1-5: each row finds the paper's YouTube (mAP) and
+    TVSum (top-5 mAP) average."""
+    from highlight_pipeline.paper_results import paper_value
+
+    spec = get_method("hpcl")
+    rows = [row for table in spec.paper_tables for row in table.rows]
+    assert {t.source for t in spec.paper_tables} >= {"HPCL Table 3", "HPCL Table 4"}
+    for row in rows:
+        assert row in spec.variants
+        assert paper_value("hpcl", row, "youtube", "average", "mAP") is not None, row
+        assert paper_value("hpcl", row, "tvsum", "average", "top5_mAP") is not None, row
+    assert paper_value("hpcl", "co-av", "youtube", "average", "mAP") == 0.747
+    assert paper_value("hpcl", "co-av-r3d34", "youtube", "average", "mAP") == 0.739
+
+
+def test_the_presets_plan_every_variant_of_their_tables():
+    import yaml
+
+    from highlight_pipeline.config import deep_merge
+    from highlight_pipeline.runs import run_list
+
+    root = Path(__file__).resolve().parents[1]
+    base = yaml.safe_load((root / "config.yaml").read_text())
+    spec = get_method("hpcl")
+    planned = set()
+    for preset in ("hpcl.yaml", "hpcl-backbones.yaml"):
+        merged = deep_merge(base, yaml.safe_load((root / "workflow/configs" / preset).read_text()))
+        planned |= {v for m, v in run_list(validate_config(merged)) if m == "hpcl"}
+    assert planned == {row for table in spec.paper_tables for row in table.rows}

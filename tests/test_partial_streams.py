@@ -420,3 +420,19 @@ def test_predict_scores_a_half_silent_video_only_where_both_streams_are(dataset,
     scores = [c["score"] for c in clips]
     assert len(scores) == 4 and scores[2:] == [None, None]
     assert all(isinstance(s, float) for s in scores[:2])
+
+
+def test_tased_windows_stop_at_the_last_decoded_frame(files):
+    """TASED's windows of a truncated file: maps only up to where the picture stops, none
+    built from other frames for the part the header claims."""
+    from highlight_pipeline.features.saliency import tased_windows
+
+    path = files["truncated"]
+    info = probe(path)
+    times = np.concatenate(
+        [t for _, t in tased_windows(path, info.fps, info.duration, out_fps=2.0, batch=4)]
+    )
+    end = picture_end(path)
+    assert info.duration > end + 2  # the header claims much more than the picture
+    assert times.max() < end and (np.diff(times) > 0).all()
+    assert times.max() >= end - 1.0  # and the maps do go up to the end of the picture

@@ -31,7 +31,7 @@ from highlight_pipeline.features.backbones.tased import WINDOW, window_indices
 from highlight_pipeline.features.neural import NetworkRunner
 from highlight_pipeline.features.prefetch import prefetch
 from highlight_pipeline.features.weight_free import WindowFeatures
-from highlight_pipeline.video.decode import iter_frame_batches
+from highlight_pipeline.video.decode import END_TOLERANCE, iter_frame_batches
 
 TASED_SIZE = (224, 384)  # H, W
 
@@ -141,8 +141,11 @@ def tased_windows(
                 target = reversed_at[index]
                 ready[target] = np.stack([head[i] for i in window_indices(target, len(head))])
             yield from release()
-    for target in targets[position:]:  # short video: mirrored/clamped windows from the head
-        if target not in ready and head:
+    # A video shorter than TASED's window: mirrored/clamped windows from the head, for the
+    # frames that were decoded. Targets past the last decoded frame (a stream that ended
+    # early) get no map: no window is made up from other frames.
+    for target in targets[position:]:
+        if target not in ready and head and target <= index:
             last = min(target, len(head) - 1)
             ready[target] = np.stack([head[i] for i in window_indices(last, len(head))])
     yield from release()
@@ -182,7 +185,15 @@ class TasedSaliency(NetworkRunner):
             times.append(t)
         if not maps:
             raise ValueError("no frames decoded")
-        return WindowFeatures(np.concatenate(maps), _grid(np.concatenate(times), s["fps"]))
+        times = np.concatenate(times)
+        end = float(times[-1]) + 1.0 / s["fps"]
+        partial = end < float(row.duration) - END_TOLERANCE
+        return WindowFeatures(
+            np.concatenate(maps),
+            _grid(times, s["fps"]),
+            extent=end if partial else None,
+            partial=partial,
+        )
 
     def describe(self) -> dict:
         return {

@@ -286,6 +286,8 @@ def test_a_backbone_setting_reruns_that_backbone_and_what_reads_it(finished_run:
 def test_a_fresh_copy_of_the_repository_reruns_nothing(finished_run: Path, tmp_path: Path) -> None:
     """Every tracked file copied anew (new mtimes, as after `git clone`), and a package
     source file touched: the finished run has nothing to do."""
+    # earlier tests ran other configs in this workdir: bring it back to the CI config's
+    snakemake(finished_run, "--cores", "2", "--configfile", str(CI_CONFIG))
     repo = Path(__file__).resolve().parents[1]
     tracked = subprocess.run(
         ["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True

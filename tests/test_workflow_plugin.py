@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 
+from highlight_pipeline.methods.registry import BUILTIN
 from tests.workflow_helpers import CI_CONFIG, new_workdir, planned_jobs, snakemake
 
 pytestmark = pytest.mark.integration
@@ -29,9 +30,8 @@ def plugin_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
         yaml.safe_dump(
             {
                 "evaluation": {
-                    "runs": {
-                        "avph": [],
-                        "chd": [],
+                    "runs": {  # every built-in method off but the baseline
+                        **{spec.name: [] for spec in BUILTIN},
                         "toy": ["linear", "flipped"],
                         "random": ["uniform"],
                     },

@@ -32,6 +32,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/recurrence.py
+	$(BIN)/python benchmarks/pseudo_categories.py
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/train.py
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
 from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.features.clip_features import ClipFeatures
-from highlight_pipeline.pseudo.categories import choose_categories
+from highlight_pipeline.pseudo import recurrence
+from highlight_pipeline.pseudo.categories import cache_umap_kernels, choose_categories
 from highlight_pipeline.pseudo.highlights import (
+    APPROXIMATIONS,
     PseudoHighlight,
     compute_pseudo_highlights,
     read_pseudo_highlights,
@@ -17,8 +21,10 @@ from highlight_pipeline.pseudo.highlights import (
 )
 from highlight_pipeline.pseudo.recurrence import (
     combine_modalities,
+    recurrence_of_blocks,
     recurrence_scores,
     recurrence_scores_pairwise,
+    recurrence_with_means,
     top_fraction_labels,
 )
 
@@ -252,3 +258,186 @@ def test_pseudo_highlights_h5_round_trip(tmp_path):
         assert got.category == ph.category
         for name in ("visual", "audio", "av", "label"):
             np.testing.assert_array_equal(getattr(got, name), getattr(ph, name))
+
+
+# ------------------------------------------------------------------ chunked recurrence
+
+
+def float64_recurrence(x, group, similarity):
+    """The mean similarity of each row to its group, all in float64."""
+    x = x.astype(np.float64)
+    if similarity == "pearson":
+        x = x - x.mean(axis=1, keepdims=True)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    ids, inverse = np.unique(group, return_inverse=True)
+    means = np.stack([unit[inverse == k].mean(axis=0) for k in range(len(ids))])
+    return (unit * means[inverse]).sum(axis=1), means
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "pearson"])
+@pytest.mark.parametrize("dim", [6, 300])
+def test_chunked_recurrence_equals_exact(similarity, dim, monkeypatch):
+    """The chunked scores are within 1e-6 of a float64 computation, and within 2e-6 of the
+    exact (one-matrix, float32) ones, which are the less accurate of the two here."""
+    # small chunks, so that every code path (views, packed small blocks, gathered rows)
+    # runs on many chunks
+    monkeypatch.setattr(recurrence, "CHUNK_BYTES", 4 * dim * 37)
+    rng = np.random.default_rng(dim)
+    offset = rng.normal(size=dim).astype(np.float32) * 3  # features far from their mean
+    lengths = np.concatenate([rng.integers(0, 16, size=30), rng.integers(16, 120, size=30)])
+    rng.shuffle(lengths)
+    blocks = [rng.normal(size=(n, dim)).astype(np.float32) + offset for n in lengths]
+    video_group = rng.integers(0, 4, size=len(blocks)) * 5 + 2
+    stacked = np.concatenate(blocks)
+    group = np.repeat(video_group, lengths)
+    truth, true_means = float64_recurrence(stacked, group, similarity)
+    exact, exact_ids, exact_means = recurrence_with_means(stacked, group, similarity, "exact")
+    per_block, ids, means = recurrence_of_blocks(blocks, video_group, similarity)
+    np.testing.assert_array_equal(ids, exact_ids)
+    assert [len(s) for s in per_block] == list(lengths)
+    chunked = np.concatenate(per_block)
+    np.testing.assert_allclose(chunked, truth, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(means, true_means, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(chunked, exact, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(means, exact_means, rtol=0, atol=2e-6)
+    # one array: contiguous runs of a group (read in place) and shuffled rows (gathered)
+    for order in (np.arange(len(group)), rng.permutation(len(group))):
+        scores, ids, means = recurrence_with_means(stacked[order], group[order], similarity)
+        np.testing.assert_allclose(scores, truth[order], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(means, true_means, rtol=0, atol=1e-6)
+
+
+def test_recurrence_method_is_checked():
+    with pytest.raises(ValueError, match="recurrence method"):
+        recurrence_scores(np.ones((2, 2)), np.zeros(2), "cosine", "approximate")
+
+
+@pytest.mark.parametrize("categories", ["pseudo", "real"])
+def test_pseudo_highlights_chunked_equal_exact(categories):
+    rng = np.random.default_rng(5)
+    visual = {v: rng.normal(size=(int(rng.integers(3, 40)), 8)) for v in "abcdefgh"}
+    audio = {v: rng.normal(size=(len(visual[v]), 3)) for v in "abcdefgh"}
+    audio["c"] = None
+    feats = {"visual": features(visual, 8), "audio": features(audio, 3)}
+    real = {v: "xy"[i % 2] for i, v in enumerate("abcdefgh")}
+    slice_ = {**SLICE, "categories": categories, "umap_neighbors": 4}
+    out = {
+        method: compute_pseudo_highlights(
+            list("abcdefgh"), feats, {**slice_, "recurrence": method}, real
+        )
+        for method in ("exact", "chunked")
+    }
+    assert out["exact"][0].equals(out["chunked"][0])  # the same categories
+    for v in "abcdefgh":
+        exact, chunked = out["exact"][1][v], out["chunked"][1][v]
+        for name in ("visual", "audio", "av"):
+            np.testing.assert_allclose(getattr(chunked, name), getattr(exact, name), atol=1e-6)
+        for target in ("av", "visual", "audio"):
+            np.testing.assert_array_equal(chunked.target(target), exact.target(target))
+    for modality in ("visual", "audio"):
+        np.testing.assert_allclose(
+            out["chunked"][3].means[modality], out["exact"][3].means[modality], atol=1e-6
+        )
+
+
+# ------------------------------------------------------------------ sampled clustering
+
+
+def blobs(n, dim=40, k=4, seed=0):
+    """``n`` videos in ``k`` blobs of unequal size (40/30/20/10 %) and their blob."""
+    rng = np.random.default_rng(seed)
+    truth = rng.choice(k, size=n, p=np.array([4, 3, 2, 1][:k]) / sum([4, 3, 2, 1][:k]))
+    centres = rng.normal(size=(k, dim)) * 4
+    return (centres[truth] + rng.normal(size=(n, dim))).astype(np.float32), truth
+
+
+def same_partition(a, b):
+    pairs = {(int(x), int(y)) for x, y in zip(a, b, strict=True)}
+    return len(pairs) == len(set(a)) == len(set(b))
+
+
+def test_sampled_clustering_chooses_the_exact_k():
+    x, truth = blobs(700)
+    exact = choose_categories(x, 2, 15, 2, 6, 0)
+    sampled = choose_categories(
+        x, 2, 15, 2, 6, 0, cluster_sample=250, sample_pca_dims=10, sample_umap_epochs=200
+    )
+    assert exact.k == sampled.k == 4 and not exact.approximation
+    assert same_partition(exact.labels, sampled.labels) and same_partition(truth, sampled.labels)
+    assert sampled.approximation["clustered_videos"] == 250
+    assert sampled.approximation["of"] == 700 and sampled.approximation["pca_dims"] == 10
+    # a new video takes the category of its nearest sampled videos, as the others did
+    np.testing.assert_array_equal(sampled.assign(x[:50]), sampled.labels[:50])
+    assert sampled.projection.shape == (40, 10)
+    # without PCA the vote is in the standardised space
+    plain = choose_categories(x, 2, 15, 2, 6, 0, cluster_sample=250)
+    assert plain.k == 4 and plain.projection is None and same_partition(truth, plain.labels)
+
+
+def test_sampled_silhouette_chooses_the_exact_k():
+    x, _ = blobs(500, seed=1)
+    exact = choose_categories(x, 2, 15, 2, 6, 0)
+    sampled = choose_categories(x, 2, 15, 2, 6, 0, silhouette_sample=200)
+    assert sampled.k == exact.k == 4
+    np.testing.assert_array_equal(sampled.labels, exact.labels)  # the same embedding
+    assert sampled.silhouettes != exact.silhouettes
+    assert sampled.approximation == {"silhouette_videos": 200, "silhouette_of": 500}
+
+
+def test_default_settings_are_exact_below_the_sample():
+    """The schema's defaults leave a dataset of up to cluster_sample videos (the embedded
+    default has 12 training videos) to the exact computation: the same result, bit for bit."""
+    from highlight_pipeline.config import validate_config
+
+    config = {"run_datasets": ["syn"], "datasets": {"syn": {"reader": "synthetic"}}}
+    pseudo = validate_config(config)["pseudo"]
+    assert pseudo["cluster_sample"] == 2000 and pseudo["recurrence"] == "chunked"
+    x, _ = blobs(60, seed=2)
+    exact = choose_categories(x, 2, 15, 2, 6, 0)
+    default = choose_categories(
+        x,
+        2,
+        15,
+        2,
+        6,
+        0,
+        **{key: pseudo[key] for key in APPROXIMATIONS},
+    )
+    np.testing.assert_array_equal(default.labels, exact.labels)
+    assert default.silhouettes == exact.silhouettes and not default.approximation
+
+
+def test_pseudo_highlights_record_the_sample():
+    x, _ = blobs(60, dim=6, seed=3)
+    rng = np.random.default_rng(3)
+    visual = {f"v{i}": row + rng.normal(0, 0.1, size=(5, 6)) for i, row in enumerate(x)}
+    slice_ = {**SLICE, "modalities": ["visual"], "umap_neighbors": 5, "k_max": 5}
+    _, _, summary, model = compute_pseudo_highlights(
+        list(visual), {"visual": features(visual, 6)}, {**slice_, "cluster_sample": 30}
+    )
+    assert summary["approximation"]["clustered_videos"] == 30
+    assert summary["approximation"]["of"] == 60
+    assert summary["k"] == model.clustering.k
+    # the category model of a sampled clustering pickles and assigns new videos
+    back = pickle.loads(pickle.dumps(model))
+    new = x[:5] + 0.01
+    np.testing.assert_array_equal(back.clustering.assign(new), model.clustering.assign(new))
+    assert back.category_of(visual["v0"], None, "") == model.clustering.labels[0]
+    _, _, exact_summary, _ = compute_pseudo_highlights(
+        list(visual), {"visual": features(visual, 6)}, slice_
+    )
+    assert "approximation" not in exact_summary and exact_summary["k"] == summary["k"]
+
+
+def test_umap_kernels_are_cached_on_disk():
+    from numba.core.caching import NullCache
+
+    assert cache_umap_kernels()
+    import umap.layouts
+    import umap.umap_
+
+    assert not isinstance(umap.umap_.smooth_knn_dist._cache, NullCache)
+    # one cache file per Python function: of the two layouts, the serial one (n_jobs=1)
+    assert not isinstance(umap.layouts._nb_optimize_layout_euclidean_single_epoch._cache, NullCache)
+    parallel = umap.layouts._nb_optimize_layout_euclidean_single_epoch_parallel
+    assert isinstance(parallel._cache, NullCache)

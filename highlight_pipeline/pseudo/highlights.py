@@ -4,7 +4,9 @@ fitted category model (``clustering.pkl``) that scores videos the clustering nev
 Settings (``config.pseudo`` after a variant's overlay): ``modalities`` (the clustering and
 the recurrence use these; AV-PH Table 6 uses one), ``categories`` (``pseudo``: UMAP +
 K-means; ``real``: the dataset's own, Table 10), ``similarity`` (cosine or Pearson, Table 7),
-``top_fraction`` (t), the UMAP and K-means settings and their seed.
+``top_fraction`` (t), the UMAP and K-means settings and their seed, the clustering's
+approximations for many videos (``cluster_sample`` etc., pseudo/categories.py; what a result
+used is in highlights.h5's ``clustering`` attribute) and ``recurrence`` (pseudo/recurrence.py).
 
 Per clip the file holds the recurrence score of each modality (NaN where a modality is not
 used or missing), their AV average, and the top-t labels of each of the three scores
@@ -36,12 +38,21 @@ from highlight_pipeline.features.clip_features import ClipFeatures
 from highlight_pipeline.pseudo.categories import Clustering, choose_categories
 from highlight_pipeline.pseudo.recurrence import (
     combine_modalities,
+    recurrence_of_blocks,
     recurrence_with_means,
     score_against,
     top_fraction_labels,
 )
 
 TARGETS = ("av", "visual", "audio")
+#: The clustering's approximations and their value in a slice that lacks them (the exact
+#: computation; the schema's defaults sample above 2,000 videos, see pseudo/categories.py).
+APPROXIMATIONS = {
+    "cluster_sample": 0,
+    "sample_pca_dims": 0,
+    "sample_umap_epochs": 0,
+    "silhouette_sample": 0,
+}
 
 
 @dataclass
@@ -127,18 +138,27 @@ def video_level_features(
     videos: list[str], visual: ClipFeatures | None, audio: ClipFeatures | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Mean clip feature per used modality, concatenated; a missing audio mean is imputed
-    with the mean of the others (for the clustering only). Returns (features, imputed)."""
-    parts = []
+    with the mean of the others (for the clustering only). Returns (features, imputed).
+
+    The means are written into the result in place: no stacked copies of them."""
+    columns = []  # (width, mean clip feature of a video) per used modality
     fallback = None
     if visual is not None:
-        parts.append(np.stack([visual.by_video[x].mean(axis=0) for x in videos]))
+        columns.append((visual.dim, lambda x: visual.by_video[x].mean(axis=0)))
     if audio is not None:
         means = {
             x: audio.by_video[x].mean(axis=0) for x in videos if audio.by_video.get(x) is not None
         }
         fallback = np.mean(list(means.values()), axis=0) if means else np.zeros(audio.dim)
-        parts.append(np.stack([means.get(x, fallback) for x in videos]))
-    return np.concatenate(parts, axis=1), fallback
+        columns.append((audio.dim, lambda x: means.get(x, fallback)))
+    first = [mean_of(videos[0]) for _, mean_of in columns] if videos else []
+    out = np.empty((len(videos), sum(w for w, _ in columns)), np.result_type(np.float32, *first))
+    for i, x in enumerate(videos):
+        start = 0
+        for width, mean_of in columns:
+            out[i, start : start + width] = mean_of(x)
+            start += width
+    return out, fallback
 
 
 def compute_pseudo_highlights(
@@ -180,9 +200,12 @@ def compute_pseudo_highlights(
             pseudo_slice["k_min"],
             pseudo_slice["k_max"],
             pseudo_slice["seed"],
+            **{key: pseudo_slice.get(key, value) for key, value in APPROXIMATIONS.items()},
         )
         labels = clustering.labels
         summary = {"k": clustering.k, "categories": "pseudo", "silhouette": clustering.silhouettes}
+        if clustering.approximation:  # what was sampled, in the provenance of highlights.h5
+            summary["approximation"] = clustering.approximation
     category_of = dict(zip(videos, labels.tolist(), strict=True))
     similarity = pseudo_slice["similarity"]
     n_groups = int(labels.max()) + 1
@@ -192,9 +215,17 @@ def compute_pseudo_highlights(
         members = [x for x in videos if found.by_video.get(x) is not None]
         if not members:
             return {}
+        if pseudo_slice.get("recurrence", "chunked") == "chunked":  # in place, no copy
+            blocks = [found.by_video[x] for x in members]
+            per_video, ids, group_means = recurrence_of_blocks(
+                blocks, [category_of[x] for x in members], similarity
+            )
+            means[modality] = np.zeros((n_groups, group_means.shape[1]))
+            means[modality][ids] = group_means
+            return dict(zip(members, per_video, strict=True))
         stacked = np.concatenate([found.by_video[x] for x in members])
         group = np.concatenate([np.full(len(found.by_video[x]), category_of[x]) for x in members])
-        scores, ids, group_means = recurrence_with_means(stacked, group, similarity)
+        scores, ids, group_means = recurrence_with_means(stacked, group, similarity, "exact")
         means[modality] = np.zeros((n_groups, stacked.shape[1]))  # a group may lack this modality
         means[modality][ids] = group_means
         bounds = np.cumsum([0] + [len(found.by_video[x]) for x in members])

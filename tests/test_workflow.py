@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -20,11 +19,13 @@ from highlight_pipeline.methods.registry import get_method
 from highlight_pipeline.runs import deep_merge, resolve_run, run_inputs, run_list
 from tests.workflow_helpers import (
     CI_CONFIG,
+    REPO,
     method_jobs,
     new_workdir,
     planned_jobs,
     planned_outputs,
     snakemake,
+    venv_env,
 )
 
 pytestmark = pytest.mark.integration
@@ -231,7 +232,7 @@ def test_a_killed_training_job_resumes_from_its_last_epoch(finished_run: Path) -
         for line in (plan.stdout + plan.stderr).splitlines()
         if "hlp train" in line
     ).split(" 2> ")[0]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = venv_env()
 
     def command(out: Path) -> list[str]:
         return ["bash", "-c", "exec " + re.sub(r"--out \S+", f"--out {out}", rule_command)]
@@ -288,36 +289,22 @@ def test_a_fresh_copy_of_the_repository_reruns_nothing(finished_run: Path, tmp_p
     source file touched: the finished run has nothing to do."""
     # earlier tests ran other configs in this workdir: bring it back to the CI config's
     snakemake(finished_run, "--cores", "2", "--configfile", str(CI_CONFIG))
-    repo = Path(__file__).resolve().parents[1]
     tracked = subprocess.run(
-        ["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split()
     clone = tmp_path / "clone"
     for name in tracked:
         (clone / name).parent.mkdir(parents=True, exist_ok=True)
-        if (repo / name).is_file():
-            (clone / name).write_bytes((repo / name).read_bytes())  # a new mtime
-    (repo / "highlight_pipeline" / "reel.py").touch()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(clone / "Snakefile"),
-            "-d",
-            str(finished_run),
-            "-n",
-            "--configfile",
-            str(clone / "workflow/configs/ci.yaml"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=finished_run,
-        env={
-            **os.environ,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        },
+        if (REPO / name).is_file():
+            (clone / name).write_bytes((REPO / name).read_bytes())  # a new mtime
+    (REPO / "highlight_pipeline" / "reel.py").touch()
+    result = snakemake(
+        finished_run,
+        "-n",
+        "--configfile",
+        str(clone / "workflow/configs/ci.yaml"),
+        snakefile=clone / "Snakefile",
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "Nothing to be done" in result.stdout + result.stderr, result.stdout

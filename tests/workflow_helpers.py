@@ -13,19 +13,29 @@ REPO = Path(__file__).resolve().parents[1]
 CI_CONFIG = REPO / "workflow" / "configs" / "ci.yaml"
 
 
-def snakemake(
-    workdir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    """Run ``snakemake -s REPO/Snakefile -d workdir ARGS`` with the venv's tools on PATH
-    (and ``env`` added to the environment)."""
-    env = {**os.environ, **(env or {})}
+def venv_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment with the venv's tools (hlp, snakemake) first on PATH."""
+    env = {**os.environ, **(extra or {})}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def snakemake(
+    workdir: Path,
+    *args: str,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    snakefile: Path = REPO / "Snakefile",
+) -> subprocess.CompletedProcess:
+    """Run ``snakemake -s SNAKEFILE -d workdir ARGS`` with the venv's tools on PATH (and
+    ``env`` added to the environment)."""
+    env = venv_env(env)
     cmd = [
         sys.executable,
         "-m",
         "snakemake",
         "-s",
-        str(REPO / "Snakefile"),
+        str(snakefile),
         "-d",
         str(workdir),
         *args,

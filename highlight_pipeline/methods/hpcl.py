@@ -80,13 +80,8 @@ from highlight_pipeline.methods.resume import NoCheckpoint, epoch_bar
 
 log = logging.getLogger(__name__)
 
-TWO_STREAMS = ("cr-av", "co-av")
-modalities_of = hpcl_modalities
-
-
-def streams_of(architecture: str) -> tuple[str, ...]:
-    """The streams an architecture encodes (``av``: visual and audio concatenated)."""
-    return HPCL_STREAMS[architecture]
+# the architectures with a visual and an audio stream (and the co-occurrence head)
+TWO_STREAMS = tuple(a for a, streams in HPCL_STREAMS.items() if len(streams) == 2)
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -315,7 +310,7 @@ class HPCLNet(nn.Module):
             "audio": hp["audio_dim"],
             "av": hp["visual_dim"] + hp["audio_dim"],
         }
-        streams = streams_of(self.architecture)
+        streams = HPCL_STREAMS[self.architecture]
         self.intra = nn.ModuleDict({s: IntraModality(input_dims[s], hp) for s in streams})
         self.heads = nn.ModuleDict({s: Head(d, d, hp["dropout"]) for s in streams})
         if self.architecture in TWO_STREAMS:
@@ -359,9 +354,8 @@ class HPCLNet(nn.Module):
 
 def head_weights(hp: dict, heads: list[str]) -> dict[str, float]:
     """Weights of the heads in the clip score, normalised over the heads present."""
-    given = {"co": hp["head_weights"][0], "visual": hp["head_weights"][1]}
-    given["audio"] = hp["head_weights"][2]
-    given["av"] = 1.0
+    co, visual, audio = hp["head_weights"]
+    given = {"co": co, "visual": visual, "audio": audio, "av": 1.0}  # av: the only head
     total = sum(given[h] for h in heads)
     return {h: given[h] / total for h in heads}
 
@@ -396,7 +390,7 @@ class HPCLModel:
     @torch.no_grad()
     def score(self, video: VideoInputs) -> np.ndarray:
         self.net.eval()
-        needs = modalities_of(self.hparams["architecture"])
+        needs = hpcl_modalities(self.hparams["architecture"])
         if "visual" in needs and video.visual is None:
             raise DatasetError(f"{video.video_id}: hpcl needs visual features")
         if needs == {"audio"} and video.audio is None:
@@ -448,7 +442,7 @@ def training_videos(inputs: MethodInputs, architecture: str) -> list[VideoInputs
             "split, and this dataset has none (give it a highlights file, or use an "
             "unsupervised method: avph, chd)"
         )
-    needs = modalities_of(architecture)
+    needs = hpcl_modalities(architecture)
     usable = [v for v in labelled if all(getattr(v, m) is not None for m in needs)]
     if len(usable) < len(labelled):
         log.warning(
@@ -464,7 +458,7 @@ def training_videos(inputs: MethodInputs, architecture: str) -> list[VideoInputs
 
 def _standardisers(videos: list[VideoInputs], architecture: str) -> dict[str, Standardiser]:
     out = {}
-    for stream in streams_of(architecture):
+    for stream in HPCL_STREAMS[architecture]:
         if stream == "av":
             arrays = [np.concatenate([v.visual, v.audio], axis=1) for v in videos]
         else:

@@ -13,7 +13,7 @@ from pathlib import Path
 from highlight_pipeline import __version__
 from highlight_pipeline.atomic import atomic_output, write_text_atomic
 from highlight_pipeline.errors import PipelineError
-from highlight_pipeline.methods.registry import method_names
+from highlight_pipeline.methods.registry import FEATURE_INPUTS, method_names
 from highlight_pipeline.numerics import pin_numerics
 
 log = logging.getLogger("hlp")
@@ -73,6 +73,13 @@ def cmd_features(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_frames(args: argparse.Namespace) -> None:
+    from highlight_pipeline.features.frames import write_frame_shard
+    from highlight_pipeline.manifest import read_manifest
+
+    write_frame_shard(read_manifest(args.manifest), args.shard, args.shards, args.slice, args.out)
+
+
 def cmd_pseudo(args: argparse.Namespace) -> None:
     from highlight_pipeline.features.clip_features import load_clip_features, read_clips
     from highlight_pipeline.manifest import read_manifest
@@ -123,7 +130,7 @@ def _splits(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _feature_shards(args: argparse.Namespace) -> dict[str, list[str]]:
-    return {m: getattr(args, m) for m in ("visual", "audio") if getattr(args, m, None)}
+    return {m: getattr(args, m) for m in FEATURE_INPUTS if getattr(args, m, None)}
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -148,7 +155,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         {m: v for m, v in _feature_shards(args).items() if m in kinds},
         args.pseudo if "pseudo" in kinds else None,
         kinds,
+        frames=args.frames if "frames" in kinds else None,
     )
+    # where methods that start from a published checkpoint look (and whether they may)
+    run.update(weights_dir=args.weights_dir, weights=args.weights)
     device = lease_for_process(args.device).device if spec.uses_gpu else "cpu"
     fit = spec.implementation().fit
     extra = {}
@@ -165,8 +175,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def _require_inputs(args: argparse.Namespace, kinds: frozenset[str], step: str) -> None:
-    given = {k for k in ("visual", "audio", "pseudo") if getattr(args, k, None)}
-    missing = sorted((kinds & {"visual", "audio", "pseudo"}) - given)
+    files = {*FEATURE_INPUTS, "pseudo", "frames"}
+    given = {k for k in files if getattr(args, k, None)}
+    missing = sorted((kinds & files) - given)
     if missing:
         raise PipelineError(
             f"hlp {step}: {args.method if hasattr(args, 'method') else 'the model'} needs "
@@ -179,27 +190,40 @@ def _model_and_inputs(args: argparse.Namespace, step: str, extra: frozenset[str]
     feature modalities it was trained on) plus ``extra`` kinds."""
     from highlight_pipeline.methods.inputs import load_method_inputs
     from highlight_pipeline.methods.models import load_model
-    from highlight_pipeline.methods.registry import FEATURE_INPUTS
 
     model, checkpoint = load_model(args.model)
-    kinds = frozenset(m for m in checkpoint.get("recipe", {}).get("features", {}))
-    _require_inputs(args, kinds & set(FEATURE_INPUTS), step)
+    recipe = checkpoint.get("recipe", {})
+    kinds = frozenset(m for m in recipe.get("features", {}))
+    if "frames" in recipe:
+        kinds |= {"frames"}
+    _require_inputs(args, kinds & {*FEATURE_INPUTS, "frames"}, step)
     inputs = load_method_inputs(
         args.manifest,
         args.clips,
         _splits(args),
         {m: v for m, v in _feature_shards(args).items() if m in kinds},
         kinds=kinds | extra,
+        frames=args.frames if "frames" in kinds else None,
     )
     return model, checkpoint, inputs
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from highlight_pipeline.methods.inputs import write_predictions
+    import numpy as np
+    from tqdm import tqdm
 
-    model, _, inputs = _model_and_inputs(args, "score")
-    scores = [model.score(video) for video in inputs.videos]
+    from highlight_pipeline.methods.inputs import write_predictions
+    from highlight_pipeline.methods.registry import get_method
+
+    model, checkpoint, inputs = _model_and_inputs(args, "score")
     videos = inputs.videos
+    skip = not get_method(checkpoint["method"]).scores_training_videos
+    if skip:
+        log.info("%s leaves the training videos unscored (null)", checkpoint["method"])
+    scores = [
+        np.full(v.n_clips, np.nan) if skip and v.split == "train" else model.score(v)
+        for v in tqdm(videos, desc="score", unit="video", disable=args.quiet)
+    ]
     write_predictions(
         args.out, [v.video_id for v in videos], scores, [v.total_clips for v in videos]
     )
@@ -385,6 +409,8 @@ def _add_feature_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clips", required=True, help="results/{dataset}/clips.csv")
     p.add_argument("--visual", nargs="+", help="visual feature shards (.h5), if the run reads them")
     p.add_argument("--audio", nargs="+", help="audio feature shards (.h5), if the run reads them")
+    p.add_argument("--saliency", nargs="+", help="saliency shards (.h5), if the run reads them")
+    p.add_argument("--frames", nargs="+", help="frame shards from `hlp frames` (pld)")
     _add_split_inputs(p)
 
 
@@ -468,6 +494,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True)
 
+    p = add(
+        "frames",
+        cmd_frames,
+        "decode the videos of one shard once into a frame cache (HDF5) for pixel-level methods",
+    )
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--shard", type=int, required=True)
+    p.add_argument("--shards", type=int, required=True)
+    p.add_argument("--slice", type=_json, required=True, help='JSON: {"fps", "height", "width"}')
+    p.add_argument("--out", required=True)
+
     p = add("pseudo", cmd_pseudo, "pseudo-categories and audio-visual recurrence pseudo-highlights")
     _add_feature_inputs(p)
     p.add_argument("--slice", type=_json, required=True, help="JSON of the run's pseudo slice")
@@ -490,6 +527,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(
         "--device", choices=["auto", "cpu", "cuda"], default="auto", help="for GPU methods"
+    )
+    p.add_argument(
+        "--weights-dir", default="weights", help="published checkpoints (pld's pretrained start)"
+    )
+    p.add_argument(
+        "--weights",
+        choices=["published", "random"],
+        default="published",
+        help="random: methods that start from a checkpoint start from random weights",
     )
     p.add_argument("--out", required=True, help="the model file (.pt)")
 

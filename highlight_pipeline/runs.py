@@ -142,3 +142,40 @@ def pseudo_id(slice_: dict[str, Any]) -> str:
     if subset:
         name += f"-{round(100 * subset['fraction'])}pct-s{subset['seed']}"
     return f"{name}-{slice_hash(slice_)[:8]}"
+
+
+def frames_slice(run: dict[str, Any]) -> dict[str, Any]:
+    """The frame cache a run reads (fps, height, width), from its method's declaration."""
+    spec = get_method(run["method"])
+    if spec.frames_of is None:
+        raise ConfigError(f"method {spec.name} reads no frames")
+    found = spec.frames_of(run)
+    return {
+        "fps": float(found["fps"]),
+        "height": int(found["height"]),
+        "width": int(found["width"]),
+    }
+
+
+def frames_id(frames: dict[str, Any]) -> str:
+    """``4fps-32x64``: the folder of a frame cache (fps, height x width; "." written "p")."""
+    fps = f"{float(frames['fps']):g}".replace(".", "p")
+    return f"{fps}fps-{int(frames['height'])}x{int(frames['width'])}"
+
+
+def frames_id_of(run: dict[str, Any]) -> str:
+    return frames_id(frames_slice(run))
+
+
+def parse_frames_id(name: str) -> dict[str, Any]:
+    """The inverse of :func:`frames_id`."""
+    rate, size = name.split("fps-")
+    height, width = size.split("x")
+    return {"fps": float(rate.replace("p", ".")), "height": int(height), "width": int(width)}
+
+
+def pretrained_backbone(run: dict[str, Any]) -> str | None:
+    """The backbone whose published checkpoint the run's training starts from (pld with
+    ``pretrained``), or None; the method's registry entry says."""
+    spec = get_method(run["method"])
+    return None if spec.pretrained_of is None else spec.pretrained_of(run)

@@ -48,6 +48,8 @@ class VideoInputs:
     pseudo: object | None = None  # a pseudo.highlights.PseudoHighlight (training videos)
     path: str = ""
     total_clips: int | None = None  # the video's clips in clips.csv (None: n_clips, uncut)
+    frames: object | None = None  # a features.frames.FrameSource (pld; read on demand)
+    saliency: object | None = None  # a features.saliency_maps.SaliencyTrack (pld)
 
     @property
     def n_clips(self) -> int:
@@ -64,6 +66,7 @@ class MethodInputs:
     videos: list[VideoInputs]
     kinds: frozenset[str] = frozenset()
     files: dict[str, list[str]] = field(default_factory=dict)  # input kind -> its files
+    frame_geometry: dict | None = None  # the frame cache's fps, height, width (when read)
 
     def subset(self, split: str) -> MethodInputs:
         return replace(self, videos=[v for v in self.videos if v.split == split])
@@ -92,6 +95,7 @@ def load_method_inputs(
     features: dict[str, list[str]] | None = None,
     pseudo_path: str | Path | None = None,
     kinds: frozenset[str] | set[str] = frozenset(),
+    frames: list[str] | None = None,
 ) -> MethodInputs:
     """Every usable video of the manifest with its clips and the inputs in ``kinds``.
 
@@ -100,11 +104,18 @@ def load_method_inputs(
     features failed is left out (with a warning) when the run reads visual features; a
     video without audio keeps ``audio=None`` (a method decides what that means). A video
     whose stream of a modality in ``features`` ended early is cut to its leading clips
-    that have every such modality (the module docstring), with a warning."""
-    features = features or {}
+    that have every such modality (the module docstring), with a warning.
+
+    Saliency shards (``features["saliency"]``) and frame shards (``frames``) are not pooled
+    into clips: each video gets a handle that reads its maps or frames on demand
+    (``VideoInputs.saliency``, ``VideoInputs.frames``); they do not cut the video, the
+    method reads their extents."""
+    features = dict(features or {})
+    saliency_paths = features.pop("saliency", None)
     manifest = read_manifest(manifest_path).set_index("video_id")
     clips = read_clips(clips_path)
     by_modality = {m: load_clip_features(paths, clips) for m, paths in features.items()}
+    tracks, frame_cache = _pixel_inputs(saliency_paths, frames)
     for modality, found in by_modality.items():
         for failure in found.failed:
             log.warning(
@@ -163,14 +174,44 @@ def load_method_inputs(
                 pseudo=video_pseudo,
                 path=str(row["path"]),
                 total_clips=len(group),
+                frames=None if frame_cache is None else frame_cache.sources.get(video_id),
+                saliency=tracks.get(video_id),
             )
         )
     if not videos:
         raise DatasetError(f"no video of {manifest_path} has the inputs this run needs")
     files = {m: [str(p) for p in paths] for m, paths in features.items()}
+    if saliency_paths:
+        files["saliency"] = [str(p) for p in saliency_paths]
+    if frames:
+        files["frames"] = [str(p) for p in frames]
     if pseudo_path is not None:
         files["pseudo"] = [str(pseudo_path)]
-    return MethodInputs(videos, frozenset(kinds), files)
+    geometry = None
+    if frame_cache is not None:
+        cache = frame_cache
+        geometry = {"fps": cache.fps, "height": cache.height, "width": cache.width}
+    return MethodInputs(videos, frozenset(kinds), files, geometry)
+
+
+def _pixel_inputs(saliency_paths: list[str] | None, frame_paths: list[str] | None):
+    """Saliency tracks by video and the frame cache (None when not read), with a warning
+    per video whose maps or frames failed."""
+    tracks: dict = {}
+    cache = None
+    if saliency_paths:
+        from highlight_pipeline.features.saliency_maps import open_saliency_tracks
+
+        tracks, failed = open_saliency_tracks(saliency_paths)
+        for failure in failed:
+            log.warning("%s: saliency failed (%s)", failure["video_id"], failure["reason"])
+    if frame_paths:
+        from highlight_pipeline.features.frames import open_frame_cache
+
+        cache = open_frame_cache(frame_paths)
+        for failure in cache.failed:
+            log.warning("%s: frames failed (%s)", failure["video_id"], failure["reason"])
+    return tracks, cache
 
 
 def _head(features: np.ndarray | None, n: int) -> np.ndarray | None:

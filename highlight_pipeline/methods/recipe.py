@@ -1,6 +1,7 @@
 """The feature recipe a model carries: how its training videos were featurised.
 
-``{"features": {modality: extractor config slice}, "clip_seconds": float}``. ``hlp predict``
+``{"features": {modality: extractor config slice}, "clip_seconds": float}``, and for a
+method that reads frames ``"frames"``: the frame cache's slice (fps, height, width). ``hlp predict``
 reads it to cut a new video into clips of the same length and featurise it with the same
 extractors. Checkpoints of the first format kept ``visual`` and ``audio`` at the top level.
 """
@@ -21,7 +22,10 @@ def feature_recipe(clips_path: str | Path, files: dict[str, list[str]]) -> dict:
         for modality, paths in files.items()
         if modality in ("visual", "audio") and paths
     }
-    return {"features": features, "clip_seconds": float((clips["end"] - clips["start"]).median())}
+    recipe = {"features": features, "clip_seconds": float((clips["end"] - clips["start"]).median())}
+    if files.get("frames"):  # pixel-level methods: the frame cache's fps and size
+        recipe["frames"] = read_meta(files["frames"][0]).preprocessing["slice"]
+    return recipe
 
 
 def recipe_features(recipe: dict) -> dict[str, dict]:

@@ -104,6 +104,16 @@ class MethodSpec:
     analyses: tuple[Analysis, ...] = ()
     runtime_minutes: int = 30  # a training job's expected runtime and memory on CPU; the
     mem_mb: int = 4000  # rules scale both with the attempt, the SLURM profile retries
+    # False: `hlp score` leaves the training videos unscored (null): for methods whose
+    # scoring is costly (pld runs a 3D CNN per frame) and whose training-split scores no
+    # table reads.
+    scores_training_videos: bool = True
+    # For a method that consumes "frames": the frame cache a run reads (fps, height, width;
+    # features/frames.py), from the resolved run.
+    frames_of: Callable[[dict], dict] | None = None
+    # The backbone whose published checkpoint a run's training starts from (None: none);
+    # the Snakefile checks the file before any job starts.
+    pretrained_of: Callable[[dict], str | None] | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.consumes) - set(INPUT_KINDS)
@@ -111,6 +121,8 @@ class MethodSpec:
             raise ConfigError(f"method {self.name}: unknown input kinds {sorted(unknown)}")
         if self.default_variant not in self.variants:
             raise ConfigError(f"method {self.name}: default variant {self.default_variant!r}")
+        if "frames" in self.consumes and self.frames_of is None:
+            raise ConfigError(f"method {self.name}: consumes frames but has no frames_of")
 
     def inputs(self, run: dict) -> frozenset[str]:
         found = self.inputs_of(run) if self.inputs_of is not None else self.consumes
@@ -330,6 +342,96 @@ HPCL = MethodSpec(
     mem_mb=8000,
 )
 
+
+def _pld_inputs(run: dict) -> frozenset[str]:
+    spatial = {"saliency"} if run["settings"]["spatial"] else set()
+    return frozenset({"frames", "labels"} | spatial)
+
+
+def _pld_frames(run: dict) -> dict:
+    settings = run["settings"]
+    height, width = settings["size"][settings["backbone"]]
+    return {"fps": settings["fps"], "height": height, "width": width}
+
+
+def _pld_pretrained(run: dict) -> str | None:
+    settings = run["settings"]
+    return str(settings["backbone"]) if settings["pretrained"] else None
+
+
+def _pld_variant(method: dict, label: str, description: str) -> Variant:
+    return Variant({"method": method} if method else {}, label, description)
+
+
+def _beta_variant(beta: float) -> Variant:
+    return _pld_variant(
+        {"beta": beta, "beta_scale": "raw", "beta_by_category": None},
+        f"beta = {beta:g}",
+        f"TASED full, one beta = {beta:g} for every category (supplement Table S3)",
+    )
+
+
+PLD = MethodSpec(
+    name="pld",
+    title="Pixel-level distinctions from a 3D-CNN encoder-decoder (PLD-VHD)",
+    module="highlight_pipeline.methods.pld",
+    consumes=frozenset({"frames", "saliency", "labels"}),
+    inputs_of=_pld_inputs,
+    frames_of=_pld_frames,
+    pretrained_of=_pld_pretrained,
+    scores_training_videos=False,
+    supervised=True,
+    uses_gpu=True,
+    default_variant="tased-full",
+    variants={
+        "tased-full": _pld_variant({}, "TASED full", "TASED-Net encoder-decoder, saliency targets"),
+        "tased-no-spatial": _pld_variant(
+            {"spatial": False}, "TASED w/o spatial", "every highlight pixel is 1 (Eq. 1)"
+        ),
+        "tased-no-temporal": _pld_variant(
+            {"temporal": False}, "TASED w/o temporal", "the target frame repeated L times"
+        ),
+        "c3d-full": _pld_variant(
+            {"backbone": "c3d"}, "C3D full", "C3D encoder + 4 transposed convolutions"
+        ),
+        "c3d-no-spatial": _pld_variant(
+            {"backbone": "c3d", "spatial": False}, "C3D w/o spatial", "C3D, Eq. 1 targets"
+        ),
+        "c3d-no-temporal": _pld_variant(
+            {"backbone": "c3d", "temporal": False}, "C3D w/o temporal", "C3D, one frame"
+        ),
+        "tased-full-beta0": _beta_variant(0.0),
+        "tased-full-beta0.0005": _beta_variant(0.0005),
+        "tased-full-beta0.001": _beta_variant(0.001),
+    },
+    paper_tables=(
+        PaperTable(
+            "PLD-VHD Table 4",
+            "temporal and spatial cues, C3D and TASED",
+            (
+                "c3d-no-temporal",
+                "c3d-no-spatial",
+                "c3d-full",
+                "tased-no-temporal",
+                "tased-no-spatial",
+                "tased-full",
+            ),
+        ),
+        PaperTable(
+            "PLD-VHD Table 5",
+            "temporal and spatial cues (TASED)",
+            ("tased-no-temporal", "tased-no-spatial", "tased-full"),
+        ),
+        PaperTable(
+            "PLD-VHD Table S3",
+            "saliency threshold",
+            ("tased-full-beta0", "tased-full-beta0.0005", "tased-full-beta0.001"),
+        ),
+    ),
+    runtime_minutes=360,
+    mem_mb=16000,
+)
+
 RANDOM = MethodSpec(
     name="random",
     title="Random ranking (seeded uniform clip scores)",
@@ -342,7 +444,7 @@ RANDOM = MethodSpec(
     mem_mb=2000,
 )
 
-BUILTIN: tuple[MethodSpec, ...] = (AVPH, CHD, HPCL, RANDOM)
+BUILTIN: tuple[MethodSpec, ...] = (AVPH, CHD, HPCL, PLD, RANDOM)
 
 
 # ----------------------------------------------------------------------------- lookup

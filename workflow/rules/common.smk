@@ -5,6 +5,7 @@
 # the Snakefile is parsed once per job.
 
 import re
+import shlex
 import sys
 from functools import cache
 from pathlib import Path
@@ -45,6 +46,7 @@ wildcard_constraints:
     feature_set=r"[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*",
     pseudo_id="[A-Za-z0-9_.-]+",
     analysis="[a-z0-9-]+",
+    frames_id=r"[0-9p]+fps-\d+x\d+",
 
 
 def as_json(value):
@@ -140,8 +142,20 @@ def backbones_used():
     return sorted(used)
 
 
+def pretrained_used():
+    """Backbones whose published checkpoint a training job starts from (pld)."""
+    return sorted(
+        {
+            hlruns.pretrained_backbone(resolved(dataset, method, variant))
+            for dataset in DATASETS
+            for method, variant in runs_of(dataset)
+        }
+        - {None}
+    )
+
+
 BACKBONES = backbones_used()
-NEURAL = sorted(hlconfig.NEURAL & set(BACKBONES))
+NEURAL = sorted(hlconfig.NEURAL & (set(BACKBONES) | set(pretrained_used())))
 
 # A published checkpoint that is missing stops the run before any job starts.
 if CFG["weights"] == "published":
@@ -188,10 +202,25 @@ def shards_of(dataset, backbone):
     )
 
 
+def saliency_shards_of(dataset, backbone):
+    return expand(
+        f"{RESULTS}/{dataset}/saliency/{backbone}/shard-{{k}}.h5",
+        k=SHARDS,
+    )
+
+
+def frame_shards_of(dataset, run):
+    """The frame cache a run reads (pld): results/{dataset}/frames/{frames_id}/."""
+    name = hlruns.frames_id_of(run)
+    return expand(f"{RESULTS}/{dataset}/frames/{name}/shard-{{k}}.h5", k=SHARDS)
+
+
 def feature_flags(input):
-    """``--visual a.h5 b.h5 --audio ...`` for the feature inputs a job has."""
+    """``--visual a.h5 b.h5 --audio ... --frames ...`` for the inputs a job has."""
     return " ".join(
-        f"--{m} " + " ".join(input[m]) for m in FEATURE_INPUTS if m in input.keys()
+        f"--{m} " + " ".join(input[m])
+        for m in (*FEATURE_INPUTS, "frames")
+        if m in input.keys()
     )
 
 
@@ -257,10 +286,15 @@ def pseudo_inputs(wildcards):
 
 
 def run_inputs(wildcards, run):
-    """The dataset's tables and the feature shards of the modalities the run reads."""
+    """The dataset's tables and the feature, saliency and frame shards the run reads."""
     inputs = table_inputs(wildcards.dataset)
     for modality, backbone in hlruns.feature_backbones(run, kinds_of(run)).items():
-        inputs[modality] = shards_of(wildcards.dataset, backbone)
+        if modality == "saliency":
+            inputs[modality] = saliency_shards_of(wildcards.dataset, backbone)
+        else:
+            inputs[modality] = shards_of(wildcards.dataset, backbone)
+    if "frames" in kinds_of(run):
+        inputs["frames"] = frame_shards_of(wildcards.dataset, run)
     return inputs
 
 
@@ -275,7 +309,9 @@ def train_inputs(wildcards):
 
 
 def score_inputs(wildcards):
+    """What scoring reads: the run's inputs but its training targets (saliency)."""
     inputs = run_inputs(wildcards, run_of(wildcards))
+    inputs.pop("saliency", None)
     inputs["model"] = model_path(
         wildcards.dataset,
         wildcards.method,
@@ -379,6 +415,19 @@ def plot_inputs(wildcards):
     if "pseudo" in kinds_of(run):
         inputs["pseudo"] = f"{pseudo_base(dataset, run, seed, split)}/highlights.h5"
     return inputs
+
+
+def pretrained_flags(wildcards):
+    """``--weights W --weights-dir D`` for a run that starts from a checkpoint, else ""."""
+    if hlruns.pretrained_backbone(run_of(wildcards)) is None:
+        return ""
+    return f"--weights {CFG['weights']} --weights-dir {shlex.quote(CFG['weights_dir'])}"
+
+
+def pretrained_signature(wildcards):
+    """The checkpoint a run's training starts from (size, mtime), or none."""
+    backbone = hlruns.pretrained_backbone(run_of(wildcards))
+    return "none" if backbone is None else checkpoint_signature(backbone)
 
 
 def train_resources(wildcards, attempt):

@@ -35,3 +35,20 @@ use rule features as saliency with:
         f"{RESULTS}/{{dataset}}/saliency/{{backbone}}/shard-{{shard}}.h5",
     log:
         f"{RESULTS}/logs/{{dataset}}/saliency/{{backbone}}/shard-{{shard}}.log",
+
+
+rule frames:
+    input:
+        manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
+    output:
+        f"{RESULTS}/{{dataset}}/frames/{{frames_id}}/shard-{{shard}}.h5",
+    log:
+        f"{RESULTS}/logs/{{dataset}}/frames/{{frames_id}}/shard-{{shard}}.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        slice=lambda w: as_json(hlruns.parse_frames_id(w.frames_id)),
+        shards=len(SHARDS),
+    shell:
+        "hlp frames --manifest {input.manifest} --shard {wildcards.shard}"
+        " --shards {params.shards} --slice {params.slice:q} --out {output} 2> {log}"

@@ -25,12 +25,16 @@ rule train:
         pseudo=lambda w, input: (
             f"--pseudo {input.pseudo}" if "pseudo" in input.keys() else ""
         ),
+        # a run that starts from a published checkpoint (pld): where it is, and its
+        # signature (a replaced file retrains)
+        start=pretrained_flags,
+        checkpoint=pretrained_signature,
     shell:
         "hlp train --method {wildcards.method} --variant {wildcards.variant}"
         " --run {params.run:q} --manifest {input.manifest} --clips {input.clips}"
         " {params.features} {params.pseudo} --splits {input.splits}"
         " --split-scheme {wildcards.split} --seed {wildcards.seed} --threads {threads}"
-        " --device {resources.hlp_device} --out {output} 2> {log}"
+        " --device {resources.hlp_device} {params.start} --out {output} 2> {log}"
 
 
 rule score:

@@ -1,0 +1,344 @@
+"""pld (PLD-VHD): windows, pixel targets, the frame cache and segment scores.
+
+The frame cache is written from real videos (PyAV) whose frame i is grey level 8 * i, so
+a frame read back tells which source frame it is."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from highlight_pipeline.errors import DatasetError, PipelineError
+from highlight_pipeline.features.frames import open_frame_cache, write_frame_shard
+from highlight_pipeline.features.saliency_maps import SaliencyTrack
+from highlight_pipeline.methods import pld
+from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
+from highlight_pipeline.methods.registry import get_method
+from highlight_pipeline.runs import frames_id, parse_frames_id
+from tests.conftest import LEVEL_STEP, write_test_video
+
+# ----------------------------------------------------------------------------- windows
+
+
+def test_first_windows_are_padded_with_the_first_frames_reversed():
+    # position -1 is frame 0, -2 frame 1, ...: frames L-2 .. 0 come before the video
+    assert pld.window_indices(0, 100, 4).tolist() == [2, 1, 0, 0]
+    assert pld.window_indices(1, 100, 4).tolist() == [1, 0, 0, 1]
+    assert pld.window_indices(2, 100, 4).tolist() == [0, 0, 1, 2]
+    assert pld.window_indices(3, 100, 4).tolist() == [0, 1, 2, 3]  # no padding from L - 1
+    assert pld.window_indices(50, 100, 32).tolist() == list(range(19, 51))
+    first = pld.window_indices(0, 100, 32)
+    assert first.tolist() == list(range(30, -1, -1)) + [0]
+
+
+def test_padding_of_a_video_shorter_than_the_window_stays_inside_it():
+    window = pld.window_indices(1, 3, 6)
+    assert window.tolist() == [2, 2, 1, 0, 0, 1]
+    assert window.max() < 3 and len(window) == 6
+
+
+def test_no_temporal_window_is_the_target_frame_repeated():
+    assert pld.window_indices(7, 20, 16, temporal=False).tolist() == [7] * 16
+    assert pld.window_indices(0, 20, 32, temporal=False).tolist() == [0] * 32
+    with pytest.raises(IndexError):
+        pld.window_indices(20, 20, 16)
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+def test_non_highlight_frames_get_all_zero_targets_whatever_the_saliency():
+    salient = np.ones((4, 6), np.float32)
+    for spatial in (True, False):
+        target = pld.pixel_targets(salient, False, spatial, 0.0, "raw", (4, 6))
+        assert target.shape == (4, 6) and not target.any()
+
+
+def test_no_spatial_highlight_frames_are_all_ones():
+    target = pld.pixel_targets(None, True, False, 0.5, "raw", (4, 6))
+    assert target.shape == (4, 6) and target.all()
+
+
+def test_beta_threshold_marks_the_pixels_strictly_above_beta():
+    beta = 0.0005
+    smap = np.array([[0.0, beta / 2, beta], [beta * 1.01, 0.01, 0.9]], np.float32)
+    target = pld.pixel_targets(smap, True, True, beta, "raw", (2, 3))
+    assert target.tolist() == [[0, 0, 0], [1, 1, 1]]  # equal to beta is not above it
+    # around beta: a slightly lower threshold takes the pixel at beta, a higher drops one
+    assert pld.pixel_targets(smap, True, True, beta * 0.99, "raw", (2, 3)).sum() == 4
+    assert pld.pixel_targets(smap, True, True, 0.011, "raw", (2, 3)).sum() == 1
+    # beta 0 on a strictly positive map: every pixel (the "w/o spatial" targets)
+    positive = np.full((2, 3), 1e-6, np.float32)
+    assert pld.pixel_targets(positive, True, True, 0.0, "raw", (2, 3)).all()
+
+
+def test_beta_relative_to_the_frame_mean():
+    smap = np.array([[1.0, 1.0, 1.0, 5.0]], np.float32)  # mean 2
+    target = pld.pixel_targets(smap, True, True, 1.0, "mean", (1, 4))
+    assert target.tolist() == [[0, 0, 0, 1]]
+    assert pld.pixel_targets(smap, True, True, 0.4, "mean", (1, 4)).all()  # 0.8 < 1
+
+
+def test_saliency_is_resized_to_the_training_resolution():
+    smap = np.zeros((2, 2), np.float32)
+    smap[:, 1] = 1.0  # right half salient
+    target = pld.pixel_targets(smap, True, True, 0.5, "raw", (4, 8))
+    assert target.shape == (4, 8)
+    assert target[:, :3].sum() == 0 and target[:, 5:].all()
+
+
+def test_beta_by_category_overrides_beta():
+    settings = {"beta": 0.0005, "beta_by_category": {"dog": 0.001}}
+    assert pld.beta_of(settings, "dog") == 0.001
+    assert pld.beta_of(settings, "surfing") == 0.0005
+    assert pld.beta_of({"beta": 0.0, "beta_by_category": None}, "dog") == 0.0
+
+
+def test_frames_belong_to_the_clip_that_holds_them():
+    starts, ends = np.array([0.0, 2.0, 4.0]), np.array([2.0, 4.0, 6.0])
+    times = np.array([0.0, 1.99, 2.0, 5.9, 6.0, 7.5])
+    assert pld.frame_clips(times, starts, ends).tolist() == [0, 0, 1, 2, -1, -1]
+
+
+def test_saliency_track_gives_the_nearest_map_and_nothing_past_its_end():
+    maps = np.arange(3, dtype=np.float32)[:, None, None] * np.ones((3, 2, 2), np.float32)
+    track = SaliencyTrack(np.array([0.0, 0.5, 1.0]), 0.5, maps)
+    assert track.at(0.3)[0, 0] == 1.0 and track.at(0.2)[0, 0] == 0.0
+    assert track.covers(1.5) and not track.covers(1.6)
+    assert track.at(1.6) is None
+
+
+# ----------------------------------------------------------------------------- frame cache
+
+
+def _manifest(tmp_path, videos: dict[str, dict]) -> pd.DataFrame:
+    rows = []
+    for name, kwargs in videos.items():
+        path = write_test_video(tmp_path / f"{name}.mp4", audio=False, **kwargs)
+        seconds = kwargs.get("seconds", 3.0)
+        rows.append({"video_id": name, "path": str(path), "duration": seconds, "fingerprint": "f1"})
+    return pd.DataFrame(rows)
+
+
+def test_frame_cache_holds_each_frame_once_at_the_cache_rate(tmp_path):
+    manifest = _manifest(tmp_path, {"a": {"seconds": 3.0, "fps": 10}})
+    out = tmp_path / "frames" / "shard-0.h5"
+    summary = write_frame_shard(manifest, 0, 1, {"fps": 5.0, "height": 16, "width": 32}, out)
+    assert summary["reused"] == 0 and not summary["failed"]
+    cache = open_frame_cache([out])
+    source = cache.sources["a"]
+    assert (cache.fps, cache.height, cache.width) == (5.0, 16, 32)
+    assert source.n_frames == 15 and not source.partial
+    frames = source.read(np.array([0, 1, 14, 1]))
+    assert frames.shape == (4, 16, 32, 3) and frames.dtype == np.uint8
+    # cache frame k is source frame 2k (10 fps -> 5 fps): grey level 8 * 2k
+    levels = frames.reshape(4, -1).mean(axis=1)
+    assert np.allclose(levels, [0, 2 * LEVEL_STEP, 28 * LEVEL_STEP, 2 * LEVEL_STEP], atol=2)
+    blocks = list(source.iter_blocks(4))
+    assert [low for low, _ in blocks] == [0, 4, 8, 12] and len(blocks[-1][1]) == 3
+
+
+def test_frame_cache_reuses_unchanged_videos_and_redecodes_changed_ones(tmp_path):
+    manifest = _manifest(tmp_path, {"a": {"seconds": 2.0}, "b": {"seconds": 2.0}})
+    out = tmp_path / "shard-0.h5"
+    frames_slice = {"fps": 5.0, "height": 16, "width": 16}
+    write_frame_shard(manifest, 0, 1, frames_slice, out)
+    first = open_frame_cache([out]).sources["a"].read(np.arange(10))
+    manifest.loc[manifest.video_id == "b", "fingerprint"] = "f2"
+    summary = write_frame_shard(manifest, 0, 1, frames_slice, out)
+    assert summary["reused"] == 1  # a copied, b decoded again
+    assert np.array_equal(open_frame_cache([out]).sources["a"].read(np.arange(10)), first)
+    other = {"fps": 5.0, "height": 32, "width": 16}  # another slice: nothing reused
+    assert write_frame_shard(manifest, 0, 1, other, tmp_path / "other.h5")["reused"] == 0
+
+
+def test_frame_cache_of_a_truncated_video_ends_with_its_picture(tmp_path):
+    manifest = _manifest(tmp_path, {"short": {"seconds": 2.0}})
+    manifest["duration"] = 6.0  # the file "claims" 6 s; its picture stops at 2 s
+    out = tmp_path / "shard-0.h5"
+    lines = []
+    summary = write_frame_shard(
+        manifest, 0, 1, {"fps": 5.0, "height": 16, "width": 16}, out, console=lines.append
+    )
+    source = open_frame_cache([out]).sources["short"]
+    assert source.partial and source.n_frames == 10 and abs(source.extent - 2.0) < 0.11
+    assert summary["partial"][0]["video_id"] == "short"
+    assert len(lines) == 1 and "picture ends at 2.00 s of the 6.00 s" in lines[0]
+
+
+def test_a_video_that_cannot_be_decoded_is_reported_and_the_rest_kept(tmp_path, corrupt_file):
+    manifest = _manifest(tmp_path, {"good": {"seconds": 2.0}})
+    bad = {"video_id": "bad", "path": str(corrupt_file), "duration": 2.0, "fingerprint": "x"}
+    manifest = pd.concat([manifest, pd.DataFrame([bad])], ignore_index=True)
+    out = tmp_path / "shard-0.h5"
+    summary = write_frame_shard(manifest, 0, 1, {"fps": 5.0, "height": 16, "width": 16}, out)
+    assert [f["video_id"] for f in summary["failed"]] == ["bad"]
+    cache = open_frame_cache([out])
+    assert set(cache.sources) == {"good"} and cache.failed[0]["video_id"] == "bad"
+    with h5py.File(out) as handle:
+        assert "bad" not in handle
+
+
+def test_frames_id_round_trips():
+    found = {"fps": 2.5, "height": 32, "width": 64}
+    assert frames_id(found) == "2p5fps-32x64"
+    assert parse_frames_id(frames_id(found)) == found
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+SETTINGS = {
+    "backbone": "c3d",
+    "spatial": True,
+    "temporal": True,
+    "pretrained": False,
+    "beta": 0.5,
+    "beta_scale": "raw",
+    "beta_by_category": {},
+    "size": {"tased": [32, 32], "c3d": [16, 16]},
+    "fps": 5.0,
+    "score_fps": None,
+    "epochs": 2,
+    "windows_per_video": 2,
+    "batch_size": 2,
+    "optimizer": "sgd",
+    "bn_windows": 4,
+    "lr": 0.01,
+    "weight_decay": 0.0,
+}
+
+
+@pytest.fixture(scope="module")
+def small_inputs(tmp_path_factory, one_torch_thread):
+    """Three 4 s videos (frames at 5 fps, 16x16), 2 s clips, first clip a highlight."""
+    tmp = tmp_path_factory.mktemp("pld")
+    manifest = _manifest(tmp, {n: {"seconds": 4.0, "fps": 5} for n in ("v0", "v1", "v2")})
+    out = tmp / "shard-0.h5"
+    write_frame_shard(manifest, 0, 1, {"fps": 5.0, "height": 16, "width": 16}, out)
+    cache = open_frame_cache([out])
+    rng = np.random.default_rng(0)
+    videos = []
+    for k, name in enumerate(("v0", "v1", "v2")):
+        maps = rng.random((8, 4, 4)).astype(np.float32)
+        videos.append(
+            VideoInputs(
+                video_id=name,
+                starts=np.array([0.0, 2.0]),
+                ends=np.array([2.0, 4.0]),
+                category="c",
+                split="test" if k == 2 else "train",
+                labels=np.array([1, 0]),
+                frames=cache.sources[name],
+                saliency=SaliencyTrack(np.arange(8) * 0.5, 0.5, maps),
+            )
+        )
+    geometry = {"fps": 5.0, "height": 16, "width": 16}
+    return MethodInputs(videos, frozenset({"frames", "labels", "saliency"}), {}, geometry)
+
+
+def _run(**settings):
+    return {"method": "pld", "variant": "test", "settings": {**SETTINGS, **settings}}
+
+
+def test_segment_score_is_the_mean_of_the_maps_over_its_frames(small_inputs):
+    model = pld.fit(small_inputs, _run(), seed=0, progress=False)
+    video = small_inputs.videos[2]
+    maps = model.distinction_maps(video, np.arange(video.frames.n_frames))
+    assert maps.shape == (20, 16, 16) and 0 <= maps.min() and maps.max() <= 1
+    scores = model.score(video)
+    assert np.allclose(scores, [maps[:10].mean(), maps[10:].mean()], atol=1e-6)
+
+
+def test_score_fps_scores_the_frames_nearest_its_grid(small_inputs):
+    model = pld.fit(small_inputs, _run(score_fps=1.0), seed=0, progress=False)
+    video = small_inputs.videos[2]
+    frames, owners = model.scored_frames(video)
+    assert frames.tolist() == [0, 5, 10, 15] and owners.tolist() == [0, 0, 1, 1]
+    maps = model.distinction_maps(video, frames).mean(axis=(1, 2))
+    assert np.allclose(model.score(video), [maps[:2].mean(), maps[2:].mean()], atol=1e-6)
+
+
+def test_clips_past_the_decoded_picture_get_no_score(small_inputs):
+    model = pld.fit(small_inputs, _run(), seed=0, progress=False)
+    video = small_inputs.videos[2]
+    longer = VideoInputs(
+        **{
+            **video.__dict__,
+            "starts": np.array([0.0, 2.0, 4.0]),
+            "ends": np.array([2.0, 4.0, 6.0]),
+            "labels": np.array([1, 0, 0]),
+        }
+    )
+    scores = model.score(longer)
+    assert np.isfinite(scores[:2]).all() and np.isnan(scores[2])
+
+
+def test_training_is_seeded_and_the_state_round_trips(small_inputs):
+    a = pld.fit(small_inputs, _run(), seed=3, progress=False)
+    b = pld.fit(small_inputs, _run(), seed=3, progress=False)
+    video = small_inputs.videos[2]
+    assert np.array_equal(a.score(video), b.score(video))
+    assert len(a.losses) == 2 and all(np.isfinite(a.losses))
+    restored = pld.load(a.state())
+    assert np.array_equal(restored.score(video), a.score(video))
+    assert a.hparams["weights"] == "random-init" and a.hparams["height"] == 16
+
+
+def test_training_targets_skip_highlight_frames_without_saliency(small_inputs):
+    video = small_inputs.videos[0]
+    short = SaliencyTrack(np.array([0.0]), 0.5, np.ones((1, 4, 4), np.float32))
+    cut = VideoInputs(**{**video.__dict__, "saliency": short})
+    entry = pld.TrainingVideo(cut, SETTINGS, (16, 16))
+    # highlight frames 0..9 (clip 0): maps cover 0..0.5 s only -> frames 0, 1, 2
+    assert entry.targets.tolist() == [0, 1, 2, *range(10, 20)]
+    no_spatial = pld.TrainingVideo(cut, {**SETTINGS, "spatial": False}, (16, 16))
+    assert no_spatial.targets.tolist() == list(range(20))
+
+
+def test_a_dataset_without_labels_gets_a_clear_message(small_inputs):
+    unlabelled = [
+        VideoInputs(**{**v.__dict__, "labels": np.array([-1, -1])}) for v in small_inputs.videos
+    ]
+    inputs = MethodInputs(unlabelled, small_inputs.kinds, {}, small_inputs.frame_geometry)
+    with pytest.raises(DatasetError, match="supervised by segment labels"):
+        pld.fit(inputs, _run(), seed=0, progress=False)
+
+
+def test_frame_size_must_suit_the_backbone(small_inputs):
+    inputs = MethodInputs(
+        small_inputs.videos, small_inputs.kinds, {}, {"fps": 5.0, "height": 24, "width": 16}
+    )
+    with pytest.raises(PipelineError, match="multiples of 16"):
+        pld.fit(inputs, _run(), seed=0, progress=False)
+
+
+def test_a_missing_published_checkpoint_names_the_file(small_inputs, tmp_path):
+    run = {**_run(pretrained=True), "weights_dir": str(tmp_path), "weights": "published"}
+    with pytest.raises(Exception, match="c3d.pickle"):
+        pld.fit(small_inputs, run, seed=0, progress=False)
+
+
+def test_networks_map_windows_to_one_map_of_the_input_size(one_torch_thread):
+    c3d = pld.build_network("c3d").eval()
+    with torch.no_grad():
+        out = c3d(torch.zeros(1, 3, 16, 32, 48))
+    assert out.shape == (1, 32, 48) and ((out > 0) & (out < 1)).all()
+    x = pld.to_input(np.full((1, 2, 4, 4, 3), 255, np.uint8), "tased")
+    assert x.shape == (1, 3, 2, 4, 4) and torch.allclose(x, torch.ones_like(x))
+
+
+def test_registry_reads_saliency_only_for_spatial_variants():
+    spec = get_method("pld")
+    base = {"method": "pld", "settings": dict(SETTINGS)}
+    assert spec.inputs({**base, "variant": "tased-full"}) == {"frames", "labels", "saliency"}
+    no_spatial = {"method": "pld", "variant": "x", "settings": {**SETTINGS, "spatial": False}}
+    assert spec.inputs(no_spatial) == {"frames", "labels"}
+    assert spec.frames_of(base) == {"fps": 5.0, "height": 16, "width": 16}
+    assert not spec.scores_training_videos
+    assert SimpleNamespace(**spec.variants["tased-full-beta0"].overlay["method"]).beta == 0.0

@@ -11,6 +11,14 @@ numerics are pinned as in the pipeline's jobs (``highlight_pipeline.numerics``).
     python benchmarks/train.py                      # CPU, every trainable variant
     python benchmarks/train.py --device cuda        # a GPU when there is one
     python benchmarks/train.py --runs avph/av-ph avph/sa-early --epochs 5
+    python benchmarks/train.py --runs pld/tased-full pld/c3d-full   # pld only
+
+pld learns from frames, not features: each of its runs trains on a synthetic frame cache
+(``features/frames.py`` layout, random frames) at the embedded default's resolution and at
+the paper's (TASED 224x384, C3D 112x112), and reports training and scoring *windows* per
+second and the peak memory. Beside it, the data path it replaces: a window read from the
+frame cache against the same window decoded from an H.264 file each time it is drawn
+(seek to the keyframe before it, decode, resample, convert), on a generated 640x360 video.
 """
 
 from __future__ import annotations
@@ -108,12 +116,184 @@ def measure_one(method: str, variant: str, args: argparse.Namespace) -> dict:
     }
 
 
+PLD_SIZES = {"embedded": {"tased": (32, 64), "c3d": (32, 32)}, "paper": None}
+
+
+def synthetic_frame_inputs(path: Path, videos: int, frames: int, size: tuple[int, int]):
+    """A frame shard of random frames (``videos`` x ``frames`` at 4 fps) and its inputs."""
+    import h5py
+    import numpy as np
+
+    from highlight_pipeline.features.frames import open_frame_cache
+    from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
+
+    rng = np.random.default_rng(0)
+    fps = 4.0
+    with h5py.File(path, "w") as handle:
+        handle.attrs.update(
+            backbone="frames",
+            preprocessing=json.dumps({"slice": {"fps": fps, "height": size[0], "width": size[1]}}),
+            failed="[]",
+        )
+        for i in range(videos):
+            group = handle.create_group(f"v{i}")
+            data = rng.integers(0, 256, (frames, *size, 3), dtype=np.uint8)
+            group.create_dataset("frames", data=data, chunks=(8, *size, 3), compression="lzf")
+            group.attrs.update(video_id=f"v{i}", extent=frames / fps, partial=False)
+    cache = open_frame_cache([path])
+    clips = frames // 8  # 2 s clips
+    out = []
+    for i in range(videos):
+        labels = (rng.random(clips) < 0.4).astype(np.int64)
+        out.append(
+            VideoInputs(
+                f"v{i}",
+                np.arange(clips) * 2.0,
+                np.arange(1, clips + 1) * 2.0,
+                split="train",
+                labels=labels,
+                frames=cache.sources[f"v{i}"],
+            )
+        )
+    geometry = {"fps": fps, "height": size[0], "width": size[1]}
+    return MethodInputs(out, frozenset({"frames", "labels"}), {}, geometry)
+
+
+def measure_pld(variant: str, scale: str, args: argparse.Namespace) -> dict:
+    """Train (and score) one pld run on random frames in this process."""
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    from highlight_pipeline.config import validate_config
+    from highlight_pipeline.methods import pld
+    from highlight_pipeline.runs import resolve_run
+
+    torch.set_num_threads(args.threads)
+    config = validate_config(
+        {
+            "run_datasets": ["bench"],
+            "datasets": {"bench": {"reader": "synthetic"}},
+            "evaluation": {"runs": {"pld": [variant]}},
+        }
+    )
+    run = resolve_run(config, "bench", "pld", variant)
+    settings = run["settings"]
+    backbone = settings["backbone"]
+    size = tuple(settings["size"][backbone]) if scale == "paper" else PLD_SIZES[scale][backbone]
+    paper = scale == "paper"
+    videos = 2 if paper else 8
+    settings.update(
+        pretrained=False,
+        spatial=False,  # the targets' cost is not the network's; no saliency needed
+        epochs=1 if paper else 2,
+        windows_per_video=2,
+        batch_size=2,
+        bn_windows=2,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = synthetic_frame_inputs(Path(tmp) / "frames.h5", videos, 64, size)
+        if args.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        model = pld.fit(inputs, run, 0, args.device, False)
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        train_seconds = time.perf_counter() - start
+        windows = settings["epochs"] * videos * settings["windows_per_video"]
+        model.net.to(args.device)
+        targets = np.arange(4 if paper else 16)
+        start = time.perf_counter()
+        model.distinction_maps(inputs.videos[0], targets)
+        score_seconds = time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated() / 2**20 if args.device == "cuda" else peak_rss_mib()
+    return {
+        "run": f"pld/{variant}",
+        "scale": f"{scale} {size[0]}x{size[1]}",
+        "train_windows_per_s": windows / train_seconds,
+        "score_windows_per_s": len(targets) / score_seconds,
+        "peak_mib": peak,
+        "peak_kind": "cuda allocated" if args.device == "cuda" else "VmHWM",
+    }
+
+
+def window_sources(args: argparse.Namespace) -> dict:
+    """Windows per second from the frame cache against decoding each from the video."""
+    import tempfile
+
+    import av
+    import numpy as np
+    import pandas as pd
+
+    from highlight_pipeline.features.frames import open_frame_cache, write_frame_shard
+
+    fps, length, size = 4.0, 32, (32, 64)
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(tmp) / "v.mp4"
+        with av.open(str(video), "w") as container:
+            stream = container.add_stream("libx264", rate=30)
+            stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+            stream.options = {"preset": "ultrafast", "g": "60"}
+            base = rng.integers(0, 256, (360, 640, 3), dtype=np.uint8)
+            for i in range(30 * 40):  # 40 s
+                frame = av.VideoFrame.from_ndarray(np.roll(base, 4 * i, axis=1), format="rgb24")
+                frame.pts = i
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        manifest = pd.DataFrame(
+            [{"video_id": "v", "path": str(video), "duration": 40.0, "fingerprint": "f"}]
+        )
+        shard = Path(tmp) / "frames.h5"
+        start = time.perf_counter()
+        geometry = {"fps": fps, "height": size[0], "width": size[1]}
+        write_frame_shard(manifest, 0, 1, geometry, shard, progress=False, console=print)
+        cache_seconds = time.perf_counter() - start
+        source = open_frame_cache([shard]).sources["v"]
+        targets = rng.integers(length, source.n_frames, 24)
+        start = time.perf_counter()
+        for t in targets:
+            source.read(np.arange(t - length + 1, t + 1))
+        cached = len(targets) / (time.perf_counter() - start)
+        start = time.perf_counter()
+        for t in targets:
+            decode_window(video, (t - length + 1) / fps, t / fps, fps, size)
+        decoded = len(targets) / (time.perf_counter() - start)
+    return {"cached": cached, "decoded": decoded, "cache_write_s": cache_seconds}
+
+
+def decode_window(path: Path, first: float, last: float, fps: float, size: tuple[int, int]):
+    """The frames at first, first + 1/fps, ..., last: seek, decode, nearest earlier frame."""
+    import av
+    import numpy as np
+
+    wanted = np.arange(round(first * fps), round(last * fps) + 1) / fps
+    out = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        container.seek(int(first / stream.time_base), stream=stream, backward=True)
+        current = None
+        for frame in container.decode(stream):
+            while len(out) < len(wanted) and frame.time > wanted[len(out)] + 1e-6 and current:
+                out.append(current.to_ndarray(width=size[1], height=size[0], format="rgb24"))
+            current = frame
+            if len(out) == len(wanted):
+                break
+        while len(out) < len(wanted) and current is not None:
+            out.append(current.to_ndarray(width=size[1], height=size[0], format="rgb24"))
+    return np.stack(out)
+
+
 def trainable_runs() -> list[str]:
-    """Every variant that trains something (avph's pseudo-highlight predictor does not)."""
+    """Every variant that trains on clip features (avph's pseudo-highlight predictor
+    trains nothing; pld trains on frames: its own section)."""
     from highlight_pipeline.methods.registry import get_method, method_names
 
     found = []
     for name in method_names():
+        if "frames" in get_method(name).consumes:
+            continue
         for variant, v in get_method(name).variants.items():
             if v.overlay.get("method", {}).get("predictor") == "pseudo-highlights":
                 continue
@@ -132,15 +312,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: one run
+    parser.add_argument("--one-pld", help=argparse.SUPPRESS)  # child: variant:scale
+    parser.add_argument("--pld-scales", nargs="*", default=["embedded", "paper"])
     args = parser.parse_args()
-    if args.one:
+    if args.one or args.one_pld:
         from highlight_pipeline.numerics import pin_numerics
 
         pin_numerics(args.threads)  # as every `hlp train` job does
+        if args.one_pld:
+            variant, scale = args.one_pld.split(":")
+            print(json.dumps(measure_pld(variant, scale, args)))
+            return
         method, variant = args.one.split("/")
         print(json.dumps(measure_one(method, variant, args)))
         return
-    runs = args.runs or trainable_runs()
+    runs = args.runs or [*trainable_runs(), "pld/tased-full", "pld/c3d-full"]
+    pld_runs = [r for r in runs if r.startswith("pld/")]
+    runs = [r for r in runs if not r.startswith("pld/")]
     if "avph/av-ph" not in runs:
         runs = ["avph/av-ph", *runs]
     options = [
@@ -167,6 +355,26 @@ def main() -> None:
             f"{r['run']:<26}{r['steps_per_s']:>10.2f}{r['steps_per_s'] / base['steps_per_s']:>9.2f}"
             f"{r['seconds']:>9.2f}{r['peak_mib']:>10.0f}"
         )
+    if not pld_runs:
+        return
+    print()
+    sources = window_sources(args)
+    print(
+        "pld windows (32 frames of 32x64 at 4 fps) from the frame cache "
+        f"{sources['cached']:.1f}/s, decoded from the 640x360 H.264 file each time "
+        f"{sources['decoded']:.1f}/s: x{sources['cached'] / sources['decoded']:.0f}; "
+        f"the cache of the 40 s video took {sources['cache_write_s']:.1f} s to write"
+    )
+    print(f"{'pld run':<20}{'frames':>18}{'train win/s':>13}{'score win/s':>13}{'peak MiB':>10}")
+    for run in pld_runs:
+        for scale in args.pld_scales:
+            child = [sys.executable, __file__, "--one-pld", f"{run[4:]}:{scale}", *options]
+            out = subprocess.run(child, capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(
+                f"{r['run']:<20}{r['scale']:>18}{r['train_windows_per_s']:>13.2f}"
+                f"{r['score_windows_per_s']:>13.2f}{r['peak_mib']:>10.0f}"
+            )
 
 
 if __name__ == "__main__":

@@ -258,6 +258,22 @@ def cmd_analyse(args: argparse.Namespace) -> None:
     print("\n".join([f"## {record['title']}", "", *result["markdown"]]))
 
 
+def cmd_explain(args: argparse.Namespace) -> None:
+    from highlight_pipeline.explain import chosen_videos, explain_videos
+    from highlight_pipeline.methods.registry import get_method
+
+    model, checkpoint, inputs = _model_and_inputs(args, "explain", frozenset({"labels"}))
+    if not get_method(checkpoint["method"]).explains:
+        raise PipelineError(f"{checkpoint['method']} has no per-pixel maps to explain with")
+    choice = [v for v in args.videos.split(",") if v] if not args.videos.isdigit() else None
+    videos = chosen_videos(
+        inputs.subset(args.eval_split).videos, choice if choice else int(args.videos)
+    )
+    title = f"{checkpoint['method']}/{checkpoint['variant']} seed {checkpoint['seed']}"
+    written = explain_videos(model, videos, args.out, args.panels, title)
+    log.info("explain: %d strips in %s", len(written), args.out)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from highlight_pipeline.evaluate import evaluate_run, write_metrics
     from highlight_pipeline.methods.inputs import read_predictions
@@ -561,6 +577,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-split", default="test", help="the videos it studies: test or val")
     p.add_argument("--paper-dataset", default="", help="the dataset's name in the paper's numbers")
     p.add_argument("--out", required=True, help="JSON: the table section and its values")
+
+    p = add(
+        "explain",
+        cmd_explain,
+        "draw a trained model's per-pixel maps (pld's distinction maps) over frames of chosen "
+        "evaluation videos: one strip per video, captioned with clip score and ground truth",
+    )
+    _add_feature_inputs(p)
+    p.add_argument("--model", required=True, help="model file from `hlp train`")
+    p.add_argument("--eval-split", default="test", help="the videos to choose from")
+    p.add_argument(
+        "--videos", default="3", help="how many (the first by id) or a comma-separated id list"
+    )
+    p.add_argument("--panels", type=int, default=6, help="frames per strip")
+    p.add_argument("--out", required=True, help="output folder: one {video_id}.png per video")
 
     p = add("evaluate", cmd_evaluate, "evaluate predictions with the dataset's protocol")
     _add_run_inputs(p)

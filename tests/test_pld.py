@@ -209,6 +209,7 @@ SETTINGS = {
     "batch_size": 2,
     "optimizer": "sgd",
     "bn_windows": 4,
+    "train_encoder": True,
     "lr": 0.01,
     "weight_decay": 0.0,
 }
@@ -224,6 +225,7 @@ def small_inputs(tmp_path_factory, one_torch_thread):
     cache = open_frame_cache([out])
     rng = np.random.default_rng(0)
     videos = []
+    paths = dict(zip(manifest["video_id"], manifest["path"], strict=True))
     for k, name in enumerate(("v0", "v1", "v2")):
         maps = rng.random((8, 4, 4)).astype(np.float32)
         videos.append(
@@ -236,6 +238,7 @@ def small_inputs(tmp_path_factory, one_torch_thread):
                 labels=np.array([1, 0]),
                 frames=cache.sources[name],
                 saliency=SaliencyTrack(np.arange(8) * 0.5, 0.5, maps),
+                path=paths[name],
             )
         )
     geometry = {"fps": 5.0, "height": 16, "width": 16}
@@ -342,3 +345,36 @@ def test_registry_reads_saliency_only_for_spatial_variants():
     assert spec.frames_of(base) == {"fps": 5.0, "height": 16, "width": 16}
     assert not spec.scores_training_videos
     assert SimpleNamespace(**spec.variants["tased-full-beta0"].overlay["method"]).beta == 0.0
+
+
+def test_a_fixed_encoder_keeps_its_weights_and_the_decoder_learns(small_inputs):
+    torch.manual_seed(5)
+    start = pld.build_network("c3d")
+    before = {k: v.clone() for k, v in start.state_dict().items()}
+    model = pld.fit(small_inputs, _run(train_encoder=False, lr=0.1), seed=5, progress=False)
+    after = model.net.state_dict()
+    encoder = [k for k in after if k.startswith("encoder.") and "conv" in k]
+    decoder = [k for k in after if k.startswith("decoder.") and k.endswith("weight")]
+    assert encoder and decoder
+    assert all(torch.equal(after[k], before[k]) for k in encoder)  # same seed, same init
+    assert any(not torch.equal(after[k], before[k]) for k in decoder)
+
+
+def test_explanation_strips_show_the_chosen_videos(small_inputs, tmp_path):
+    from matplotlib.image import imread
+
+    from highlight_pipeline.explain import chosen_videos, explain_videos
+
+    model = pld.fit(small_inputs, _run(), seed=0, progress=False)
+    panels = model.explain(small_inputs.videos[2], 4)
+    assert [round(t, 2) for t, _ in panels] == [0.0, 1.2, 2.6, 3.8]  # frames 0, 6, 13, 19
+    assert all(m.shape == (16, 16) for _, m in panels)
+    videos = chosen_videos(small_inputs.videos, 2)
+    assert [v.video_id for v in videos] == ["v0", "v1"]
+    assert [v.video_id for v in chosen_videos(small_inputs.videos, ["v2"])] == ["v2"]
+    with pytest.raises(ValueError, match="no video nope"):
+        chosen_videos(small_inputs.videos, ["nope"])
+    written = explain_videos(model, videos, tmp_path / "explain", 3, "pld test")
+    assert [p.rsplit("/", 1)[1] for p in written] == ["v0.png", "v1.png"]
+    image = imread(written[0])
+    assert image.shape[1] > image.shape[0] > 100  # a strip: wider than tall

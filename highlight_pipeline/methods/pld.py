@@ -204,22 +204,39 @@ def set_bn_momentum(net: nn.Module, momentum: float) -> None:
 
 
 @torch.no_grad()
-def recalibrate_batch_norm(net: nn.Module, batches) -> None:
-    """Recompute every BatchNorm layer's running statistics as the plain average over
-    ``batches`` (input tensors) with the final weights, in training mode ("precise BN").
-    Running averages kept during a short training trail the weights, and the eval-mode
-    maps then differ from those the loss saw."""
-    layers = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+def recalibrate_batch_norm(net: nn.Module, batches, within: nn.Module | None = None) -> None:
+    """Recompute the running statistics of the BatchNorm layers (of ``within``, default all)
+    as the plain average over ``batches`` (input tensors) with the current weights, in
+    training mode ("precise BN"). Running averages kept during a short training trail the
+    weights, and the eval-mode maps then differ from those the loss saw."""
+    layers = [
+        m for m in (within or net).modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
     momenta = [m.momentum for m in layers]
     for layer in layers:
         layer.reset_running_stats()
         layer.momentum = None  # cumulative average
-    net.train()
+    net.eval()
+    for layer in layers:
+        layer.train()
     for x in batches:
         net(x)
     for layer, momentum in zip(layers, momenta, strict=True):
         layer.momentum = momentum
     net.eval()
+
+
+def encoder_of(net: nn.Module, backbone: str) -> nn.ModuleList:
+    """The encoder's modules (frozen with ``train_encoder: false``)."""
+    if backbone == "c3d":
+        return nn.ModuleList([net.encoder])
+    return nn.ModuleList([net.base1, net.base2, net.base3, net.base4])
+
+
+def decoder_of(net: nn.Module, backbone: str) -> nn.ModuleList:
+    if backbone == "c3d":
+        return nn.ModuleList([net.decoder])
+    return nn.ModuleList([net.convtsp1, net.convtsp2, net.convtsp3, net.convtsp4])
 
 
 def to_input(frames: np.ndarray, backbone: str) -> torch.Tensor:
@@ -303,6 +320,20 @@ class PLDModel:
         scores[scored] = sums[scored] / counts[scored]
         return scores
 
+    @property
+    def explain_fps(self) -> float:
+        return float(self.hparams["fps"])
+
+    def explain(self, video: VideoInputs, n: int) -> list[tuple[float, np.ndarray]]:
+        """``n`` frames evenly spread over the video and their distinction maps
+        (highlight_pipeline.explain draws them over the pictures)."""
+        if video.frames is None or video.frames.n_frames == 0:
+            return []
+        count = video.frames.n_frames
+        targets = np.unique(np.linspace(0, count - 1, min(n, count)).round().astype(int))
+        maps = self.distinction_maps(video, targets)
+        return [(float(t) / video.frames.fps, m) for t, m in zip(targets, maps, strict=True)]
+
     def state(self) -> dict:
         return {"hparams": self.hparams, "state_dict": self.net.state_dict()}
 
@@ -370,6 +401,17 @@ def training_videos(inputs: MethodInputs, settings: dict, size: tuple[int, int])
     return found
 
 
+def _bn_batches(model: PLDModel, videos: list[TrainingVideo], settings: dict, rng, device):
+    """``bn_windows`` random training windows, in batches (for recalibrate_batch_norm)."""
+    draws = [(i, int(t)) for i, v in enumerate(videos) for t in rng.choice(v.targets, 4)]
+    draws = [draws[k] for k in rng.permutation(len(draws))[: settings["bn_windows"]]]
+    batch = settings["batch_size"]
+    for k in range(0, len(draws), batch):
+        chosen = draws[k : k + batch]
+        x = np.concatenate([model.windows(videos[i].video, np.array([t])) for i, t in chosen])
+        yield to_input(x, settings["backbone"]).to(device)
+
+
 def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True, checkpoint=None):
     checkpoint = checkpoint or NoCheckpoint()
     settings = run["settings"]
@@ -390,6 +432,7 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True,
         weights = load_published(net, backbone, run.get("weights_dir", "weights"))
     set_bn_momentum(net, 0.1)
     net.to(device)
+    encoder = encoder_of(net, backbone)
     hparams = {
         **settings,
         "fps": cache["fps"],
@@ -398,13 +441,20 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True,
         "weights": weights,
     }
     model = PLDModel(net, hparams)
+    if not settings["train_encoder"]:
+        # a fixed (random) encoder: its BatchNorm statistics from training windows, then
+        # frozen; only the decoder learns (a resumed run restores all of it)
+        recalibrate_batch_norm(net, _bn_batches(model, videos, settings, rng, device), encoder)
+        for parameter in encoder.parameters():
+            parameter.requires_grad_(False)
+    trainable = [p for p in net.parameters() if p.requires_grad]
     if settings["optimizer"] == "sgd":
         optimiser = torch.optim.SGD(
-            net.parameters(), lr=settings["lr"], momentum=0.9, weight_decay=settings["weight_decay"]
+            trainable, lr=settings["lr"], momentum=0.9, weight_decay=settings["weight_decay"]
         )
     else:
         optimiser = torch.optim.Adam(
-            net.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"]
+            trainable, lr=settings["lr"], weight_decay=settings["weight_decay"]
         )
     log.info(
         "pld %s: %s from %s, %d training videos, %d frames at %gx%g, %g fps",
@@ -420,6 +470,8 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True,
     done, model.losses = checkpoint.restore(net, optimiser, rng)
     for epoch in epoch_bar(done, settings["epochs"], "pld train", progress):
         net.train()
+        if not settings["train_encoder"]:
+            encoder.eval()
         draws = [
             (i, int(t))
             for i, v in enumerate(videos)
@@ -440,21 +492,8 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True,
             batches += 1
         model.losses.append(total / max(1, batches))
         checkpoint.save(epoch + 1, net, optimiser, rng, model.losses)
-    draws = [(i, int(t)) for i, v in enumerate(videos) for t in rng.choice(v.targets, 4)]
-    draws = [draws[k] for k in rng.permutation(len(draws))[: settings["bn_windows"]]]
-    batch = settings["batch_size"]
-    recalibrate_batch_norm(
-        net,
-        (
-            to_input(
-                np.concatenate(
-                    [model.windows(videos[i].video, np.array([t])) for i, t in draws[k : k + batch]]
-                ),
-                backbone,
-            ).to(device)
-            for k in range(0, len(draws), batch)
-        ),
-    )
+    within = None if settings["train_encoder"] else decoder_of(net, backbone)
+    recalibrate_batch_norm(net, _bn_batches(model, videos, settings, rng, device), within)
     net.to("cpu").eval()
     log.info("pld %s: final loss %.4f", run["variant"], model.losses[-1])
     return model

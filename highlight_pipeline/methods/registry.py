@@ -108,6 +108,9 @@ class MethodSpec:
     # scoring is costly (pld runs a 3D CNN per frame) and whose training-split scores no
     # table reads.
     scores_training_videos: bool = True
+    # True: the model has ``explain(video, n)`` (per-pixel maps of n frames) and
+    # ``explain_fps``; the workflow draws them over chosen test videos (explain.py).
+    explains: bool = False
     # For a method that consumes "frames": the frame cache a run reads (fps, height, width;
     # features/frames.py), from the resolved run.
     frames_of: Callable[[dict], dict] | None = None
@@ -380,6 +383,7 @@ PLD = MethodSpec(
     frames_of=_pld_frames,
     pretrained_of=_pld_pretrained,
     scores_training_videos=False,
+    explains=True,
     supervised=True,
     uses_gpu=True,
     default_variant="tased-full",

@@ -374,6 +374,25 @@ def analyses_of(dataset):
     ]
 
 
+def explain_choice():
+    """``evaluation.explain_videos`` as the CLI takes it: a count or comma-separated ids."""
+    choice = CFG["evaluation"]["explain_videos"]
+    return str(choice) if isinstance(choice, int) else ",".join(choice)
+
+
+def explanations_of(dataset):
+    """Per-pixel explanation strips of the runs whose method draws them (first seed and
+    split scheme), on labelled datasets (captions show the ground truth)."""
+    if not labelled(dataset) or CFG["evaluation"]["explain_videos"] in (0, []):
+        return []
+    split, seed = schemes_of(dataset)[0], SEEDS[0]
+    return [
+        f"{RESULTS}/plots/{dataset}/explain/{method}/{variant}/{split}/seed{seed}"
+        for method, variant in runs_of(dataset)
+        if get_method(method).explains
+    ]
+
+
 def scores_of(dataset):
     return [
         scores_path(dataset, method, variant, split, seed)
@@ -454,5 +473,6 @@ def all_targets():
             f"{RESULTS}/plots/{dataset}/map_bars.png",
             f"{RESULTS}/plots/{dataset}/curves",
             f"{RESULTS}/plots/{dataset}/reel.mp4",
+            *explanations_of(dataset),
         ]
     return targets

@@ -48,6 +48,35 @@ rule analysis:
         " --name {wildcards.analysis} --out {output} > {log} 2>&1"
 
 
+rule explain:
+    input:
+        unpack(score_inputs),
+    output:
+        report(
+            directory(
+                f"{RESULTS}/plots/{{dataset}}/explain/{{method}}/{{variant}}/{{split}}/seed{{seed}}"
+            ),
+            patterns=["{video}.png"],
+            caption="../report/explain.rst",
+            category="Explanations",
+            subcategory="{method}/{variant}",
+        ),
+    log:
+        f"{RESULTS}/logs/{{dataset}}/explain/{{method}}/{{variant}}/{{split}}/seed{{seed}}.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        features=lambda w, input: feature_flags(input),
+        eval_split=lambda w: dataset_spec(w)["eval_split"],
+        videos=lambda w: explain_choice(),
+        panels=CFG["evaluation"]["explain_panels"],
+    shell:
+        "hlp explain --model {input.model} --manifest {input.manifest} --clips {input.clips}"
+        " {params.features} --splits {input.splits} --split-scheme {wildcards.split}"
+        " --eval-split {params.eval_split} --videos {params.videos:q}"
+        " --panels {params.panels} --out {output} 2> {log}"
+
+
 rule table:
     input:
         metrics=lambda w: metrics_of(w.dataset),

@@ -100,9 +100,9 @@ class Mixed(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() and x.requires_grad:
             pooled = self.branch3(x)
-        else:  # the same values, faster (max_pool_333)
+        else:  # the same values, faster (max_pool_333); also in a frozen encoder
             pooled = self.branch3[1](max_pool_333(x))
         return torch.cat((self.branch0(x), self.branch1(x), self.branch2(x), pooled), dim=1)
 

@@ -285,6 +285,37 @@ def decode_window(path: Path, first: float, last: float, fps: float, size: tuple
     return np.stack(out)
 
 
+def tased_inference(args: argparse.Namespace) -> dict:
+    """TASED-Net's forward at 224x384 in inference: PyTorch's max_pool3d kernel against the
+    shifted maxima the pipeline uses (``backbones.tased.max_pool_333``; identical maps)."""
+    import torch
+    import torch.nn.functional as F
+
+    from highlight_pipeline.features.backbones import tased
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    net = tased.TASEDv2().eval()
+    x = torch.rand(1, 3, 32, 224, 384) * 2 - 1
+    shifted = tased.max_pool_333
+    found = {}
+    for name, pool in (("kernel", lambda y: F.max_pool3d(y, 3, 1, 1)), ("shifted", shifted)):
+        tased.max_pool_333 = pool
+        best = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            with torch.no_grad():
+                out = net(x)
+            best = min(best, time.perf_counter() - start)
+        found[name] = (best, out)
+    tased.max_pool_333 = shifted
+    return {
+        "kernel": found["kernel"][0],
+        "shifted": found["shifted"][0],
+        "identical": bool(torch.equal(found["kernel"][1], found["shifted"][1])),
+    }
+
+
 def trainable_runs() -> list[str]:
     """Every variant that trains on clip features (avph's pseudo-highlight predictor
     trains nothing; pld trains on frames: its own section)."""
@@ -364,6 +395,12 @@ def main() -> None:
         f"{sources['cached']:.1f}/s, decoded from the 640x360 H.264 file each time "
         f"{sources['decoded']:.1f}/s: x{sources['cached'] / sources['decoded']:.0f}; "
         f"the cache of the 40 s video took {sources['cache_write_s']:.1f} s to write"
+    )
+    pool = tased_inference(args)
+    print(
+        f"TASED-Net forward, 1 window at 224x384: max_pool3d kernel {pool['kernel']:.2f} s, "
+        f"shifted maxima {pool['shifted']:.2f} s: x{pool['kernel'] / pool['shifted']:.2f} "
+        f"(maps identical: {pool['identical']})"
     )
     print(f"{'pld run':<20}{'frames':>18}{'train win/s':>13}{'score win/s':>13}{'peak MiB':>10}")
     for run in pld_runs:

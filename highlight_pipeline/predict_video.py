@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,10 +25,26 @@ from highlight_pipeline.methods.models import load_model
 from highlight_pipeline.methods.recipe import recipe_features
 from highlight_pipeline.plots import plot_score_curve
 from highlight_pipeline.reel import make_reel, select_reel_clips
+from highlight_pipeline.runs import frames_id
 from highlight_pipeline.tables import weights_notes
 from highlight_pipeline.video.probe import probe
 
 log = logging.getLogger(__name__)
+
+
+def _frame_source(video: str | Path, row, frames_slice: dict, tmp: Path):
+    """The one video decoded into a temporary frame cache at the model's fps and size."""
+    import pandas as pd
+
+    from highlight_pipeline.features.frames import open_frame_cache, write_frame_shard
+
+    manifest = pd.DataFrame(
+        [{"video_id": "video", "path": str(video), "duration": row.duration, "fingerprint": "-"}]
+    )
+    summary = write_frame_shard(manifest, 0, 1, frames_slice, tmp / "frames.h5", progress=False)
+    if summary["failed"]:
+        raise VideoError(f"{video}: {summary['failed'][0]['reason']}")
+    return open_frame_cache([tmp / "frames.h5"]).sources["video"]
 
 
 def predict_video(
@@ -87,7 +104,13 @@ def predict_video(
         total_clips=len(starts),
     )
     scores = np.full(len(starts), np.nan)
-    scores[:keep] = model.score(inputs)
+    with tempfile.TemporaryDirectory(prefix="hlp-predict-") as tmp:
+        if "frames" in recipe:  # a pixel-level model (pld): the video's own frame cache
+            inputs.frames = _frame_source(video, row, recipe["frames"], Path(tmp))
+            name = frames_id(recipe["frames"])
+            weights = getattr(model, "hparams", {}).get("weights", "published")  # the network's
+            used["frames"] = {"extractor": name, "weights": weights, **recipe["frames"]}
+        scores[:keep] = model.score(inputs)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

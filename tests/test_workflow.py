@@ -9,12 +9,16 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 import yaml
 
 from highlight_pipeline.config import validate_config
+from highlight_pipeline.manifest import read_splits
+from highlight_pipeline.methods.inputs import read_predictions
 from highlight_pipeline.methods.registry import get_method
 from highlight_pipeline.runs import deep_merge, resolve_run, run_inputs, run_list
 from tests.workflow_helpers import (
@@ -41,7 +45,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_table_shows_avph_above_random(finished_run: Path) -> None:
     table = pd.read_csv(finished_run / "results/tables/synthetic.csv")
     average = table[table["column"] == "average"].set_index("method")
-    assert set(average.index) == {"avph", "chd", "hpcl", "random"}
+    assert set(average.index) == {"avph", "chd", "hpcl", "pld", "random"}
     assert (average["runs"] == 2).all()  # two seeds in the CI config
     assert average.loc["avph", "mean"] > average.loc["random", "mean"] + 0.1
     assert average.loc["avph", "vs_random"] in ("above chance", "≈ chance", "below chance")
@@ -52,6 +56,28 @@ def test_table_shows_avph_above_random(finished_run: Path) -> None:
     assert set(quality.index) == {"visual", "audio", "av", "random"}
     assert quality.loc["av", "mean"] > quality.loc["random", "mean"]
     assert "## Pseudo-highlight quality on the training videos" in markdown
+
+
+def test_pld_reads_its_frame_cache_scores_the_test_videos_and_draws_them(
+    finished_run: Path,
+) -> None:
+    """pld's frames are cached once per shard at its fps and size; its scores cover the
+    test videos only (training videos are null), and its explanation strips are drawn for
+    the first test videos of the first seed."""
+    results = finished_run / "results/synthetic"
+    shards = sorted((results / "frames/2fps-32x32").glob("shard-*.h5"))
+    assert len(shards) == 2
+    with h5py.File(shards[0]) as handle:
+        group = next(iter(handle.values()))
+        assert group["frames"].shape[1:] == (32, 32, 3) and group["frames"].dtype == np.uint8
+    splits = read_splits(results / "splits.csv", "default")
+    test = {video for video, split in splits.items() if split == "test"}
+    scores = read_predictions(results / "models/pld/tased-full/default/seed0.scores.jsonl")
+    for video, clip_scores in scores.items():
+        assert np.isfinite(clip_scores).all() == (video in test), video
+    explain = finished_run / "results/plots/synthetic/explain/pld/tased-full/default/seed0"
+    strips = sorted(explain.glob("*.png"))
+    assert [p.stem for p in strips] == sorted(test)[:3]
 
 
 def test_chd_analysis_section_from_its_registry_entry(finished_run: Path) -> None:
@@ -172,7 +198,8 @@ def test_unknown_config_key_stops_with_its_name(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "method,variant", [("avph", "av-ph"), ("hpcl", "co-av"), ("random", "uniform")]
+    "method,variant",
+    [("avph", "av-ph"), ("hpcl", "co-av"), ("pld", "tased-full"), ("random", "uniform")],
 )
 def test_predict_scores_a_video_as_the_pipeline_did(finished_run: Path, method, variant) -> None:
     """`hlp predict` featurises a video with the model's recipe: for a video of the dataset
@@ -210,6 +237,10 @@ def test_predict_scores_a_video_as_the_pipeline_did(finished_run: Path, method, 
     written = json.loads((out / "scores.json").read_text())
     if method == "random":  # reads no features: nothing to warn about
         assert written["features"] == {} and written["note"] == ""
+    elif method == "pld":  # its own frame cache of the video; a network from random weights
+        assert written["features"]["frames"]["extractor"] == "2fps-32x32"
+        assert written["features"]["frames"]["weights"] == "random-init"
+        assert "random" in written["note"]
     else:  # says which features it used, and that weight-free ones are a fallback
         assert written["features"]["visual"]["weights"] == "weight-free"
         assert "colormotion" in result.stdout and "weight-free features are a fallback" in (

@@ -32,7 +32,8 @@ def _json(text: str) -> dict:
 def cmd_synth(args: argparse.Namespace) -> None:
     from highlight_pipeline.datasets.synthetic import SynthSpec, synthesize
 
-    plans = synthesize(SynthSpec.from_config(args.slice, args.clip_seconds), args.out)
+    spec = SynthSpec.from_config(args.slice, args.clip_seconds)
+    plans = synthesize(spec, args.out, jobs=args.jobs)
     log.info("wrote %d synthetic videos to %s", len(plans), args.out)
 
 
@@ -464,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", required=True, help="output folder (videos/, videos.csv, highlights.csv)"
     )
+    p.add_argument("--jobs", type=int, default=1, help="videos written at once (processes)")
 
     p = add("manifest", cmd_manifest, "probe every video of a dataset into manifest.csv")
     p.add_argument("--reader", default="folder", help="dataset reader (docs/datasets.md)")

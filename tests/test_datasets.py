@@ -316,6 +316,15 @@ def tiny_dataset(tmp_path_factory):
     return out, plans
 
 
+def test_synthesize_in_two_processes_writes_the_same_bytes(tiny_dataset, tmp_path):
+    out, plans = tiny_dataset
+    synthesize(TINY, tmp_path, progress=False, jobs=2)
+    for plan in plans:
+        one = (out / "videos" / plan.filename).read_bytes()
+        assert one == (tmp_path / "videos" / plan.filename).read_bytes(), plan.filename
+    assert (out / "highlights.csv").read_text() == (tmp_path / "highlights.csv").read_text()
+
+
 def test_synthesize_files_and_tables(tiny_dataset):
     out, plans = tiny_dataset
     videos = pd.read_csv(out / "videos.csv", dtype=str)

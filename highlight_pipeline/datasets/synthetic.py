@@ -425,11 +425,15 @@ def write_video(path: Path, spec: SynthSpec, plan: VideoPlan) -> None:
     tmp.replace(path)
 
 
-def synthesize(spec: SynthSpec, out_dir: str | Path, progress: bool = True) -> list[VideoPlan]:
+def synthesize(
+    spec: SynthSpec, out_dir: str | Path, progress: bool = True, jobs: int = 1
+) -> list[VideoPlan]:
     """Write the videos of ``spec.recipe`` and the folder-dataset tables.
 
     Recipes: ``embedded`` (this module) and ``holdout`` (:mod:`.synthetic_holdout`, a second
-    dataset made another way, used only to measure).
+    dataset made another way, used only to measure). ``jobs`` > 1 writes the embedded
+    recipe's videos in that many processes; each video is seeded on its own, so the files
+    are the same bytes however many write them.
     """
     out = Path(out_dir)
     (out / "videos").mkdir(parents=True, exist_ok=True)
@@ -439,8 +443,19 @@ def synthesize(spec: SynthSpec, out_dir: str | Path, progress: bool = True) -> l
         plans = write_holdout_videos(spec, out / "videos", progress)
     else:
         plans = plan_videos(spec)
-        for plan in tqdm(plans, desc="synth", unit="video", disable=not progress):
-            write_video(out / "videos" / plan.filename, spec, plan)
+        paths = [out / "videos" / plan.filename for plan in plans]
+        if jobs > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(jobs) as pool:
+                done = pool.map(write_video, paths, [spec] * len(plans), plans)
+                for _ in tqdm(done, total=len(plans), desc="synth", disable=not progress):
+                    pass
+        else:
+            for path, plan in tqdm(
+                zip(paths, plans, strict=True), total=len(plans), desc="synth", disable=not progress
+            ):
+                write_video(path, spec, plan)
     write_tables(out, plans, spec.clip_seconds)
     return plans
 

@@ -11,11 +11,11 @@ rule synth:
         f"{RESULTS}/logs/{{dataset}}/synth.log",
     conda:
         "../../envs/pipeline.yaml"
+    threads: 2
     params:
         slice=lambda w: as_json(dataset_spec(w).get("synth", {})),
         clip_seconds=lambda w: dataset_spec(w)["clip_seconds"],
         out=lambda w, output: str(Path(output.videos).parent),
-    threads: 2
     shell:
         "hlp synth --slice {params.slice:q} --clip-seconds {params.clip_seconds}"
         " --out {params.out} --jobs {threads} 2> {log}"

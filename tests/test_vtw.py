@@ -319,6 +319,7 @@ def test_preset_validates_over_the_default_config():
         "avph": [],
         "chd": ["full", "no-dropout"],
         "hpcl": [],
+        "pld": [],
         "random": ["uniform"],
     }
 

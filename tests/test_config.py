@@ -120,6 +120,8 @@ def test_defaults_are_filled_without_mutating_input():
         "runs": {"avph": ["av-ph"], "random": ["uniform"]},
         "seeds": [0, 1, 2],
         "reel_seconds": 20,
+        "explain_videos": 3,
+        "explain_panels": 6,
     }
     assert out["datasets"]["syn"]["clip_seconds"] == 2.0
     assert out["weights"] == "published"

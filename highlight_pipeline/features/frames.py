@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +46,7 @@ from tqdm import tqdm
 from highlight_pipeline import __version__
 from highlight_pipeline.config import slice_hash
 from highlight_pipeline.errors import VideoError
-from highlight_pipeline.features.shards import previous_path, shard_of
+from highlight_pipeline.features.shards import previous_path, publish_shard, shard_of
 from highlight_pipeline.video.decode import END_TOLERANCE, StreamExtent, iter_frame_batches
 
 log = logging.getLogger(__name__)
@@ -130,13 +129,7 @@ def write_frame_shard(
             array="frames",
             layout=LAYOUT,
         )
-    os.replace(tmp, out)
-    prev.parent.mkdir(exist_ok=True)
-    prev.unlink(missing_ok=True)
-    try:
-        os.link(out, prev)
-    except OSError:  # no hard links on this file system: no reuse, nothing lost
-        pass
+    publish_shard(tmp, out)
     summary = {"videos": len(videos), "reused": reused, "failed": failed, "partial": partial}
     log.info(
         "frames shard %d: %d videos (%d reused, %d failed, %d partial)",

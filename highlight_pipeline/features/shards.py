@@ -110,6 +110,12 @@ def write_shard(path: str | Path, meta: ShardMeta, entries: list[VideoEntry]) ->
                 extent=_seconds_attr(entry.extent),
                 partial=entry.partial,
             )
+    publish_shard(tmp, path)
+
+
+def publish_shard(tmp: Path, path: Path) -> None:
+    """Rename a finished shard into place and refresh its ``.prev`` hard link (the copy
+    the next run of the same shard reuses from)."""
     os.replace(tmp, path)
     prev = previous_path(path)
     prev.parent.mkdir(exist_ok=True)

@@ -401,6 +401,11 @@ def training_videos(inputs: MethodInputs, settings: dict, size: tuple[int, int])
     return found
 
 
+def _window_batch(model: PLDModel, videos: list[TrainingVideo], chosen) -> np.ndarray:
+    """uint8 windows [len(chosen), L, H, W, 3] of ``(video index, target frame)`` pairs."""
+    return np.concatenate([model.windows(videos[i].video, np.array([t])) for i, t in chosen])
+
+
 def _bn_batches(model: PLDModel, videos: list[TrainingVideo], settings: dict, rng, device):
     """``bn_windows`` random training windows, in batches (for recalibrate_batch_norm)."""
     draws = [(i, int(t)) for i, v in enumerate(videos) for t in rng.choice(v.targets, 4)]
@@ -408,8 +413,7 @@ def _bn_batches(model: PLDModel, videos: list[TrainingVideo], settings: dict, rn
     batch = settings["batch_size"]
     for k in range(0, len(draws), batch):
         chosen = draws[k : k + batch]
-        x = np.concatenate([model.windows(videos[i].video, np.array([t])) for i, t in chosen])
-        yield to_input(x, settings["backbone"]).to(device)
+        yield to_input(_window_batch(model, videos, chosen), settings["backbone"]).to(device)
 
 
 def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True, checkpoint=None):
@@ -481,7 +485,7 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True,
         total, batches = 0.0, 0
         for low in range(0, len(order), settings["batch_size"]):
             chosen = [draws[k] for k in order[low : low + settings["batch_size"]]]
-            x = np.concatenate([model.windows(videos[i].video, np.array([t])) for i, t in chosen])
+            x = _window_batch(model, videos, chosen)
             y = np.stack([videos[i].target_map(t) for i, t in chosen])
             prediction = net(to_input(x, backbone).to(device))
             loss = F.mse_loss(prediction, torch.from_numpy(y).to(device))

@@ -274,7 +274,8 @@ def _hpcl_inputs(run: dict) -> frozenset[str]:
     return hpcl_modalities(run["settings"]["architecture"]) | {"labels"}
 
 
-def _hpcl_variant(method: dict, label: str, description: str, **parts) -> Variant:
+def _variant(method: dict, label: str, description: str, **parts) -> Variant:
+    """A variant whose overlay is ``method`` settings (none when empty) and other parts."""
     return Variant({"method": method, **parts} if method else dict(parts), label, description)
 
 
@@ -288,41 +289,41 @@ HPCL = MethodSpec(
     default_variant="co-av",
     variants={
         # HPCL Table 3: architectures
-        "v-only": _hpcl_variant({"architecture": "v-only"}, "V Only", "visual stream alone"),
-        "a-only": _hpcl_variant({"architecture": "a-only"}, "A Only", "audio stream alone"),
-        "av-concat": _hpcl_variant(
+        "v-only": _variant({"architecture": "v-only"}, "V Only", "visual stream alone"),
+        "a-only": _variant({"architecture": "a-only"}, "A Only", "audio stream alone"),
+        "av-concat": _variant(
             {"architecture": "av-concat"}, "AV", "concatenated features, one intra module"
         ),
-        "cr-av": _hpcl_variant(
+        "cr-av": _variant(
             {"architecture": "cr-av"}, "CR-AV", "plain cross-attention between the modalities"
         ),
-        "co-av": _hpcl_variant({}, "CO-AV (ours)", "intra-modality + co-occurrence encoding"),
+        "co-av": _variant({}, "CO-AV (ours)", "intra-modality + co-occurrence encoding"),
         # HPCL Table 4: losses
-        "loss-ce": _hpcl_variant(
+        "loss-ce": _variant(
             {"lambda_hpcl": 0.0, "lambda_rank": 0.0}, "L_ce (baseline)", "cross-entropy only"
         ),
-        "loss-ce-hpcl": _hpcl_variant(
+        "loss-ce-hpcl": _variant(
             {"lambda_rank": 0.0}, "L_ce + L_HPCL", "no hard-pairs margin loss"
         ),
-        "loss-ce-hpcl-rank": _hpcl_variant(
+        "loss-ce-hpcl-rank": _variant(
             {}, "L_ce + L_HPCL + L_rank", "all three losses (the same run as co-av)"
         ),
         # HPCL Table 5: global context
-        "no-global": _hpcl_variant({"global_context": "none"}, "w/o G", "no global context"),
-        "global-random-init": _hpcl_variant(
+        "no-global": _variant({"global_context": "none"}, "w/o G", "no global context"),
+        "global-random-init": _variant(
             {"global_context": "random"}, "w/ G, random", "learnt global query, random start"
         ),
-        "global-mean-init": _hpcl_variant(
+        "global-mean-init": _variant(
             {}, "w/ G, mean", "global query from the segment mean (the same run as co-av)"
         ),
         # HPCL Tables 1-2: visual backbones (each reads its own feature shards)
-        "co-av-r3d34": _hpcl_variant(
+        "co-av-r3d34": _variant(
             {},
             "Ours (3D CNN)",
             "3D-ResNet-34 + PANN Cnn14 features",
             features={"visual": "r3d34", "audio": "cnn14"},
         ),
-        "co-av-i3d": _hpcl_variant(
+        "co-av-i3d": _variant(
             {},
             "Ours* (I3D)",
             "I3D + PANN Cnn14 features",
@@ -362,12 +363,8 @@ def _pld_pretrained(run: dict) -> str | None:
     return str(settings["backbone"]) if settings["pretrained"] else None
 
 
-def _pld_variant(method: dict, label: str, description: str) -> Variant:
-    return Variant({"method": method} if method else {}, label, description)
-
-
 def _beta_variant(beta: float) -> Variant:
-    return _pld_variant(
+    return _variant(
         {"beta": beta, "beta_scale": "raw", "beta_by_category": None},
         f"beta = {beta:g}",
         f"TASED full, one beta = {beta:g} for every category (supplement Table S3)",
@@ -388,20 +385,20 @@ PLD = MethodSpec(
     uses_gpu=True,
     default_variant="tased-full",
     variants={
-        "tased-full": _pld_variant({}, "TASED full", "TASED-Net encoder-decoder, saliency targets"),
-        "tased-no-spatial": _pld_variant(
+        "tased-full": _variant({}, "TASED full", "TASED-Net encoder-decoder, saliency targets"),
+        "tased-no-spatial": _variant(
             {"spatial": False}, "TASED w/o spatial", "every highlight pixel is 1 (Eq. 1)"
         ),
-        "tased-no-temporal": _pld_variant(
+        "tased-no-temporal": _variant(
             {"temporal": False}, "TASED w/o temporal", "the target frame repeated L times"
         ),
-        "c3d-full": _pld_variant(
+        "c3d-full": _variant(
             {"backbone": "c3d"}, "C3D full", "C3D encoder + 4 transposed convolutions"
         ),
-        "c3d-no-spatial": _pld_variant(
+        "c3d-no-spatial": _variant(
             {"backbone": "c3d", "spatial": False}, "C3D w/o spatial", "C3D, Eq. 1 targets"
         ),
-        "c3d-no-temporal": _pld_variant(
+        "c3d-no-temporal": _variant(
             {"backbone": "c3d", "temporal": False}, "C3D w/o temporal", "C3D, one frame"
         ),
         "tased-full-beta0": _beta_variant(0.0),

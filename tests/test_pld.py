@@ -258,6 +258,19 @@ def test_segment_score_is_the_mean_of_the_maps_over_its_frames(small_inputs):
     assert np.allclose(scores, [maps[:10].mean(), maps[10:].mean()], atol=1e-6)
 
 
+def test_scoring_batches_more_windows_without_changing_the_maps(small_inputs):
+    """At small frames scoring runs up to 16 windows per pass (faster on a CPU); the maps
+    are those of the training batch size; at the paper's 384x224 it stays that batch."""
+    model = pld.fit(small_inputs, _run(), seed=0, progress=False)
+    video = small_inputs.videos[2]
+    assert model.inference_batch == 16  # 16x16 frames
+    batched = model.distinction_maps(video, np.arange(video.frames.n_frames))
+    model.hparams = {**model.hparams, "height": 224, "width": 384}
+    assert model.inference_batch == SETTINGS["batch_size"]
+    in_pairs = model.distinction_maps(video, np.arange(video.frames.n_frames))
+    assert np.allclose(batched, in_pairs, atol=1e-6)
+
+
 def test_score_fps_scores_the_frames_nearest_its_grid(small_inputs):
     model = pld.fit(small_inputs, _run(score_fps=1.0), seed=0, progress=False)
     video = small_inputs.videos[2]

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from highlight_pipeline.methods import avph, chd, hpcl
+from highlight_pipeline.methods.optim import Adam
 from highlight_pipeline.methods.resume import EpochCheckpoint, input_key
 from tests.test_chd import chd_run
 from tests.test_hpcl import separable_inputs, small_run
@@ -24,7 +25,7 @@ def test_hpcl_and_chd_resumed_after_a_stop_equal_an_uninterrupted_run(tmp_path):
     for module, whole in ((hpcl, small_run(epochs=6)), (chd, chd_run())):
         epochs = whole["settings"]["epochs"]
         reference = module.fit(inputs, whole, 0, progress=False)
-        checkpoint = EpochCheckpoint(tmp_path / f"{module.__name__}.resume", "key")
+        checkpoint = EpochCheckpoint(tmp_path / f"{module.__name__}.resume", "key", 0)
         stopped = {**whole, "settings": {**whole["settings"], "epochs": epochs // 2}}
         module.fit(inputs, stopped, 0, progress=False, checkpoint=checkpoint)  # "killed"
         assert torch.load(checkpoint.path, weights_only=True)["epoch"] == epochs // 2
@@ -50,7 +51,7 @@ def test_avph_resumed_after_a_stop_equals_an_uninterrupted_run(tmp_path):
         "weight_decay": 0.0,
     }
     reference, losses = avph.train_avph(visual, audio, targets, settings, 1, False)
-    checkpoint = EpochCheckpoint(tmp_path / "avph.resume", "key")
+    checkpoint = EpochCheckpoint(tmp_path / "avph.resume", "key", every_seconds=0)
     avph.train_avph(visual, audio, targets, {**settings, "epochs": 3}, 1, False, "cpu", checkpoint)
     resumed, resumed_losses = avph.train_avph(
         visual, audio, targets, settings, 1, False, "cpu", checkpoint
@@ -63,7 +64,7 @@ def test_a_state_of_another_run_or_a_damaged_file_is_ignored(tmp_path, caplog):
     inputs = separable_inputs()
     run = small_run(epochs=2)
     path = tmp_path / "m.resume"
-    hpcl.fit(inputs, run, 0, progress=False, checkpoint=EpochCheckpoint(path, "old inputs"))
+    hpcl.fit(inputs, run, 0, progress=False, checkpoint=EpochCheckpoint(path, "old inputs", 0))
     fresh = hpcl.fit(inputs, run, 0, progress=False)
     other = hpcl.fit(inputs, run, 0, progress=False, checkpoint=EpochCheckpoint(path, "new"))
     assert "belongs to another run or other inputs" in caplog.text
@@ -81,3 +82,25 @@ def test_the_key_follows_the_run_the_seed_and_the_input_files(tmp_path):
     assert key != input_key({"lr": 2}, 0, [data]) and key != input_key({"lr": 1}, 1, [data])
     data.write_bytes(b"12345")  # re-extracted features
     assert key != input_key({"lr": 1}, 0, [data])
+
+
+def test_a_state_is_saved_once_its_interval_has_passed_since_the_last(tmp_path, monkeypatch):
+    """Saving after every epoch cost small models more than their training: a save waits
+    until ``every_seconds`` have passed since the job started or last saved."""
+    net = torch.nn.Linear(3, 1)
+    optimiser = Adam(net.parameters())
+    rng = np.random.default_rng(0)
+    clock = [100.0]
+    monkeypatch.setattr("highlight_pipeline.methods.resume.time.monotonic", lambda: clock[0])
+    checkpoint = EpochCheckpoint(tmp_path / "m.resume", "key", every_seconds=10)
+    clock[0] = 105.0
+    checkpoint.save(1, net, optimiser, rng, [0.5])
+    assert not checkpoint.path.exists()  # 5 s after the start
+    clock[0] = 110.5
+    checkpoint.save(2, net, optimiser, rng, [0.5, 0.4])
+    assert torch.load(checkpoint.path, weights_only=True)["epoch"] == 2
+    clock[0] = 119.0
+    checkpoint.save(3, net, optimiser, rng, [0.5, 0.4, 0.3])
+    assert torch.load(checkpoint.path, weights_only=True)["epoch"] == 2  # 8.5 s after it
+    monkeypatch.setenv("HLP_CHECKPOINT_SECONDS", "0")
+    assert EpochCheckpoint(tmp_path / "n.resume", "key").every_seconds == 0.0

@@ -263,7 +263,7 @@ def test_a_killed_training_job_resumes_from_its_last_epoch(finished_run: Path) -
         for line in (plan.stdout + plan.stderr).splitlines()
         if "hlp train" in line
     ).split(" 2> ")[0]
-    env = venv_env()
+    env = {**venv_env(), "HLP_CHECKPOINT_SECONDS": "1"}  # saved at least every second
 
     def command(out: Path) -> list[str]:
         return ["bash", "-c", "exec " + re.sub(r"--out \S+", f"--out {out}", rule_command)]

@@ -33,6 +33,7 @@ from torch import nn
 from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.methods.batching import Standardiser, pad_batch, seeded_batches
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs, training_subset
+from highlight_pipeline.methods.optim import Adam
 from highlight_pipeline.methods.resume import NoCheckpoint, epoch_bar
 
 log = logging.getLogger(__name__)
@@ -285,7 +286,7 @@ def train_avph(
     }
     net = AVHighlightNet(**{k: hparams[k] for k in NET_KEYS}).to(device)
     model = AVPHModel(net, visual_std, audio_std, hparams, device)
-    optimiser = torch.optim.Adam(
+    optimiser = Adam(
         net.parameters(), lr=method_slice["lr"], weight_decay=method_slice["weight_decay"]
     )
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")

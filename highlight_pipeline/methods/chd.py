@@ -37,6 +37,7 @@ from torch.nn import functional as F
 from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.methods.batching import Standardiser, pad_batch, seeded_batches
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
+from highlight_pipeline.methods.optim import Adam
 from highlight_pipeline.methods.resume import NoCheckpoint, epoch_bar
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True,
     rng = np.random.default_rng(seed)
     hparams = {**settings, "input_dim": videos[0].shape[1]}
     model = CHDModel(_network(hparams).to(device), Standardiser.fit(videos), hparams)
-    optimiser = torch.optim.Adam(
+    optimiser = Adam(
         model.net.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"]
     )
     done, model.losses = checkpoint.restore(model.net, optimiser, rng)

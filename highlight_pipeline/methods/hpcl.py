@@ -75,6 +75,7 @@ from torch.nn import functional as F
 from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.methods.batching import Standardiser, pad_batch, seeded_batches
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
+from highlight_pipeline.methods.optim import Adam
 from highlight_pipeline.methods.registry import HPCL_STREAMS, hpcl_modalities
 from highlight_pipeline.methods.resume import NoCheckpoint, epoch_bar
 
@@ -520,7 +521,7 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True,
     }
     model = HPCLModel(HPCLNet(hparams).to(device), _standardisers(videos, architecture), hparams)
     arrays = [model.stream_arrays(v) for v in videos]
-    optimiser = torch.optim.Adam(
+    optimiser = Adam(
         model.net.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"]
     )
     single = sum(len(np.unique(v.labels)) < 2 for v in videos)

@@ -79,12 +79,14 @@ from torch.nn import functional as F
 
 from highlight_pipeline.errors import DatasetError, PipelineError
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
+from highlight_pipeline.methods.optim import SGD, Adam
 from highlight_pipeline.methods.resume import NoCheckpoint, epoch_bar
 
 log = logging.getLogger(__name__)
 
 WINDOW = {"tased": 32, "c3d": 16}
 MULTIPLE = {"tased": 32, "c3d": 16}
+INFERENCE_PIXELS = 16 * 32 * 32  # PLDModel.inference_batch
 C3D_MEAN = (102.0, 98.0, 90.0)  # the C3D backbone's RGB mean (features.backbones.registry)
 
 
@@ -272,13 +274,22 @@ class PLDModel:
         frames = source.read(index.ravel())
         return frames.reshape(len(targets), self.length, *frames.shape[1:])
 
+    @property
+    def inference_batch(self) -> int:
+        """Windows per forward pass when scoring: the training batch, or more while the
+        batch holds at most ``INFERENCE_PIXELS`` target pixels (at 32x32, 16 windows score
+        1.2-1.35x faster than 2 on a CPU core; at the paper's 384x224 it stays the training
+        batch, whose memory the job was sized for)."""
+        pixels = int(self.hparams["height"]) * int(self.hparams["width"])
+        return max(int(self.hparams["batch_size"]), min(16, INFERENCE_PIXELS // pixels))
+
     @torch.no_grad()
     def distinction_maps(self, video: VideoInputs, targets: np.ndarray) -> np.ndarray:
         """Distinction maps float32 [len(targets), H, W] of the frames ``targets``."""
         self.net.eval()
         device = next(self.net.parameters()).device
         out = []
-        batch = int(self.hparams["batch_size"])
+        batch = self.inference_batch
         for low in range(0, len(targets), batch):
             x = to_input(self.windows(video, targets[low : low + batch]), self.hparams["backbone"])
             out.append(self.net(x.to(device)).float().cpu().numpy())
@@ -453,13 +464,11 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True,
             parameter.requires_grad_(False)
     trainable = [p for p in net.parameters() if p.requires_grad]
     if settings["optimizer"] == "sgd":
-        optimiser = torch.optim.SGD(
+        optimiser = SGD(
             trainable, lr=settings["lr"], momentum=0.9, weight_decay=settings["weight_decay"]
         )
     else:
-        optimiser = torch.optim.Adam(
-            trainable, lr=settings["lr"], weight_decay=settings["weight_decay"]
-        )
+        optimiser = Adam(trainable, lr=settings["lr"], weight_decay=settings["weight_decay"])
     log.info(
         "pld %s: %s from %s, %d training videos, %d frames at %gx%g, %g fps",
         run["variant"],

@@ -37,8 +37,9 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+
+# scikit-learn (and scipy with it, about 1.2 s) is imported where K-means runs: training
+# jobs import this module to read pseudo-labels and need neither
 
 log = logging.getLogger(__name__)
 
@@ -217,12 +218,15 @@ def choose_categories(
 
 def best_k(
     embedded: np.ndarray, k_min: int, k_max: int, seed: int, silhouette_sample: int = 0
-) -> tuple[tuple[float, int, KMeans] | None, dict[int, float]]:
+) -> tuple[tuple[float, int, object] | None, dict[int, float]]:
     """K-means of ``embedded`` for each K in [k_min, k_max] (at most n - 1): the best
     (silhouette, K, fitted K-means) or None, and the silhouette of every K."""
     n = len(embedded)
     sample = silhouette_sample if 0 < silhouette_sample < n else None
     scores: dict[int, float] = {}
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
     best: tuple[float, int, KMeans] | None = None
     for k in range(k_min, min(k_max, n - 1) + 1):
         kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(embedded)

@@ -10,7 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-from highlight_pipeline import __version__
+from highlight_pipeline import __version__, memory_guard
 from highlight_pipeline.atomic import atomic_output, write_text_atomic
 from highlight_pipeline.errors import PipelineError
 from highlight_pipeline.methods.registry import FEATURE_INPUTS, method_names
@@ -112,7 +112,8 @@ def cmd_pseudo(args: argparse.Namespace) -> None:
     categories, pseudo, summary, model = compute_pseudo_highlights(
         videos, features, args.slice, real
     )
-    categories.to_csv(args.categories, index=False)
+    with atomic_output(args.categories) as tmp:
+        categories.to_csv(tmp, index=False)
     write_pseudo_highlights(
         args.highlights, pseudo, {"config_slice": args.slice, "clustering": summary}
     )
@@ -702,11 +703,16 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        memory_guard.start(args.command)  # $HLP_MEM_MB: the job's mem_mb (memory_guard.py)
         args.func(args)
-    except PipelineError as exc:
+    except BaseException as exc:
+        if memory_guard.tripped():  # whatever the stopped command raised on its way out
+            return memory_guard.EXIT_OUT_OF_MEMORY
+        if not isinstance(exc, PipelineError):
+            raise
         print(f"hlp {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return memory_guard.EXIT_OUT_OF_MEMORY if memory_guard.tripped() else 0
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TextIO
 
 ERROR_BLOCK = re.compile(r"^Error in rule (?P<rule>\S+):\s*$")
-FIELD = re.compile(r"^\s+(?P<key>wildcards|log): (?P<value>.*)$")
+FIELD = re.compile(r"^\s+(?P<key>wildcards|log|jobid): (?P<value>.*)$")
+RESTART = re.compile(r"^Trying to restart job (?P<jobid>\d+)\.")
 
 
 @dataclass(frozen=True)
@@ -27,28 +28,36 @@ class FailedJob:
 
 
 def failed_jobs(snakemake_log: str) -> list[FailedJob]:
-    """The failed jobs of a Snakemake log's text, in the order they failed."""
-    jobs: list[FailedJob] = []
+    """The failed jobs of a Snakemake log's text, in the order they failed. An attempt that
+    Snakemake retried (``Trying to restart job N.``, the profiles' ``retries``) is left
+    out: the job is listed once if its last attempt failed too, else not at all."""
+    jobs: list[tuple[str, FailedJob]] = []  # (jobid, job)
     current: dict[str, str] | None = None
+    jobid = ""
     for line in snakemake_log.splitlines():
         start = ERROR_BLOCK.match(line)
+        if current is not None and (start or (line and not line.startswith(" "))):
+            jobs.append((jobid, FailedJob(**current)))  # the block ended
+            current = None
+        restart = RESTART.match(line)
+        if restart:
+            retried = [i for i, (n, _) in enumerate(jobs) if n == restart["jobid"]]
+            if retried:
+                del jobs[retried[-1]]
         if start:
-            if current is not None:
-                jobs.append(FailedJob(**current))
-            current = {"rule": start["rule"], "wildcards": "", "log": ""}
+            current, jobid = {"rule": start["rule"], "wildcards": "", "log": ""}, ""
             continue
         if current is None:
             continue
         field = FIELD.match(line)
-        if field:
+        if field and field["key"] == "jobid":
+            jobid = field["value"].strip()
+        elif field:
             value = field["value"].split(" (check log file")[0].strip()
             current[field["key"]] = value.split(",")[0] if field["key"] == "log" else value
-        elif line and not line.startswith(" "):  # the block ended
-            jobs.append(FailedJob(**current))
-            current = None
     if current is not None:
-        jobs.append(FailedJob(**current))
-    return jobs
+        jobs.append((jobid, FailedJob(**current)))
+    return [job for _, job in jobs]
 
 
 def first_error_line(log: str | Path) -> str:

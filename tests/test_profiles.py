@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.workflow_helpers import REPO, snakemake
+from tests.workflow_helpers import CI_CONFIG, REPO, new_workdir, snakemake
 
 pytestmark = pytest.mark.integration
 
@@ -51,3 +52,61 @@ def test_without_the_profile_only_the_one_line_failure_reaches_the_console(
     assert "missing column(s) path, video_id" in failed[0]
     log = workdir / "results/logs/bad/manifest.log"
     assert "missing column(s) path, video_id" in log.read_text()
+
+
+def test_both_profiles_retry_once_and_leave_memory_to_the_rules() -> None:
+    """One declaration of memory and runtime serves both profiles: the rules' (no figure in
+    either profile), and both run a failed job once more, attempt-scaled."""
+    for name in ("default", "slurm"):
+        profile = yaml.safe_load((REPO / f"profiles/{name}/config.yaml").read_text())
+        assert profile["retries"] == 1, name
+        text = yaml.safe_dump({k: v for k, v in profile.items() if "resources" in k})
+        assert "mem_mb" not in text and "runtime" not in text, name
+
+
+def dry_run_jobs(output: str) -> list[dict[str, str]]:
+    """Per planned job of ``snakemake -n -p``: its rule, resources line and shell command."""
+    jobs, current = [], None
+    for line in output.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("rule ", "localrule ")):
+            current = {"rule": stripped.split()[1].rstrip(":"), "resources": "", "shell": ""}
+            jobs.append(current)
+        elif current is not None and stripped.startswith("resources:"):
+            current["resources"] = stripped
+        elif current is not None and stripped.startswith("Shell command: "):
+            current["shell"] = stripped.removeprefix("Shell command: ")
+    return jobs
+
+
+def test_every_job_hands_its_attempt_scaled_mem_mb_to_hlp(tmp_path: Path) -> None:
+    """The plan of the CI config: each job's mem_mb and runtime are its rule's figures
+    (training: the registry's), and its command starts with HLP_MEM_MB set to that mem_mb;
+    --set-resources changes one rule's, attempt-scaled."""
+    from highlight_pipeline.memory_guard import rule_limits
+    from highlight_pipeline.methods.registry import get_method
+
+    workdir = new_workdir(tmp_path / "plan")
+    args = ("-n", "-p", "--forceall", "--configfile", str(CI_CONFIG))
+    jobs = dry_run_jobs(snakemake(workdir, *args).stdout)
+    rules = {job["rule"] for job in jobs}
+    assert {"synth", "features", "saliency", "train", "score", "table"} <= rules
+    for job in jobs:
+        if job["rule"] == "all":
+            continue
+        resources = dict(
+            item.split("=", 1) for item in job["resources"].removeprefix("resources: ").split(", ")
+        )
+        if job["rule"] == "train":
+            method = re.search(r"hlp train --method (\w+)", job["shell"])[1]
+            spec = get_method(method)
+            wanted = (spec.mem_mb, spec.runtime_minutes)
+        else:
+            wanted = rule_limits(job["rule"])
+        assert (int(resources["mem_mb"]), int(resources["runtime"])) == wanted, job
+        assert job["shell"].startswith(f"HLP_MEM_MB={wanted[0]} HLP_ATTEMPT=1 hlp "), job
+    changed = ("--set-resources", "features:mem_mb=300*attempt")
+    jobs = dry_run_jobs(snakemake(workdir, *args, *changed).stdout)
+    features = [job for job in jobs if job["rule"] == "features"]
+    assert features and all(j["shell"].startswith("HLP_MEM_MB=300 ") for j in features)
+    assert all(j["shell"].startswith("HLP_MEM_MB=16000 ") for j in jobs if j["rule"] == "saliency")

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from highlight_pipeline.memory_guard import DEFAULT_LIMITS, RULE_LIMITS, rule_limits
 from highlight_pipeline.methods.registry import get_method, method_names
 from tests.workflow_helpers import CI_CONFIG, REPO, new_workdir, planned_jobs, snakemake
 
 PROFILE = REPO / "profiles" / "slurm"
-PROFILE_CONFIG = yaml.safe_load((PROFILE / "config.yaml").read_text())
 # The CI config cut to avph and the random baseline, one seed and one feature shard: still
 # synthesis, probing, features, saliency, pseudo-labels, training, scoring, evaluation,
 # table, plots and reel (16 SLURM jobs), as fast as SLURM's latencies allow.
@@ -42,16 +42,9 @@ CLUSTER_ARGS = (
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 
 
-def resource(value: str | int, attempt: int = 1) -> int:
-    """A resource of the profile at an attempt: a number or an expression of ``attempt``
-    (``8000 * attempt``), as Snakemake evaluates it."""
-    return int(eval(str(value), {"__builtins__": {}}, {"attempt": attempt}))
-
-
 def largest_request() -> int:
-    values = [PROFILE_CONFIG["default-resources"]["mem_mb"]]
-    values += [r["mem_mb"] for r in PROFILE_CONFIG["set-resources"].values() if "mem_mb" in r]
-    return max(resource(v) for v in values)
+    """The most memory a job's first attempt asks for (the rules' figures)."""
+    return max(mem_mb for mem_mb, _ in [DEFAULT_LIMITS, *RULE_LIMITS.values()])
 
 
 def skip_reason() -> str | None:
@@ -119,13 +112,12 @@ def job_minutes(job: dict[str, str]) -> int:
 
 
 def expected(rule: str, wildcards: list[str], attempt: int = 1) -> tuple[int, int]:
-    """(mem_mb, runtime) that the profile and the rule give a job: the profile's
-    set-resources or default-resources; training from the method's registry entry."""
+    """(mem_mb, runtime) that the rule gives a job (memory_guard.RULE_LIMITS, through
+    job_resources in common.smk); training from the method's registry entry."""
     if rule == "train":  # wildcards: dataset, method, variant, split, seed
         spec = get_method(wildcards[1])
         return spec.mem_mb * attempt, spec.runtime_minutes * attempt
-    own = {**PROFILE_CONFIG["default-resources"], **PROFILE_CONFIG["set-resources"].get(rule, {})}
-    return resource(own["mem_mb"], attempt), resource(own["runtime"], attempt)
+    return rule_limits(rule, attempt)
 
 
 def archive_records(path: Path) -> dict[str, bytes]:
@@ -228,7 +220,7 @@ def test_training_killed_for_memory_is_retried_with_twice_as_much(runs, tmp_path
     workdir = tmp_path / "oom"
     shutil.copytree(runs["cluster"], workdir, symlinks=True)  # mtimes kept: nothing stale
     model = "results/synthetic/models/random/uniform/default/seed0.pt"
-    memory = ("--set-resources", "train:mem_mb=256*attempt")  # replaces the profile's
+    memory = ("--set-resources", "train:mem_mb=256*attempt")  # replaces the rule's
     result = snakemake(workdir, *runs["args"], *memory, "--force", model)
     console = result.stdout + result.stderr
     jobs = submissions(console)

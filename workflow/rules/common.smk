@@ -17,6 +17,7 @@ from highlight_pipeline import config as hlconfig
 from highlight_pipeline import runs as hlruns
 from highlight_pipeline.datasets.registry import dataset_root
 from highlight_pipeline.failures import report_failures
+from highlight_pipeline.memory_guard import rule_limits
 from highlight_pipeline.errors import ConfigError
 from highlight_pipeline.features.backbones.registry import checkpoint_path, get_spec
 from highlight_pipeline.methods.registry import FEATURE_INPUTS, get_method, method_names
@@ -449,9 +450,43 @@ def pretrained_signature(wildcards):
     return "none" if backbone is None else checkpoint_signature(backbone)
 
 
+# --------------------------------------------------------------------------- resources
+# Every job declares its memory (mem_mb) and runtime, scaled by the attempt, so that both
+# profiles read one declaration: SLURM submits with them, locally the job's own memory
+# guard enforces mem_mb (HLP_MEM_MB in its shell line, highlight_pipeline/memory_guard.py),
+# and both retry a failed job once with twice as much. hlp_attempt tells the guard's
+# message which attempt it stopped.
+
+
+def job_attempt(wildcards, attempt):
+    return str(attempt)
+
+
+def job_resources(rule_name, **extra):
+    """A rule's resources: its mem_mb and runtime (memory_guard.RULE_LIMITS) at the
+    attempt, hlp_attempt, and the rule's own ``extra`` ones."""
+    return {
+        "mem_mb": lambda wildcards, attempt: rule_limits(rule_name, attempt)[0],
+        "runtime": lambda wildcards, attempt: rule_limits(rule_name, attempt)[1],
+        "hlp_attempt": job_attempt,
+        **extra,
+    }
+
+
+def extractor_resources(rule_name):
+    """A features or saliency job's memory and runtime (job_resources), one GPU for a
+    published network, and how, not what, the network computes (hlp_runtime: not a
+    rerun trigger, params are)."""
+    return job_resources(
+        rule_name,
+        gpu=lambda w: int(w.backbone in hlconfig.NEURAL),
+        hlp_runtime=lambda w: as_json(hlconfig.execution_slice(CFG, w.backbone)),
+    )
+
+
 def train_resources(wildcards, attempt):
-    """Runtime (minutes) and memory (MB) of a training job, scaled by the attempt: the
-    SLURM profile retries a job killed for time or memory with more."""
+    """Runtime (minutes) and memory (MB) of a training job, from its method's registry
+    entry, scaled by the attempt."""
     spec = get_method(wildcards.method)
     return spec.runtime_minutes * attempt, spec.mem_mb * attempt
 

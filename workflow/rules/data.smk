@@ -12,12 +12,15 @@ rule synth:
     conda:
         "../../envs/pipeline.yaml"
     threads: 2
+    resources:
+        **job_resources("synth"),
     params:
         slice=lambda w: as_json(dataset_spec(w).get("synth", {})),
         clip_seconds=lambda w: dataset_spec(w)["clip_seconds"],
         out=lambda w, output: str(Path(output.videos).parent),
     shell:
-        "hlp synth --slice {params.slice:q} --clip-seconds {params.clip_seconds}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp synth --slice {params.slice:q} --clip-seconds {params.clip_seconds}"
         " --out {params.out} --jobs {threads} 2> {log}"
 
 
@@ -32,12 +35,15 @@ rule manifest:
         f"{RESULTS}/logs/{{dataset}}/manifest.log",
     conda:
         "../../envs/pipeline.yaml"
+    resources:
+        **job_resources("manifest"),
     params:
         slice=lambda w: as_json(hlconfig.reader_slice(CFG, w.dataset)),
         reader=lambda w: dataset_spec(w)["reader"],
         root=root_of,
     shell:
-        "hlp manifest --reader {params.reader} --root {params.root:q} --slice {params.slice:q}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp manifest --reader {params.reader} --root {params.root:q} --slice {params.slice:q}"
         " --out {output.manifest} --rejected {output.rejected} --splits {output.splits}"
         " --name {wildcards.dataset} 2> {log} | tee -a {log} >&2"
 
@@ -52,10 +58,13 @@ rule clips:
         f"{RESULTS}/logs/{{dataset}}/clips.log",
     conda:
         "../../envs/pipeline.yaml"
+    resources:
+        **job_resources("clips"),
     params:
         slice=lambda w: as_json(hlconfig.reader_slice(CFG, w.dataset)),
         reader=lambda w: dataset_spec(w)["reader"],
         root=root_of,
     shell:
-        "hlp clips --reader {params.reader} --manifest {input.manifest}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp clips --reader {params.reader} --manifest {input.manifest}"
         " --root {params.root:q} --slice {params.slice:q} --out {output} 2> {log}"

@@ -10,6 +10,8 @@ rule evaluate:
         f"{RESULTS}/logs/{{dataset}}/evaluate/{{method}}/{{variant}}/{{split}}/seed{{seed}}.log",
     conda:
         "../../envs/pipeline.yaml"
+    resources:
+        **job_resources("evaluate"),
     params:
         run=lambda w: as_json(hlruns.run_slice(run_of(w))),
         protocol=lambda w: hlconfig.protocol_of(CFG, w.dataset),
@@ -19,7 +21,8 @@ rule evaluate:
             f"--pseudo {input.pseudo}" if "pseudo" in input.keys() else ""
         ),
     shell:
-        "hlp evaluate --predictions {input.predictions} --manifest {input.manifest}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp evaluate --predictions {input.predictions} --manifest {input.manifest}"
         " --clips {input.clips} --splits {input.splits} --split-scheme {wildcards.split}"
         " --protocol {params.protocol} --eval-split {params.eval_split}"
         " --dataset {wildcards.dataset} --method {wildcards.method}"
@@ -37,12 +40,15 @@ rule analysis:
         f"{RESULTS}/logs/{{dataset}}/analyses/{{method}}/{{variant}}/{{split}}/seed{{seed}}.{{analysis}}.log",
     conda:
         "../../envs/pipeline.yaml"
+    resources:
+        **job_resources("analysis"),
     params:
         features=lambda w, input: feature_flags(input),
         eval_split=lambda w: dataset_spec(w)["eval_split"],
         paper_dataset=lambda w: dataset_spec(w).get("paper_dataset", w.dataset),
     shell:
-        "hlp analyse --model {input.model} --manifest {input.manifest} --clips {input.clips}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp analyse --model {input.model} --manifest {input.manifest} --clips {input.clips}"
         " {params.features} --splits {input.splits} --split-scheme {wildcards.split}"
         " --eval-split {params.eval_split} --paper-dataset {params.paper_dataset}"
         " --name {wildcards.analysis} --out {output} > {log} 2>&1"
@@ -65,13 +71,16 @@ rule explain:
         f"{RESULTS}/logs/{{dataset}}/explain/{{method}}/{{variant}}/{{split}}/seed{{seed}}.log",
     conda:
         "../../envs/pipeline.yaml"
+    resources:
+        **job_resources("explain"),
     params:
         features=lambda w, input: feature_flags(input),
         eval_split=lambda w: dataset_spec(w)["eval_split"],
         videos=lambda w: explain_choice(),
         panels=CFG["evaluation"]["explain_panels"],
     shell:
-        "hlp explain --model {input.model} --manifest {input.manifest} --clips {input.clips}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp explain --model {input.model} --manifest {input.manifest} --clips {input.clips}"
         " {params.features} --splits {input.splits} --split-scheme {wildcards.split}"
         " --eval-split {params.eval_split} --videos {params.videos:q}"
         " --panels {params.panels} --out {output} 2> {log}"
@@ -93,13 +102,16 @@ rule table:
         f"{RESULTS}/logs/tables/{{dataset}}.log",
     conda:
         "../../envs/pipeline.yaml"
+    resources:
+        **job_resources("table"),
     params:
         paper_dataset=lambda w: dataset_spec(w).get("paper_dataset", w.dataset),
         analyses=lambda w, input: (
             f"--analyses {input.analyses}" if input.analyses else ""
         ),
     shell:
-        "hlp table --dataset {wildcards.dataset} --paper-dataset {params.paper_dataset}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp table --dataset {wildcards.dataset} --paper-dataset {params.paper_dataset}"
         " --metrics {input.metrics} {params.analyses} --md {output.md} --csv {output.csv}"
         " --tex {output.tex}"
         " 2>&1 > {log} | tee -a {log} >&2"
@@ -114,10 +126,13 @@ rule scores_summary:
         f"{RESULTS}/logs/tables/{{dataset}}.scores.log",
     conda:
         "../../envs/pipeline.yaml"
+    resources:
+        **job_resources("scores_summary"),
     params:
         runs=lambda w: as_json(scored_runs(w.dataset)),
     shell:
-        "hlp scores-summary --dataset {wildcards.dataset} --runs {params.runs:q}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp scores-summary --dataset {wildcards.dataset} --runs {params.runs:q}"
         " --out {output} 2> {log} | tee -a {log} >&2"
 
 
@@ -140,13 +155,16 @@ rule plots:
         f"{RESULTS}/logs/plots/{{dataset}}.log",
     conda:
         "../../envs/pipeline.yaml"
+    resources:
+        **job_resources("plots"),
     params:
         pseudo=lambda w, input: (
             f"--pseudo {input.pseudo}" if "pseudo" in input.keys() else ""
         ),
         split=lambda w: dataset_spec(w)["eval_split"],
     shell:
-        "hlp plots --predictions {input.predictions} --manifest {input.manifest}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp plots --predictions {input.predictions} --manifest {input.manifest}"
         " --clips {input.clips} --table {input.table} {params.pseudo} --split {params.split}"
         " --bars {output.bars} --curves {output.curves} 2> {log}"
 
@@ -164,10 +182,13 @@ rule reel:
         f"{RESULTS}/logs/plots/{{dataset}}.reel.log",
     conda:
         "../../envs/pipeline.yaml"
+    resources:
+        **job_resources("reel"),
     params:
         seconds=CFG["evaluation"]["reel_seconds"],
         split=lambda w: dataset_spec(w)["eval_split"],
     shell:
-        "hlp reel --predictions {input.predictions} --manifest {input.manifest}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp reel --predictions {input.predictions} --manifest {input.manifest}"
         " --clips {input.clips} --split {params.split} --seconds {params.seconds}"
         " --out {output} 2> {log}"

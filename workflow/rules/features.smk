@@ -12,9 +12,7 @@ rule features:
     conda:
         "../../envs/pipeline.yaml"
     resources:
-        gpu=lambda w: int(w.backbone in hlconfig.NEURAL),
-        # How, not what, a network computes: not a rerun trigger (params are).
-        hlp_runtime=lambda w: as_json(hlconfig.execution_slice(CFG, w.backbone)),
+        **extractor_resources("features"),
     params:
         slice=lambda w: as_json(
             hlconfig.features_slice(
@@ -25,7 +23,8 @@ rule features:
         checkpoint=lambda w: checkpoint_signature(w.backbone),
         shards=len(SHARDS),
     shell:
-        "hlp features --manifest {input.manifest} --shard {wildcards.shard}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp features --manifest {input.manifest} --shard {wildcards.shard}"
         " --shards {params.shards} --slice {params.slice:q} --runtime {params.weights:q}"
         " --execution {resources.hlp_runtime:q} --out {output} 2> {log}"
 
@@ -35,6 +34,8 @@ use rule features as saliency with:
         f"{RESULTS}/{{dataset}}/saliency/{{backbone}}/shard-{{shard}}.h5",
     log:
         f"{RESULTS}/logs/{{dataset}}/saliency/{{backbone}}/shard-{{shard}}.log",
+    resources:
+        **extractor_resources("saliency"),
 
 
 rule frames:
@@ -46,9 +47,12 @@ rule frames:
         f"{RESULTS}/logs/{{dataset}}/frames/{{frames_id}}/shard-{{shard}}.log",
     conda:
         "../../envs/pipeline.yaml"
+    resources:
+        **job_resources("frames"),
     params:
         slice=lambda w: as_json(hlruns.parse_frames_id(w.frames_id)),
         shards=len(SHARDS),
     shell:
-        "hlp frames --manifest {input.manifest} --shard {wildcards.shard}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp frames --manifest {input.manifest} --shard {wildcards.shard}"
         " --shards {params.shards} --slice {params.slice:q} --out {output} 2> {log}"

@@ -15,11 +15,14 @@ rule pseudo:
         f"{RESULTS}/logs/{{dataset}}/pseudo/{{feature_set}}/{{pseudo_id}}/{{split}}.log",
     conda:
         "../../envs/pipeline.yaml"
+    resources:
+        **job_resources("pseudo"),
     params:
         slice=lambda w: as_json(PSEUDO_SLICES.get(w.pseudo_id, {})),
         features=lambda w, input: feature_flags(input),
     shell:
-        "hlp pseudo --manifest {input.manifest} --clips {input.clips} {params.features}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp pseudo --manifest {input.manifest} --clips {input.clips} {params.features}"
         " --splits {input.splits} --split-scheme {wildcards.split} --slice {params.slice:q}"
         " --categories {output.categories} --highlights {output.highlights}"
         " --category-model {output.category_model} 2> {log}"

@@ -17,6 +17,7 @@ rule train:
         gpu=lambda w: int(get_method(w.method).uses_gpu),
         runtime=lambda w, attempt: train_resources(w, attempt)[0],
         mem_mb=lambda w, attempt: train_resources(w, attempt)[1],
+        hlp_attempt=job_attempt,
         # How, not what, a job computes: not a rerun trigger (params are).
         hlp_device=CFG["device"],
     params:
@@ -30,7 +31,8 @@ rule train:
         start=pretrained_flags,
         checkpoint=pretrained_signature,
     shell:
-        "hlp train --method {wildcards.method} --variant {wildcards.variant}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp train --method {wildcards.method} --variant {wildcards.variant}"
         " --run {params.run:q} --manifest {input.manifest} --clips {input.clips}"
         " {params.features} {params.pseudo} --splits {input.splits}"
         " --split-scheme {wildcards.split} --seed {wildcards.seed} --threads {threads}"
@@ -46,9 +48,12 @@ rule score:
         f"{RESULTS}/logs/{{dataset}}/score/{{method}}/{{variant}}/{{split}}/seed{{seed}}.log",
     conda:
         "../../envs/pipeline.yaml"
+    resources:
+        **job_resources("score"),
     params:
         features=lambda w, input: feature_flags(input),
     shell:
-        "hlp score --model {input.model} --manifest {input.manifest} --clips {input.clips}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp score --model {input.model} --manifest {input.manifest} --clips {input.clips}"
         " {params.features} --splits {input.splits} --split-scheme {wildcards.split}"
         " --out {output} 2> {log}"

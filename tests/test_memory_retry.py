@@ -151,21 +151,22 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_training_job_out_of_memory_is_retried_with_more(workdir: Path) -> None:
     """The default profile (retries: 1) and the rule's attempt-scaled mem_mb: attempt 1 of
-    the training job gets 1 MB, is stopped by its guard, and attempt 2 (4001 MB) writes
-    the model; Snakemake's log shows both attempts."""
-    memory = ("--set-resources", "train:mem_mb=4000*attempt-3999")
+    the training job gets 100 MB (hlp starts within it, training takes about 300 MB), is
+    stopped by its guard on the way, and attempt 2 (4000 MB) writes the model; Snakemake's
+    log shows both attempts."""
+    memory = ("--set-resources", "train:mem_mb=3900*attempt-3800")
     result = snakemake(workdir, MODEL, *CONFIG, *memory)
     console = result.stdout + result.stderr
     assert (workdir / MODEL).is_file()
     assert console.count("Trying to restart job") == 1, console[-3000:]
     # attempt 1: the guard's line (the job's log, shown by the profile's show-failed-logs)
     assert re.search(
-        r"hlp train: out of memory: \d+ MB resident > the job's mem_mb 1 \(attempt 1\);",
+        r"hlp train: out of memory: \d+ MB resident > the job's mem_mb 100 \(attempt 1\);",
         console,
     ), console[-3000:]
-    assert "mem_mb 4001" not in console  # attempt 2 stayed within its memory
+    assert "mem_mb 4000" not in console  # attempt 2 stayed within its memory
     text = last_snakemake_log(workdir)
-    assert text.count("Error in rule train:") == 1 and "mem_mb=4001" in text
+    assert text.count("Error in rule train:") == 1 and "mem_mb=4000" in text
     log = workdir / "results/logs/synthetic/train/random/uniform/default/seed0.log"
     assert "out of memory" not in log.read_text()  # attempt 2's log
 

@@ -82,7 +82,7 @@ def dry_run_jobs(output: str) -> list[dict[str, str]]:
 def test_every_job_hands_its_attempt_scaled_mem_mb_to_hlp(tmp_path: Path) -> None:
     """The plan of the CI config: each job's mem_mb and runtime are its rule's figures
     (training: the registry's), and its command starts with HLP_MEM_MB set to that mem_mb;
-    --set-resources changes one rule's, attempt-scaled."""
+    --set-resources changes one rule's, attempt-scaled; --resources caps them."""
     from highlight_pipeline.memory_guard import rule_limits
     from highlight_pipeline.methods.registry import get_method
 
@@ -110,3 +110,7 @@ def test_every_job_hands_its_attempt_scaled_mem_mb_to_hlp(tmp_path: Path) -> Non
     features = [job for job in jobs if job["rule"] == "features"]
     assert features and all(j["shell"].startswith("HLP_MEM_MB=300 ") for j in features)
     assert all(j["shell"].startswith("HLP_MEM_MB=16000 ") for j in jobs if j["rule"] == "saliency")
+    # --resources mem_mb=N: a job that asks for more is given N, and its guard enforces N
+    jobs = dry_run_jobs(snakemake(workdir, *args, "--resources", "mem_mb=8000").stdout)
+    saliency = [job for job in jobs if job["rule"] == "saliency"]
+    assert saliency and all(j["shell"].startswith("HLP_MEM_MB=8000 ") for j in saliency)

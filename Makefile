@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python benchmarks/pseudo_categories.py
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/startup.py
 
 clean:
 	rm -rf results/*/ results/tables .snakemake

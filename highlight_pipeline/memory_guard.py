@@ -34,6 +34,7 @@ RULE_LIMITS = {
     "features": (16000, 480),
     "saliency": (16000, 720),
     "score": (8000, 30),
+    "pseudo": (16000, 60),  # 9.9 GiB at 1,000,000 clips (docs/performance.md)
 }
 
 EXIT_OUT_OF_MEMORY = 3  # 2 is a PipelineError, 1 an unexpected exception

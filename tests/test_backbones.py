@@ -399,3 +399,78 @@ def test_matches_independent_functional_forward(name: str, functional, originals
     with torch.no_grad():
         reference = functional(model.state_dict(), make_input(name))
     torch.testing.assert_close(original_output(name), reference, rtol=1e-4, atol=1e-4)
+
+
+def _same(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's "same" padding as pytorch_i3d.py's compute_pad, for one dimension."""
+    total = max(kernel - (stride if size % stride == 0 else size % stride), 0)
+    return total // 2, total - total // 2
+
+
+def _tf_pad(x: torch.Tensor, kernel: tuple[int, ...], stride: tuple[int, ...]) -> torch.Tensor:
+    (t0, t1), (h0, h1), (w0, w1) = (
+        _same(n, k, s) for n, k, s in zip(x.shape[2:], kernel, stride, strict=True)
+    )
+    return F.pad(x, (w0, w1, h0, h1, t0, t1))  # zeros, also before the max-pools
+
+
+def i3d_functional(sd: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """pytorch_i3d.py's extract_features (then the mean over time) in plain functional ops."""
+
+    def unit(h: torch.Tensor, name: str, kernel=(1, 1, 1), stride=(1, 1, 1)) -> torch.Tensor:
+        h = F.conv3d(_tf_pad(h, kernel, stride), sd[f"{name}.conv3d.weight"], stride=stride)
+        bn = {k: sd[f"{name}.bn.{k}"] for k in ("running_mean", "running_var", "weight", "bias")}
+        return F.relu(F.batch_norm(h, **bn, training=False, eps=1e-3))
+
+    def pool(h: torch.Tensor, kernel, stride) -> torch.Tensor:
+        return F.max_pool3d(_tf_pad(h, kernel, stride), kernel, stride)
+
+    def mixed(h: torch.Tensor, name: str) -> torch.Tensor:
+        b1 = unit(unit(h, f"{name}.b1a"), f"{name}.b1b", (3, 3, 3))
+        b2 = unit(unit(h, f"{name}.b2a"), f"{name}.b2b", (3, 3, 3))
+        b3 = unit(pool(h, (3, 3, 3), (1, 1, 1)), f"{name}.b3b")
+        return torch.cat([unit(h, f"{name}.b0"), b1, b2, b3], dim=1)
+
+    h = unit(x, "Conv3d_1a_7x7", (7, 7, 7), (2, 2, 2))
+    h = pool(h, (1, 3, 3), (1, 2, 2))
+    h = unit(unit(h, "Conv3d_2b_1x1"), "Conv3d_2c_3x3", (3, 3, 3))
+    h = pool(h, (1, 3, 3), (1, 2, 2))
+    h = mixed(mixed(h, "Mixed_3b"), "Mixed_3c")
+    h = pool(h, (3, 3, 3), (2, 2, 2))
+    for block in ("4b", "4c", "4d", "4e", "4f"):
+        h = mixed(h, f"Mixed_{block}")
+    h = pool(h, (2, 2, 2), (2, 2, 2))
+    h = mixed(mixed(h, "Mixed_5b"), "Mixed_5c")
+    return F.avg_pool3d(h, (2, 7, 7), stride=1).flatten(2).mean(dim=2)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (1, 3, 9, 224, 224),  # odd T: symmetric padding of the first convolution in time
+        (2, 3, 16, 231, 226),  # a batch, odd H (odd sizes at every pool), wider than high
+    ],
+)
+def test_i3d_fast_inference_matches_functional_forward(shape, originals: dict) -> None:
+    """The inference path (BatchNorm folded, fused padding, shifted-maxima pools, fused 1x1
+    convolutions, channels-last) against plain PyTorch ops, and the plain path against them."""
+    model = original(originals, "i3d")
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(7)) * 2 - 1
+    with torch.no_grad():
+        reference = i3d_functional(model.state_dict(), x)
+        fast = model.extract(x)
+        plain = model.use_fast_inference(False).extract(x)
+    model.use_fast_inference(True)
+    assert float(reference.abs().max()) > 0
+    torch.testing.assert_close(plain, reference, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-4)
+    assert not torch.equal(fast, torch.zeros_like(fast))
+
+
+def test_i3d_training_path_keeps_autograd(originals: dict) -> None:
+    """With gradients the plain operations run (the in-place shifted maxima have none)."""
+    model = original(originals, "i3d")
+    x = (torch.rand((1, 3, 9, 224, 224)) * 2 - 1).requires_grad_()
+    model.extract_features(x).sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    model.zero_grad(set_to_none=True)

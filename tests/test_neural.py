@@ -504,3 +504,18 @@ def test_model_input_is_contiguous_for_networks_that_flatten():
     # the same values from a channels-last view of the same input
     channels_last = x.permute(0, 2, 3, 4, 1).contiguous().permute(0, 4, 1, 2, 3)
     torch.testing.assert_close(model.extract(channels_last), features)
+
+
+def test_visual_batch_is_bounded_by_bytes(monkeypatch):
+    """I3D's long windows at 224x224 come fewer per forward pass; small windows keep
+    batch_size; without the bound, batch_size whatever the size."""
+    import highlight_pipeline.features.neural as neural
+
+    i3d = visual_input_spec("i3d")
+    long_windows = visual_input_spec("i3d", {"window": 64, "stride": 64})
+    assert neural.visual_batch(visual_input_spec("r3d34"), 8) == 8
+    assert neural.visual_batch(i3d, 8) == neural.BATCH_BYTES // (3 * 16 * 224 * 224 * 4) < 8
+    assert neural.visual_batch(long_windows, 8) == 1
+    assert neural.visual_batch(i3d, 2) == 2
+    monkeypatch.setattr(neural, "BATCH_BYTES", None)
+    assert neural.visual_batch(long_windows, 8) == 8

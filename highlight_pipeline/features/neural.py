@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 VISUAL_BACKBONES = ("r3d34", "c3d", "i3d")
 AUDIO_BACKBONES = ("cnn14",)
 
+#: At most this many bytes of float32 network input per forward pass: a batch holds fewer
+#: than ``batch_size`` windows where the windows are long or large (I3D's 64-frame windows at
+#: 224x224: one window of 38.5 MB), so the activations, the decoded batches waiting in the
+#: decode-ahead queue and the peak memory are bounded by bytes, not by a count of windows.
+#: ``None``: ``batch_size`` windows whatever their size.
+BATCH_BYTES: int | None = 64 * 2**20
+
 
 @dataclass(frozen=True)
 class VisualInputSpec:
@@ -149,6 +156,14 @@ def iter_visual_windows(
         yield np.stack(windows), np.asarray(times), False
 
 
+def visual_batch(spec: VisualInputSpec, batch_size: int) -> int:
+    """Windows per forward pass: ``batch_size``, fewer where they would pass ``BATCH_BYTES``."""
+    if BATCH_BYTES is None:
+        return batch_size
+    window_bytes = 3 * spec.window * spec.crop * spec.crop * 4
+    return max(1, min(batch_size, BATCH_BYTES // window_bytes))
+
+
 def to_model_input(
     windows: np.ndarray, spec: VisualInputSpec, device: torch.device
 ) -> torch.Tensor:
@@ -218,7 +233,7 @@ class NeuralExtractor(NetworkRunner):
             int(row.width),
             int(row.height),
             float(row.duration),
-            self.batch_size,
+            visual_batch(self.spec, self.batch_size),
             extent,
         )
         for windows, times, is_short in prefetch(batches, depth=2):

@@ -5,6 +5,15 @@ Module and parameter names follow ``pytorch_i3d.py`` (``InceptionI3d``): end poi
 plus ``bn`` (eps 1e-3, momentum 0.01) with TensorFlow-style "same" padding computed from the
 input size at every call, max-pools padded the same way (with zeros), then
 ``AvgPool3d((2, 7, 7), stride 1)``, dropout and a 1x1x1 ``logits`` convolution with bias.
+
+Inference (no gradients, eval mode) runs the same function with fewer passes over memory,
+unless ``fast = False`` on the model (:meth:`InceptionI3d.use_fast_inference`): BatchNorm
+folded into the convolution's weights and bias, ReLU in place, symmetric "same" padding
+given to the convolution instead of an ``F.pad`` copy, the max-pools by shifted maxima over
+zero padding (:func:`~.pooling_fast.max_pool_padded`, the kernel's values), the three 1x1x1
+convolutions that read an inception block's input as one, and activations channels-last
+(oneDNN's own layout: no reorder around each convolution). Features agree with the plain
+operations to float rounding (``tests/test_backbones_extras.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +23,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .pooling_fast import max_pool_padded
 
 NAME = "i3d"
 
@@ -28,12 +39,29 @@ def _same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return front, total - front
 
 
+def _same_pads(x: Tensor, kernel: Sequence[int], stride: Sequence[int]) -> list[tuple[int, int]]:
+    """(front, back) padding for T, H and W of ``x``."""
+    return [_same_pad(x.shape[2 + d], kernel[d], stride[d]) for d in range(3)]
+
+
 def _pad_same(x: Tensor, kernel: Sequence[int], stride: Sequence[int]) -> Tensor:
-    _, _, t, h, w = x.size()
-    pt = _same_pad(t, kernel[0], stride[0])
-    ph = _same_pad(h, kernel[1], stride[1])
-    pw = _same_pad(w, kernel[2], stride[2])
+    (pt, ph, pw) = _same_pads(x, kernel, stride)
     return F.pad(x, (pw[0], pw[1], ph[0], ph[1], pt[0], pt[1]))
+
+
+def _fast(module: nn.Module, x: Tensor) -> bool:
+    """The inference path: asked for, no autograd graph to build, BatchNorm in eval mode."""
+    if not getattr(module, "fast", True) or module.training:
+        return False
+    if not torch.is_grad_enabled():
+        return True
+    return not x.requires_grad and not any(p.requires_grad for p in module.parameters())
+
+
+def _layout(x: Tensor) -> torch.memory_format:
+    if x.is_contiguous(memory_format=torch.channels_last_3d):
+        return torch.channels_last_3d
+    return torch.contiguous_format
 
 
 def _triple(value: int | Sequence[int]) -> tuple[int, int, int]:
@@ -46,9 +74,13 @@ def _triple(value: int | Sequence[int]) -> tuple[int, int, int]:
 class MaxPool3dSamePadding(nn.MaxPool3d):
     """Max-pool with zero "same" padding computed from the input size."""
 
+    fast = True
+
     def forward(self, x: Tensor) -> Tensor:
         kernel = _triple(self.kernel_size)  # type: ignore[arg-type]
         stride = _triple(self.stride)  # type: ignore[arg-type]
+        if _fast(self, x):
+            return max_pool_padded(x, kernel, stride, _same_pads(x, kernel, stride), value=0.0)
         return super().forward(_pad_same(x, kernel, stride))
 
 
@@ -81,13 +113,44 @@ class Unit3D(nn.Module):
         if use_batch_norm:
             self.bn = nn.BatchNorm3d(output_channels, eps=0.001, momentum=0.01)
 
+    fast = True
+
     def forward(self, x: Tensor) -> Tensor:
+        if _fast(self, x):
+            weight, bias = self.folded()
+            return self.run_folded(x, weight, bias)
         x = self.conv3d(_pad_same(x, self._kernel_shape, self._stride))
         if self._use_batch_norm:
             x = self.bn(x)
         if self._activation_fn is not None:
             x = self._activation_fn(x)
         return x
+
+    def folded(self) -> tuple[Tensor, Tensor | None]:
+        """Convolution weight and bias with the eval-mode BatchNorm folded in (as BatchNorm's
+        CPU kernel computes it: scale = weight / sqrt(running_var + eps))."""
+        weight, bias = self.conv3d.weight, self.conv3d.bias
+        if not self._use_batch_norm:
+            return weight, bias
+        bn = self.bn
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # type: ignore[operator]
+        shift = bn.bias - bn.running_mean * scale  # type: ignore[operator]
+        if bias is not None:
+            shift = shift + bias * scale
+        return weight * scale.view(-1, 1, 1, 1, 1), shift
+
+    def run_folded(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """The unit with given (folded) parameters: "same" padding fused into the convolution
+        where it is symmetric, ReLU in place."""
+        pads = _same_pads(x, self._kernel_shape, self._stride)
+        if all(front == back for front, back in pads):
+            fused = tuple(front for front, _ in pads)
+        else:
+            x, fused = _pad_same(x, self._kernel_shape, self._stride), (0, 0, 0)
+        y = F.conv3d(x, weight, bias, self._stride, fused)
+        if self._activation_fn is F.relu:
+            return y.relu_()
+        return y if self._activation_fn is None else self._activation_fn(y)
 
 
 class InceptionModule(nn.Module):
@@ -101,10 +164,27 @@ class InceptionModule(nn.Module):
         self.b3a = MaxPool3dSamePadding(kernel_size=(3, 3, 3), stride=(1, 1, 1), padding=0)
         self.b3b = Unit3D(in_channels, out[5], (1, 1, 1))
 
+    fast = True
+
     def forward(self, x: Tensor) -> Tensor:
+        if _fast(self, x):
+            return self._forward_fused(x)
         b0 = self.b0(x)
         b1 = self.b1b(self.b1a(x))
         b2 = self.b2b(self.b2a(x))
+        b3 = self.b3b(self.b3a(x))
+        return torch.cat([b0, b1, b2, b3], dim=1)
+
+    def _forward_fused(self, x: Tensor) -> Tensor:
+        """The three 1x1x1 units that read ``x`` (b0, b1a, b2a) as one convolution."""
+        parts = [unit.folded() for unit in (self.b0, self.b1a, self.b2a)]
+        weight = torch.cat([w for w, _ in parts])
+        bias = torch.cat([b for _, b in parts])  # type: ignore[misc]
+        sizes = [w.shape[0] for w, _ in parts]
+        b0, b1, b2 = self.b0.run_folded(x, weight, bias).split(sizes, dim=1)
+        layout = _layout(x)  # a channel slice is contiguous in neither layout: copy it back
+        b1 = self.b1b(b1.contiguous(memory_format=layout))
+        b2 = self.b2b(b2.contiguous(memory_format=layout))
         b3 = self.b3b(self.b3a(x))
         return torch.cat([b0, b1, b2, b3], dim=1)
 
@@ -168,8 +248,20 @@ class InceptionI3d(nn.Module):
             use_bias=True,
         )
 
+    fast = True
+
+    def use_fast_inference(self, enabled: bool = True) -> InceptionI3d:
+        """Turn the inference path of the module docstring on (default) or off (the plain
+        operations of the reference, e.g. to measure against them)."""
+        for module in self.modules():
+            if hasattr(module, "fast"):
+                module.fast = enabled
+        return self
+
     def extract_features(self, x: Tensor) -> Tensor:
         """Reference ``extract_features``: avg_pool(Mixed_5c), shape (B, 1024, T', 1, 1)."""
+        if _fast(self, x):
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         for name in ENDPOINTS:
             x = getattr(self, name)(x)
         return self.avg_pool(x)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
 
 import av
@@ -13,7 +15,7 @@ import pytest
 import yaml
 
 from highlight_pipeline.datasets.synthetic import SynthSpec, synthesize
-from tests.workflow_helpers import REPO, new_workdir, snakemake
+from tests.workflow_helpers import REPO, new_workdir, planned_jobs, snakemake
 
 pytestmark = pytest.mark.integration
 
@@ -141,10 +143,8 @@ def test_unlabelled_folder_is_scored_but_not_evaluated(tmp_path: Path) -> None:
     assert "no run of this config uses the pseudo-labels 'cosine-pseudo-0000'" in console
 
 
-def test_annotation_typo_stops_with_its_line_at_the_end_of_the_console(tmp_path: Path) -> None:
-    """A highlights.csv row naming no video of videos.csv fails the clips job; the end of
-    the console names the file, the line and the closest video_id; finished jobs are kept."""
-    root = tmp_path / "data"
+def two_small_videos(root: Path) -> Path:
+    """A folder dataset of two short synthetic videos (videos.csv, highlights.csv)."""
     spec = SynthSpec(
         categories=1,
         videos_per_category=2,
@@ -156,6 +156,13 @@ def test_annotation_typo_stops_with_its_line_at_the_end_of_the_console(tmp_path:
         sample_rate=8000,
     )
     synthesize(spec, root, progress=False)
+    return root
+
+
+def test_annotation_typo_stops_with_its_line_at_the_end_of_the_console(tmp_path: Path) -> None:
+    """A highlights.csv row naming no video of videos.csv fails the clips job; the end of
+    the console names the file, the line and the closest video_id; finished jobs are kept."""
+    root = two_small_videos(tmp_path / "data")
     first = pd.read_csv(root / "videos.csv", dtype=str)["video_id"].iloc[0]  # orbit_00
     typo = first.replace("orbit", "orbti")
     with open(root / "highlights.csv", "a") as handle:
@@ -208,3 +215,38 @@ def test_a_new_video_is_the_only_one_decoded_again(folder_run: Path) -> None:
             folder_run / f"results/mine/features/{log.parent.name}/{log.stem}.h5"
         )
         assert ("newcomer" in {e.video_id for e in entries}) == (shard == target)
+
+
+def test_manifest_reruns_for_a_listed_video_changed_in_place_only(tmp_path: Path) -> None:
+    """The manifest's inputs are videos.csv and, as a param, the size and mtime of every file
+    it lists (no input per video): a listed video rewritten in place or appearing reruns the
+    manifest; a file videos.csv does not list, or nothing at all, plans nothing."""
+    root = two_small_videos(tmp_path / "data")
+    table = pd.read_csv(root / "videos.csv", dtype=str)
+    late = {"video_id": "late", "path": "videos/late.mp4", "category": "orbit", "split": "test"}
+    pd.concat([table, pd.DataFrame([late])]).to_csv(root / "videos.csv", index=False)
+    workdir = new_workdir(tmp_path / "run")
+    config = {
+        "run_datasets": ["mine"],
+        "datasets": {"mine": {"reader": "folder", "root": str(root)}},
+    }
+    (workdir / "mine.yaml").write_text(yaml.safe_dump(config))
+    target = "results/mine/manifest.csv"
+    snakemake(workdir, "--cores", "1", target, "--configfile", "mine.yaml")
+    assert len(pd.read_csv(workdir / target)) == 2  # late.mp4 is not there yet
+
+    def plan() -> dict[str, int]:
+        return planned_jobs(snakemake(workdir, "-n", target, "--configfile", "mine.yaml").stdout)
+
+    assert plan() == {}
+    (root / "notes.txt").write_text("not a video of videos.csv")
+    (root / "videos" / "unlisted.mp4").write_bytes(b"")
+    assert plan() == {}
+    video = root / table["path"].iloc[0]
+    stat = video.stat()
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5 * 10**9))  # rewritten in place
+    assert plan() == {"manifest": 1}
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert plan() == {}
+    shutil.copy(video, root / late["path"])  # the listed video that was missing appears
+    assert plan() == {"manifest": 1}

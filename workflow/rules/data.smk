@@ -41,6 +41,7 @@ rule manifest:
         slice=lambda w: as_json(hlconfig.reader_slice(CFG, w.dataset)),
         reader=lambda w: dataset_spec(w)["reader"],
         root=root_of,
+        videos=source_signature,
     shell:
         "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
         " hlp manifest --reader {params.reader} --root {params.root:q} --slice {params.slice:q}"

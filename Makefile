@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/dag.py --videos 10000 30000 --repeat 1
 
 clean:
 	rm -rf results/*/ results/tables .snakemake

@@ -181,12 +181,18 @@ def weights_kind(backbone):
 
 
 def features_label(run):
-    """How the table names a run's features, e.g. ``colormotion+logmel (weight-free)``."""
+    """A run's features in the tables, e.g. ``colormotion+logmel (weight-free)``; a run
+    that learns from frames adds its network's start: ``; tased net (random-init)``."""
     backbones = hlruns.feature_backbones(run, kinds_of(run))
-    if not backbones:
-        return "none"
-    kinds = ", ".join(sorted({weights_kind(b) for b in backbones.values()}))
-    return f"{'+'.join(backbones.values())} ({kinds})"
+    label = "none"
+    if backbones:
+        kinds = ", ".join(sorted({weights_kind(b) for b in backbones.values()}))
+        label = f"{'+'.join(backbones.values())} ({kinds})"
+    if "frames" in kinds_of(run):  # it learns from pixels, with a network of its own
+        published = hlruns.pretrained_backbone(run) and CFG["weights"] != "random"
+        init = "published" if published else "random-init"
+        label += f"; {run['settings']['backbone']} net ({init})"
+    return label
 
 
 def checkpoint_signature(backbone):

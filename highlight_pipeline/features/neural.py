@@ -36,11 +36,13 @@ VISUAL_BACKBONES = ("r3d34", "c3d", "i3d")
 AUDIO_BACKBONES = ("cnn14",)
 
 #: At most this many bytes of float32 network input per forward pass: a batch holds fewer
-#: than ``batch_size`` windows where the windows are long or large (I3D's 64-frame windows at
-#: 224x224: one window of 38.5 MB), so the activations, the decoded batches waiting in the
-#: decode-ahead queue and the peak memory are bounded by bytes, not by a count of windows.
-#: ``None``: ``batch_size`` windows whatever their size.
-BATCH_BYTES: int | None = 64 * 2**20
+#: than ``batch_size`` windows where the windows are long or large (I3D at 224x224: two
+#: 16-frame windows of 9.6 MB, one 64-frame window of 38.5 MB; r3d34's and c3d's 16 x 112 x
+#: 112 windows of 2.4 MB keep their 8), so the activations, the decoded batches waiting in
+#: the decode-ahead queue and the peak memory are bounded by bytes, not by a count of
+#: windows (benchmarks/extract_peer.py: I3D's peak RSS 0.90 GiB with 6 windows of 16
+#: frames, 0.61 with 2). ``None``: ``batch_size`` windows whatever their size.
+BATCH_BYTES: int | None = 24 * 2**20
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ class Optimiser:
     kind = ""
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0) -> None:
-        self.params = [p for p in params]
+        self.params = list(params)
         if not self.params:
             raise ValueError("an optimiser needs at least one parameter")
         self.lr, self.weight_decay = float(lr), float(weight_decay)

@@ -473,12 +473,15 @@ def job_attempt(wildcards, attempt):
     return str(attempt)
 
 
-def job_resources(rule_name, **extra):
-    """A rule's resources: its mem_mb and runtime (memory_guard.RULE_LIMITS) at the
-    attempt, hlp_attempt, and the rule's own ``extra`` ones."""
+def job_resources(rule_name, limits=None, **extra):
+    """A rule's resources: its mem_mb and runtime at the attempt (``limits(wildcards,
+    attempt)``, by default memory_guard.RULE_LIMITS), hlp_attempt, and the rule's own
+    ``extra`` ones."""
+    if limits is None:
+        limits = lambda wildcards, attempt: rule_limits(rule_name, attempt)
     return {
-        "mem_mb": lambda wildcards, attempt: rule_limits(rule_name, attempt)[0],
-        "runtime": lambda wildcards, attempt: rule_limits(rule_name, attempt)[1],
+        "mem_mb": lambda wildcards, attempt: limits(wildcards, attempt)[0],
+        "runtime": lambda wildcards, attempt: limits(wildcards, attempt)[1],
         "hlp_attempt": job_attempt,
         **extra,
     }
@@ -495,11 +498,11 @@ def extractor_resources(rule_name):
     )
 
 
-def train_resources(wildcards, attempt):
-    """Runtime (minutes) and memory (MB) of a training job, from its method's registry
+def train_limits(wildcards, attempt):
+    """Memory (MB) and runtime (minutes) of a training job, from its method's registry
     entry, scaled by the attempt."""
     spec = get_method(wildcards.method)
-    return spec.runtime_minutes * attempt, spec.mem_mb * attempt
+    return spec.mem_mb * attempt, spec.runtime_minutes * attempt
 
 
 def all_targets():

@@ -14,12 +14,13 @@ rule train:
         "../../envs/pipeline.yaml"
     threads: 1
     resources:
-        gpu=lambda w: int(get_method(w.method).uses_gpu),
-        runtime=lambda w, attempt: train_resources(w, attempt)[0],
-        mem_mb=lambda w, attempt: train_resources(w, attempt)[1],
-        hlp_attempt=job_attempt,
-        # How, not what, a job computes: not a rerun trigger (params are).
-        hlp_device=CFG["device"],
+        **job_resources(
+            "train",
+            train_limits,
+            gpu=lambda w: int(get_method(w.method).uses_gpu),
+            # How, not what, a job computes: not a rerun trigger (params are).
+            hlp_device=CFG["device"],
+        ),
     params:
         run=lambda w: as_json(hlruns.run_slice(run_of(w))),
         features=lambda w, input: feature_flags(input),

@@ -301,8 +301,12 @@ class PLDModel:
         times = source.times
         step = self.hparams.get("score_fps")
         if step:
-            grid = np.arange(0.0, times[-1] + 1e-9, 1.0 / float(step))
-            chosen = np.unique(np.clip(np.round(grid * source.fps).astype(int), 0, len(times) - 1))
+            # the middle of each period of the grid: one frame per 2 s clip at 0.5 is the
+            # clip's middle frame, whose window lies over the clip as Eq. 6's mean does
+            period = 1.0 / float(step)
+            grid = np.arange(period / 2, times[-1] + 1e-9, period)
+            nearest = np.floor(grid * source.fps + 0.5).astype(int)  # a tie takes the later frame
+            chosen = np.unique(np.clip(nearest, 0, len(times) - 1))
         else:
             chosen = np.arange(len(times))
         clips = frame_clips(times[chosen], video.starts, video.ends)

@@ -58,13 +58,19 @@ Choices where the paper is silent (also in docs/architecture.md):
   labelled frames, shuffled into batches of ``batch_size``. The paper's 1500 epochs in six
   hours on two V100s match about one window per video per epoch.
 * **Optimiser**: SGD with momentum 0.9 (the paper names SGD only); the learning rate and
-  batch size are the project's. BatchNorm momentum is 0.1 while training (TASED's
-  reference 0.001 suits fine-tuning, not a few hundred steps from random weights).
+  batch size are the project's. The embedded default uses Adam (``optimizer: adam``): in
+  its few hundred steps from random weights SGD stayed at chance on a held-out third of
+  the training videos, Adam did not (docs/architecture.md). BatchNorm momentum is 0.1
+  while training (TASED's reference 0.001 suits fine-tuning, not a few hundred steps
+  from random weights).
 * **Scoring**: frames are cached at ``fps``; with ``score_fps`` the frames scored are those
-  nearest to a grid of that rate (the embedded default scores 1 frame per second; the
-  paper presets every cached frame). A clip's score is the mean of the maps of its scored
-  frames; a clip with no frame inside it takes the frame nearest its middle; a clip past
-  the decoded picture gets no score (NaN).
+  nearest the middle of each period of a grid of that rate (the embedded default, 0.5 per
+  second, scores the middle frame of each 2 s clip, whose window lies over the clip as
+  the windows of Eq. 6's mean over all its frames do on average; the period's first frame
+  would look mostly at the clip before; the paper presets score every cached frame). A
+  clip's score is the mean of the maps of its scored frames; a clip with no frame inside
+  it takes the frame nearest its middle; a clip past the decoded picture gets no score
+  (NaN).
 """
 
 from __future__ import annotations

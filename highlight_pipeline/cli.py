@@ -22,14 +22,21 @@ from highlight_pipeline.numerics import pin_numerics
 log = logging.getLogger("hlp")
 
 
-def _json(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("expected a JSON object")
-    return value
+def _json_of(kind: type, name: str):
+    def parse(text: str):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+        if not isinstance(value, kind):
+            raise argparse.ArgumentTypeError(f"expected a JSON {name}")
+        return value
+
+    return parse
+
+
+_json = _json_of(dict, "object")
+_json_list = _json_of(list, "list")
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
@@ -88,9 +95,9 @@ def cmd_pseudo(args: argparse.Namespace) -> None:
     from highlight_pipeline.features.clip_features import load_clip_features, read_clips
     from highlight_pipeline.manifest import read_manifest
     from highlight_pipeline.methods.inputs import training_subset
+    from highlight_pipeline.pseudo.category_model import write_category_model
     from highlight_pipeline.pseudo.highlights import (
         compute_pseudo_highlights,
-        write_category_model,
         write_pseudo_highlights,
     )
 
@@ -533,7 +540,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--categories", required=True, help="output: categories.csv")
     p.add_argument("--highlights", required=True, help="output: highlights.h5")
     p.add_argument(
-        "--category-model", required=True, help="output: clustering.pkl (fitted categories)"
+        "--category-model",
+        required=True,
+        help="output: category_model.h5 (the fitted categories, arrays only)",
     )
 
     methods = ", ".join(method_names())
@@ -639,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True)
     p.add_argument(
         "--runs",
-        type=_json,
+        type=_json_list,
         required=True,
         help='JSON list of {"method", "variant", "features", "scores": [files]}',
     )

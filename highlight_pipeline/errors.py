@@ -19,3 +19,8 @@ class DatasetError(PipelineError):
 
 class WeightsError(PipelineError):
     """A checkpoint file is missing or does not match the architecture."""
+
+
+class ModelFileError(PipelineError):
+    """A model, resume or results file is not what the pipeline writes: refused, and nothing
+    in it run (model files are data; pickles are never loaded)."""

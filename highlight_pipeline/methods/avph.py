@@ -23,18 +23,18 @@ uses only its self-attended visual features.
 from __future__ import annotations
 
 import logging
-import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from highlight_pipeline.errors import DatasetError
+from highlight_pipeline.errors import DatasetError, ModelFileError
 from highlight_pipeline.methods.batching import Standardiser, pad_batch, seeded_batches
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs, training_subset
 from highlight_pipeline.methods.optim import Adam
 from highlight_pipeline.methods.resume import NoCheckpoint, epoch_bar
+from highlight_pipeline.methods.state_files import expect_keys, float_array, load_network_state
 
 log = logging.getLogger(__name__)
 
@@ -229,17 +229,20 @@ class AVPHModel:
 
     @classmethod
     def from_state(cls, state: dict) -> AVPHModel:
+        expect_keys(
+            state,
+            "model",
+            required=("state_dict", "hparams", *STANDARDISER_KEYS),
+            optional=("kind",),
+        )
         hp = state["hparams"]
         net = AVHighlightNet(**{k: hp[k] for k in NET_KEYS if k in hp})
-        net.load_state_dict(state["state_dict"])
-        return cls(
-            net,
-            Standardiser(state["visual_mean"].numpy(), state["visual_std"].numpy()),
-            Standardiser(state["audio_mean"].numpy(), state["audio_std"].numpy()),
-            hp,
-        )
+        load_network_state(net, state["state_dict"])
+        vm, vs, am, as_ = (float_array(state[k], k) for k in STANDARDISER_KEYS)
+        return cls(net, Standardiser(vm, vs), Standardiser(am, as_), hp)
 
 
+STANDARDISER_KEYS = ("visual_mean", "visual_std", "audio_mean", "audio_std")
 NET_KEYS = (
     "visual_dim",
     "audio_dim",
@@ -369,22 +372,42 @@ class PseudoHighlightPredictor:
 
     @classmethod
     def from_files(cls, highlights_h5: str) -> PseudoHighlightPredictor:
-        from highlight_pipeline.pseudo.highlights import read_category_model
+        from highlight_pipeline.pseudo.category_model import read_category_model
 
-        return cls(read_category_model(Path(highlights_h5).with_name("clustering.pkl")))
+        return cls(read_category_model(Path(highlights_h5).with_name("category_model.h5")))
 
     def score(self, video: VideoInputs) -> np.ndarray:
         return self.category_model.scores(video.visual, video.audio, video.category)
 
     def state(self) -> dict:
-        blob = pickle.dumps(self.category_model, protocol=pickle.HIGHEST_PROTOCOL)
-        return {
-            "kind": "pseudo-highlights",
-            "category_model": torch.frombuffer(bytearray(blob), dtype=torch.uint8),
-        }
+        """The category model as plain tensors, numbers and strings (no pickle)."""
+        from highlight_pipeline.pseudo.category_model import to_plain
+
+        plain = _as_tensors(to_plain(self.category_model))
+        return {"kind": "pseudo-highlights", "category_model": plain}
+
+    @classmethod
+    def from_state(cls, state: dict) -> PseudoHighlightPredictor:
+        from highlight_pipeline.pseudo.category_model import from_plain
+
+        expect_keys(state, "model", required=("kind", "category_model"))
+        if isinstance(state["category_model"], torch.Tensor):  # pickle bytes in a tensor
+            raise ModelFileError(
+                "a pseudo-highlight predictor written by an older version (its category "
+                "model is a pickle, which is never loaded); retrain with `hlp train`"
+            )
+        return cls(from_plain(state["category_model"]))
+
+
+def _as_tensors(tree):
+    if isinstance(tree, dict):
+        return {key: _as_tensors(value) for key, value in tree.items()}
+    if isinstance(tree, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(tree))
+    return tree
 
 
 def load(state: dict):
     if state.get("kind") == "pseudo-highlights":
-        return PseudoHighlightPredictor(pickle.loads(state["category_model"].numpy().tobytes()))
+        return PseudoHighlightPredictor.from_state(state)
     return AVPHModel.from_state(state)

@@ -39,6 +39,7 @@ from highlight_pipeline.methods.batching import Standardiser, pad_batch, seeded_
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
 from highlight_pipeline.methods.optim import Adam
 from highlight_pipeline.methods.resume import NoCheckpoint, epoch_bar
+from highlight_pipeline.methods.state_files import expect_keys, float_array, load_network_state
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +134,11 @@ def _network(hparams: dict) -> HighlightSelector:
 
 
 def load(state: dict) -> CHDModel:
+    expect_keys(state, "model", required=("state_dict", "hparams", "mean", "std"))
     net = _network(state["hparams"])
-    net.load_state_dict(state["state_dict"])
-    standardiser = Standardiser(state["mean"].numpy(), state["std"].numpy())
+    load_network_state(net, state["state_dict"])
+    mean, std = float_array(state["mean"], "mean"), float_array(state["std"], "std")
+    standardiser = Standardiser(mean, std)
     return CHDModel(net, standardiser, state["hparams"])
 
 

@@ -78,6 +78,7 @@ from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
 from highlight_pipeline.methods.optim import Adam
 from highlight_pipeline.methods.registry import HPCL_STREAMS, hpcl_modalities
 from highlight_pipeline.methods.resume import NoCheckpoint, epoch_bar
+from highlight_pipeline.methods.state_files import expect_keys, float_array, load_network_state
 
 log = logging.getLogger(__name__)
 
@@ -421,12 +422,17 @@ class HPCLModel:
 
 
 def load(state: dict) -> HPCLModel:
+    expect_keys(state, "model", required=("state_dict", "hparams", "standardisers"))
     net = HPCLNet(state["hparams"])
-    net.load_state_dict(state["state_dict"])
-    standardisers = {
-        s: Standardiser(v["mean"].numpy(), v["std"].numpy())
-        for s, v in state["standardisers"].items()
-    }
+    load_network_state(net, state["state_dict"])
+    standardisers = {}
+    streams = sorted({s for names in HPCL_STREAMS.values() for s in names})
+    for stream, v in expect_keys(state["standardisers"], "standardisers", optional=streams).items():
+        expect_keys(v, f"standardisers/{stream}", required=("mean", "std"))
+        standardisers[stream] = Standardiser(
+            float_array(v["mean"], f"standardisers/{stream}/mean"),
+            float_array(v["std"], f"standardisers/{stream}/std"),
+        )
     return HPCLModel(net, standardisers, state["hparams"])
 
 

@@ -87,6 +87,7 @@ from highlight_pipeline.errors import DatasetError, PipelineError
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
 from highlight_pipeline.methods.optim import SGD, Adam
 from highlight_pipeline.methods.resume import NoCheckpoint, epoch_bar
+from highlight_pipeline.methods.state_files import expect_keys, load_network_state
 
 log = logging.getLogger(__name__)
 
@@ -360,8 +361,9 @@ class PLDModel:
 
 
 def load(state: dict) -> PLDModel:
+    expect_keys(state, "model", required=("hparams", "state_dict"))
     net = build_network(state["hparams"]["backbone"])
-    net.load_state_dict(state["state_dict"])
+    load_network_state(net, state["state_dict"])
     return PLDModel(net.eval(), state["hparams"])
 
 

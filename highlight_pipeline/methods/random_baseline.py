@@ -10,7 +10,9 @@ import zlib
 
 import numpy as np
 
+from highlight_pipeline.errors import ModelFileError
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
+from highlight_pipeline.methods.state_files import expect_keys
 
 
 class RandomScores:
@@ -30,4 +32,7 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device: str = "cpu", progres
 
 
 def load(state: dict) -> RandomScores:
+    expect_keys(state, "model", required=("seed",))
+    if isinstance(state["seed"], bool) or not isinstance(state["seed"], int):
+        raise ModelFileError("seed: expected an integer")
     return RandomScores(state["seed"])

@@ -29,11 +29,29 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from highlight_pipeline.errors import ModelFileError
 from highlight_pipeline.methods.optim import Optimiser
+from highlight_pipeline.methods.state_files import (
+    expect_keys,
+    load_network_state,
+    one_line,
+    read_torch_file,
+)
 
 log = logging.getLogger(__name__)
 
 FORMAT = 2  # 2: the optimiser state is methods.optim's
+STATE_KEYS = (
+    "format",
+    "key",
+    "epoch",
+    "net",
+    "optimiser",
+    "numpy_rng",
+    "torch_rng",
+    "cuda_rng",
+    "losses",
+)
 EVERY_SECONDS = 10.0
 
 
@@ -64,10 +82,12 @@ class EpochCheckpoint:
         generator): ``(epochs done, losses so far)``; ``(0, [])`` when there is none."""
         if not self.path.is_file():
             return 0, []
-        try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as error:  # a damaged file: start afresh, and say so
-            log.warning("ignoring %s (unreadable: %s); training from epoch 1", self.path, error)
+        try:  # data only (state_files.py): a pickle payload is refused, never run
+            state = expect_keys(read_torch_file(self.path), "resume state", required=STATE_KEYS)
+        except Exception as error:  # a damaged or foreign file: start afresh, and say so
+            log.warning(
+                "ignoring %s (unreadable: %s); training from epoch 1", self.path, one_line(error)
+            )
             return 0, []
         if state.get("format") != FORMAT or state.get("key") != self.key:
             log.warning(
@@ -75,12 +95,19 @@ class EpochCheckpoint:
                 self.path,
             )
             return 0, []
-        net.load_state_dict(state["net"])
+        try:
+            load_network_state(net, state["net"], "resume state/net")
+        except ModelFileError as error:
+            log.warning("ignoring %s (%s); training from epoch 1", self.path, error)
+            return 0, []
         optimiser.load_state_dict(state["optimiser"])
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+            # one state per device visible when it was saved: restore those still visible
+            # (a retry may see fewer devices than the attempt that saved it)
+            for device, rng_state in enumerate(state["cuda_rng"][: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(rng_state, device)
         log.info("resuming from %s after epoch %d", self.path, state["epoch"])
         return int(state["epoch"]), list(state["losses"])
 

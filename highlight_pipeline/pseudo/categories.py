@@ -1,7 +1,12 @@
 """Pseudo-categories: UMAP of video-level audio-visual features, K-means, K by silhouette.
 
-The fitted standardisation, UMAP and K-means centroids are kept (:class:`Clustering`), so a
-new video can be assigned to its nearest pseudo-category (AV-PH Table 12).
+What is kept of a fit (:class:`Clustering`) is arrays only: the standardisation, the
+projection, the K-means centroids and the clustered videos as reference points with their
+categories. A new video (AV-PH Table 12, and every video outside a clustering sample) takes
+the category of a distance-weighted vote of its ``umap_neighbors`` nearest reference videos
+in the standardised (and projected) feature space: the neighbourhood UMAP's own ``transform``
+starts from, with no fitted UMAP object to keep. So the fitted categories are written as
+plain arrays (``pseudo/category_model.py``) and read back without unpickling anything.
 
 Exact and approximate computation (``pseudo.*``; docs/performance.md has the figures):
 
@@ -55,33 +60,30 @@ class Clustering:
     silhouettes: dict[int, float]
     mean: np.ndarray | None = None  # standardisation of the video-level features
     std: np.ndarray | None = None
-    reducer: object | None = None  # the fitted UMAP (None: one category, nothing fitted)
     centroids: np.ndarray | None = None  # K-means centres in the UMAP space, [K, dims]
     # With a sample (see the module docstring): the principal axes divided by the standard
-    # deviations, [D, p] float32, and the sample's centre on them, [p] (None: no PCA); the
-    # vote over the sampled videos.
+    # deviations, [D, p] float32, and the sample's centre on them, [p] (None: no PCA).
     projection: np.ndarray | None = None
     projection_shift: np.ndarray | None = None
-    voter: object | None = None
+    # The clustered videos, reduced ([m, p] float32), and their categories ([m]): what a
+    # video the clustering did not embed is assigned by (None: one category, nothing fitted).
+    reference: np.ndarray | None = None
+    reference_labels: np.ndarray | None = None
+    neighbours: int = 15
     approximation: dict = field(default_factory=dict)  # empty: exact
 
     def assign(self, video_features: np.ndarray) -> np.ndarray:
-        """Nearest pseudo-category of each row of ``video_features`` ``[n, D]``."""
-        if self.voter is not None:
-            out = np.empty(len(video_features), dtype=np.int64)
-            for start in range(0, len(video_features), ROWS_PER_BLOCK):
-                block = video_features[start : start + ROWS_PER_BLOCK]
-                out[start : start + len(block)] = self.voter.predict(self.reduce(block))
-            return out
-        if self.reducer is None or self.centroids is None:
+        """Pseudo-category of each row of ``video_features`` ``[n, D]``: the distance-weighted
+        vote of its ``neighbours`` nearest reference videos (the module docstring)."""
+        if self.reference is None or self.reference_labels is None:
             return np.zeros(len(video_features), dtype=np.int64)
-        x = (video_features - self.mean) / self.std
-        cache_umap_kernels()  # the transform's kernels too
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            embedded = self.reducer.transform(x)
-        distances = ((embedded[:, None, :] - self.centroids[None]) ** 2).sum(axis=-1)
-        return distances.argmin(axis=1).astype(np.int64)
+        out = np.empty(len(video_features), dtype=np.int64)
+        for start in range(0, len(video_features), ROWS_PER_BLOCK):
+            block = video_features[start : start + ROWS_PER_BLOCK]
+            out[start : start + len(block)] = neighbour_vote(
+                self.reduce(block), self.reference, self.reference_labels, self.neighbours
+            )
+        return out
 
     def reduce(self, video_features: np.ndarray) -> np.ndarray:
         """Standardised rows, projected on the principal axes when there are any (float32).
@@ -91,6 +93,28 @@ class Clustering:
         if self.projection is None:
             return centred / self.std.astype(np.float32)
         return centred @ self.projection - self.projection_shift
+
+
+def neighbour_vote(
+    queries: np.ndarray, reference: np.ndarray, labels: np.ndarray, neighbours: int
+) -> np.ndarray:
+    """Category of each query row: the vote of its ``neighbours`` nearest ``reference`` rows
+    (Euclidean), each weighted by 1 / distance; a query that coincides with reference rows
+    takes their vote alone; ties go to the lower category. scikit-learn's
+    ``KNeighborsClassifier(weights="distance", algorithm="brute")``, in numpy (float64)."""
+    q = np.asarray(queries, dtype=np.float64)
+    r = np.asarray(reference, dtype=np.float64)
+    k = max(1, min(int(neighbours), len(r)))
+    squared = (q * q).sum(axis=1)[:, None] - 2.0 * (q @ r.T) + (r * r).sum(axis=1)[None]
+    np.maximum(squared, 0.0, out=squared)
+    nearest = np.argpartition(squared, k - 1, axis=1)[:, :k]
+    distance = np.sqrt(np.take_along_axis(squared, nearest, axis=1))
+    exact = distance == 0
+    with np.errstate(divide="ignore"):
+        weight = np.where(exact.any(axis=1, keepdims=True), exact.astype(np.float64), 1 / distance)
+    votes = np.zeros((len(q), int(labels.max()) + 1))
+    np.add.at(votes, (np.arange(len(q))[:, None], labels[nearest]), weight)
+    return votes.argmax(axis=1).astype(np.int64)
 
 
 _kernels_cached = False
@@ -138,7 +162,7 @@ def cache_umap_kernels() -> bool:
 
 
 def embed_umap(features: np.ndarray, dims: int, neighbors: int, seed: int, **options):
-    """UMAP to ``dims`` dimensions (fewer when there are too few videos): (embedding, model).
+    """UMAP to ``dims`` dimensions (fewer when there are too few videos): the embedding.
 
     ``options`` go to ``umap.UMAP`` (the sampled path's epochs and neighbours)."""
     import umap  # slow import (numba): only when clustering
@@ -156,11 +180,9 @@ def embed_umap(features: np.ndarray, dims: int, neighbors: int, seed: int, **opt
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            reducer = umap.UMAP(**reducer_args)
-            return reducer.fit_transform(features), reducer
+            return umap.UMAP(**reducer_args).fit_transform(features)
         except (ValueError, TypeError):  # spectral init fails on tiny inputs
-            reducer = umap.UMAP(init="random", **reducer_args)
-            return reducer.fit_transform(features), reducer
+            return umap.UMAP(init="random", **reducer_args).fit_transform(features)
 
 
 def choose_categories(
@@ -198,22 +220,25 @@ def choose_categories(
     mean = video_features.mean(axis=0)
     std = video_features.std(axis=0)
     std = np.where(std > 0, std, 1)
-    embedded, reducer = embed_umap((video_features - mean) / std, umap_dims, umap_neighbors, seed)
+    embedded = embed_umap((video_features - mean) / std, umap_dims, umap_neighbors, seed)
     best, scores = best_k(embedded, k_min, k_max, seed, silhouette_sample)
     approximation = _silhouette_note(n, silhouette_sample)
     if best is None:
         return Clustering(np.zeros(n, dtype=np.int64), 1, scores, approximation=approximation)
     log.info("silhouette per K: %s -> K=%d", {k: round(v, 3) for k, v in scores.items()}, best[1])
-    return Clustering(
+    clustering = Clustering(
         best[2].labels_.astype(np.int64),
         best[1],
         scores,
         mean,
         std,
-        reducer,
         best[2].cluster_centers_,
+        neighbours=max(2, min(umap_neighbors, n - 1)),  # UMAP's own neighbourhood size
         approximation=approximation,
     )
+    clustering.reference = clustering.reduce(video_features)
+    clustering.reference_labels = clustering.labels.copy()
+    return clustering
 
 
 def best_k(
@@ -276,7 +301,7 @@ def _choose_on_sample(
 ) -> Clustering:
     """The sampled computation of the module docstring."""
     from sklearn.decomposition import PCA
-    from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+    from sklearn.neighbors import NearestNeighbors
 
     n, d = video_features.shape
     sample = np.sort(np.random.default_rng(seed).choice(n, size=cluster_sample, replace=False))
@@ -304,7 +329,7 @@ def _choose_on_sample(
     distances, indices = (
         NearestNeighbors(n_neighbors=neighbours, algorithm="brute").fit(reduced).kneighbors(reduced)
     )
-    embedded, clustering.reducer = embed_umap(
+    embedded = embed_umap(
         reduced,
         umap_dims,
         neighbours,
@@ -318,9 +343,8 @@ def _choose_on_sample(
     clustering.k = best[1]
     clustering.centroids = best[2].cluster_centers_
     sample_labels = best[2].labels_.astype(np.int64)
-    clustering.voter = KNeighborsClassifier(
-        n_neighbors=min(umap_neighbors, cluster_sample), weights="distance", algorithm="brute"
-    ).fit(reduced, sample_labels)
+    clustering.reference, clustering.reference_labels = reduced, sample_labels
+    clustering.neighbours = min(umap_neighbors, cluster_sample)
     others = np.setdiff1d(np.arange(n), sample)
     labels = np.empty(n, dtype=np.int64)
     labels[sample] = sample_labels

@@ -1,5 +1,6 @@
 """Pseudo-highlights of a dataset's training videos: categories.csv, highlights.h5 and the
-fitted category model (``clustering.pkl``) that scores videos the clustering never saw.
+fitted category model (``category_model.h5``, ``pseudo/category_model.py``) that scores
+videos the clustering never saw.
 
 Settings (``config.pseudo`` after a variant's overlay): ``modalities`` (the clustering and
 the recurrence use these; AV-PH Table 6 uses one), ``categories`` (``pseudo``: UMAP +
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -36,11 +36,11 @@ import pandas as pd
 from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.features.clip_features import ClipFeatures
 from highlight_pipeline.pseudo.categories import Clustering, choose_categories
+from highlight_pipeline.pseudo.category_model import CategoryModel
 from highlight_pipeline.pseudo.recurrence import (
     combine_modalities,
     recurrence_of_blocks,
     recurrence_with_means,
-    score_against,
     top_fraction_labels,
 )
 
@@ -80,58 +80,6 @@ class PseudoHighlight:
             category=self.category,
             labels={t: x[:n] for t, x in self.labels.items()},
         )
-
-
-@dataclass
-class CategoryModel:
-    """Pseudo-categories and per-category mean unit clips of the training videos.
-
-    Scores a new video the way the pseudo job scored the training videos: its category is
-    the nearest K-means centroid of its UMAP embedding (or its own category with
-    ``categories: real``), and a clip's recurrence is its mean similarity to all training
-    clips of that category (AV-PH Table 12)."""
-
-    modalities: list[str]
-    similarity: str
-    kind: str  # pseudo | real
-    clustering: Clustering | None
-    names: list[str]  # real categories, by index
-    means: dict[str, np.ndarray]  # modality -> [K, d]
-    audio_fallback: np.ndarray | None  # imputed video-level audio mean (clustering only)
-
-    def category_of(self, visual: np.ndarray | None, audio: np.ndarray | None, name: str) -> int:
-        if self.kind == "real":
-            if name not in self.names:
-                raise DatasetError(f"category {name!r} has no training videos")
-            return self.names.index(name)
-        parts = []
-        if "visual" in self.modalities:
-            parts.append(visual.mean(axis=0))
-        if "audio" in self.modalities:
-            parts.append(audio.mean(axis=0) if audio is not None else self.audio_fallback)
-        assert self.clustering is not None
-        return int(self.clustering.assign(np.concatenate(parts)[None])[0])
-
-    def scores(
-        self, visual: np.ndarray | None, audio: np.ndarray | None, name: str = ""
-    ) -> np.ndarray:
-        """AV recurrence score per clip (the average of the modalities the video has)."""
-        c = self.category_of(visual, audio, name)
-        v = (
-            score_against(visual, self.means["visual"][c], self.similarity)
-            if ("visual" in self.modalities)
-            else None
-        )
-        a = (
-            score_against(audio, self.means["audio"][c], self.similarity)
-            if ("audio" in self.modalities and audio is not None)
-            else None
-        )
-        if v is None:
-            if a is None:
-                raise DatasetError("the video has none of the modalities of the pseudo-labels")
-            return a
-        return combine_modalities(v, a)
 
 
 def video_level_features(
@@ -279,18 +227,6 @@ def _top_labels(scores: np.ndarray, fraction: float) -> np.ndarray:
     if scored.any():
         labels[scored] = top_fraction_labels(scores[scored], fraction)
     return labels
-
-
-def write_category_model(path: str | Path, model: CategoryModel) -> None:
-    """Pickle of the fitted category model (a trusted file the pipeline wrote itself)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
-    os.replace(tmp, path)
-
-
-def read_category_model(path: str | Path) -> CategoryModel:
-    return pickle.loads(Path(path).read_bytes())
 
 
 def write_pseudo_highlights(

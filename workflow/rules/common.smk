@@ -316,7 +316,7 @@ def train_inputs(wildcards):
     if "pseudo" in kinds_of(run):
         base = pseudo_base(wildcards.dataset, run, wildcards.seed, wildcards.split)
         inputs["pseudo"] = f"{base}/highlights.h5"
-        inputs["pseudo_model"] = f"{base}/clustering.pkl"
+        inputs["pseudo_model"] = f"{base}/category_model.h5"
     return inputs
 
 

@@ -10,7 +10,7 @@ rule pseudo:
     output:
         categories=f"{RESULTS}/{{dataset}}/pseudo/{{feature_set}}/{{pseudo_id}}/{{split}}/categories.csv",
         highlights=f"{RESULTS}/{{dataset}}/pseudo/{{feature_set}}/{{pseudo_id}}/{{split}}/highlights.h5",
-        category_model=f"{RESULTS}/{{dataset}}/pseudo/{{feature_set}}/{{pseudo_id}}/{{split}}/clustering.pkl",
+        category_model=f"{RESULTS}/{{dataset}}/pseudo/{{feature_set}}/{{pseudo_id}}/{{split}}/category_model.h5",
     log:
         f"{RESULTS}/logs/{{dataset}}/pseudo/{{feature_set}}/{{pseudo_id}}/{{split}}.log",
     conda:

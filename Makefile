@@ -7,7 +7,7 @@ BIN := $(abspath $(VENV))/bin
 CORES ?= 2
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench rehearse clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The ablation presets' rehearsals (the dataset presets' run in make test): tests/test_rehearsals.py
+rehearse: install
+	$(BIN)/python -m pytest -m rehearsal_ablations tests/test_rehearsals.py
 
 lint: install
 	$(BIN)/ruff check highlight_pipeline tests benchmarks

@@ -331,6 +331,7 @@ def cmd_table(args: argparse.Namespace) -> None:
         args.tex,
         args.paper_dataset,
         analyses=args.analyses,
+        rehearsal=args.rehearsal,
     )
     print(Path(args.md).read_text())
 
@@ -637,6 +638,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--paper-dataset", help="the dataset's name in the paper numbers (default: --dataset)"
+    )
+    p.add_argument(
+        "--rehearsal",
+        action="store_true",
+        help="mark the tables and every row as a rehearsal's (random weights, shrunk)",
     )
 
     p = add(

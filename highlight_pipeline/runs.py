@@ -60,13 +60,20 @@ def method_settings(config: dict[str, Any], dataset: str, method: str) -> dict[s
 
 
 def resolve_run(config: dict[str, Any], dataset: str, method: str, variant: str) -> dict[str, Any]:
-    """Everything a run's training depends on, as one JSON-able dict."""
+    """Everything a run's training depends on, as one JSON-able dict.
+
+    A rehearsal's method settings (``rehearsal.methods``) are merged last, over the
+    dataset's overrides and the variant's overlay: it shrinks whatever the preset sets."""
     overlay = overlay_of(config, method, variant)
     backbones = {m: config["features"][m] for m in FEATURE_INPUTS}
+    settings = deep_merge(method_settings(config, dataset, method), overlay.get("method", {}))
+    rehearsal = config.get("rehearsal", {})
+    if rehearsal.get("enabled"):
+        settings = deep_merge(settings, rehearsal.get("methods", {}).get(method, {}))
     return {
         "method": method,
         "variant": variant,
-        "settings": deep_merge(method_settings(config, dataset, method), overlay.get("method", {})),
+        "settings": settings,
         "features": deep_merge(backbones, overlay.get("features", {})),
         "pseudo": deep_merge(config["pseudo"], overlay.get("pseudo", {})),
         "training": deep_merge(config["training"], overlay.get("training", {})),

@@ -185,13 +185,27 @@ def _has_paper(row) -> bool:
 # ------------------------------------------------------------------------------ Markdown
 
 
+REHEARSAL_NOTE = (
+    "**Rehearsal, not a result.** This table comes from a rehearsal "
+    "(`workflow/configs/rehearsal.yaml`): randomly initialised networks, shrunk settings "
+    "(epochs, frame sizes, seeds, shards) on a miniature of the benchmark. It shows that "
+    "the preset runs end to end and where each row will stand beside the paper's number; "
+    "its numbers say nothing about the methods."
+)
+
+
 def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
-    """Markdown tables (one per metric); paper rows when ``summary`` has paper numbers."""
+    """Markdown tables (one per metric); paper rows when ``summary`` has paper numbers; a
+    rehearsal (``summary.rehearsal``) says so above the tables and in every row."""
     summary, quality = _split_quality(summary)
     columns = _columns(summary)
     metrics = sorted(summary["metric"].unique())
     with_paper = "paper" in summary.columns
-    lines = [f"# {dataset}: {', '.join(metrics)} (mean ± std over seeds)", ""]
+    rehearsal = bool("rehearsal" in summary.columns and summary["rehearsal"].any())
+    title = f"# {dataset}: {', '.join(metrics)} (mean ± std over seeds)"
+    lines = [title + (" — REHEARSAL" if rehearsal else ""), ""]
+    if rehearsal:
+        lines += [REHEARSAL_NOTE, ""]
     for metric in metrics:
         if len(metrics) > 1:
             lines += [f"## {metric}", ""]
@@ -202,6 +216,8 @@ def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
         for method, variant, features, runs, cells in _rows(summary, metric):
             average = cells.get("average")
             mark = _flagged(average.vs_random) if average is not None else DASH
+            if rehearsal:
+                features = f"{features} · rehearsal"
             lines.append(
                 f"| {method} | {variant} | {features} | {runs} | "
                 + " | ".join(
@@ -460,6 +476,8 @@ def render_latex(summary: pd.DataFrame, dataset: str) -> str:
         "% Paper rows: the value the paper reports (difference ours - paper); -- where none.",
         "% Requires \\usepackage{booktabs}.",
     ]
+    if "rehearsal" in summary.columns and summary["rehearsal"].any():
+        out.insert(1, "% REHEARSAL, not a result: random weights, shrunk settings, a miniature.")
     for metric in metrics:
         out += [
             f"% metric: {tex_escape(metric)}",
@@ -506,14 +524,20 @@ def render_latex(summary: pd.DataFrame, dataset: str) -> str:
 
 
 def build_table(
-    metrics_paths: list[str | Path], dataset: str, paper_dataset: str | None = None
+    metrics_paths: list[str | Path],
+    dataset: str,
+    paper_dataset: str | None = None,
+    rehearsal: bool = False,
 ) -> pd.DataFrame:
-    """The long summary with paper numbers and the verdict against random (the CSV's rows)."""
+    """The long summary with paper numbers and the verdict against random (the CSV's rows);
+    ``rehearsal`` marks every row (column ``rehearsal``)."""
     summary = add_paper_numbers(
         summarise(collect_metrics(metrics_paths)),
         dataset if paper_dataset is None else paper_dataset,
     )
     summary.insert(0, "dataset", dataset)
+    if rehearsal:
+        summary["rehearsal"] = True
     chance = _chance_rows(summary)
     summary["vs_random"] = [
         _chance_mark(r.method, r, chance.get((r.metric, "average")))
@@ -558,13 +582,17 @@ def write_tables(
     out_tex: str | Path | None = None,
     paper_dataset: str | None = None,
     analyses: list[str | Path] | None = None,
+    rehearsal: bool = False,
 ) -> pd.DataFrame:
     """Write the Markdown, CSV and (optionally) LaTeX tables; return the long summary.
 
     ``paper_dataset`` is the dataset's name in the paper numbers (default: ``dataset``);
-    ``analyses`` are `hlp analyse` outputs, whose sections follow the Markdown tables.
+    ``analyses`` are `hlp analyse` outputs, whose sections follow the Markdown tables;
+    ``rehearsal`` marks the tables and every row as a rehearsal's.
     """
-    summary = build_table(metrics_paths, dataset, paper_dataset)
+    summary = build_table(metrics_paths, dataset, paper_dataset, rehearsal)
+    if rehearsal:
+        log.warning("%s: a rehearsal (random weights, shrunk settings): not a result", dataset)
     for line in table_warnings(summary):
         log.warning("%s: %s", dataset, line)
     markdown = render_markdown(summary, dataset) + render_analyses(analyses or [])

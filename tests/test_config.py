@@ -254,3 +254,17 @@ def test_check_config_validates_an_override_merged_over_config_yaml(tmp_path):
     assert "learning_rate" in bad.stderr and "run_datasets" not in bad.stderr
     alone = check("good.yaml", "--alone")  # without config.yaml: the required keys are missing
     assert alone.returncode != 0 and "run_datasets" in alone.stderr
+
+
+def test_pld_preset_merged_after_a_dataset_preset_trains_with_the_papers_sgd():
+    """README: `--configfile workflow/configs/youtube.yaml workflow/configs/pld.yaml`; the
+    PLD-VHD supplement trains with SGD (config.yaml's CPU setting uses Adam)."""
+    from highlight_pipeline.runs import deep_merge, resolve_run
+
+    merged: dict = {}
+    for name in ("config.yaml", "workflow/configs/youtube.yaml", "workflow/configs/pld.yaml"):
+        merged = deep_merge(merged, yaml.safe_load((REPO_ROOT / name).read_text()))
+    config = validate_config(merged)
+    settings = resolve_run(config, "youtube", "pld", "tased-full")["settings"]
+    assert settings["optimizer"] == "sgd" and settings["lr"] == 0.01
+    assert settings["epochs"] == 1500 and settings["pretrained"] is True

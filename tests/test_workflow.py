@@ -97,6 +97,17 @@ def test_chd_analysis_section_from_its_registry_entry(finished_run: Path) -> Non
     assert "| highlight | " in markdown and "0.0888" in markdown  # the paper's YouTube value
 
 
+def test_the_report_bundles_the_tables_plots_and_reel(finished_run: Path) -> None:
+    """The README's `snakemake --report report.html`, run, not planned."""
+    snakemake(
+        finished_run, "--configfile", str(CI_CONFIG), "--report", str(finished_run / "report.html")
+    )
+    page = (finished_run / "report.html").read_text(errors="replace")
+    assert len(page) > 10_000
+    for name in ("synthetic.md", "map_bars.png", "reel.mp4"):
+        assert name in page, name
+
+
 def test_metrics_record_config_commit_and_versions(finished_run: Path) -> None:
     path = finished_run / "results/synthetic/metrics/avph/av-ph/default/seed0.json"
     metrics = json.loads(path.read_text())

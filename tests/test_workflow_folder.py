@@ -106,6 +106,14 @@ def test_silent_video_is_processed_with_audio_marked_missing(folder_run: Path) -
 
 
 def test_run_finishes_for_all_other_videos(folder_run: Path) -> None:
+    """The labelled journey ends in its table, plots and reel."""
+    for made in ("tables/mine.md", "plots/mine/map_bars.png", "plots/mine/reel.mp4"):
+        assert (folder_run / "results" / made).stat().st_size > 1000, made
+    curves = sorted((folder_run / "results/plots/mine/curves").glob("*.png"))
+    manifest = pd.read_csv(folder_run / "results/mine/manifest.csv")
+    assert len(curves) == (manifest["split"] == "test").sum()
+    with av.open(str(folder_run / "results/plots/mine/reel.mp4")) as reel:
+        assert {s.type for s in reel.streams} >= {"video"} and reel.duration > 0
     table = pd.read_csv(folder_run / "results/tables/mine.csv")
     default_runs = yaml.safe_load((REPO / "config.yaml").read_text())["evaluation"]["runs"]
     assert set(table["method"]) == {m for m, variants in default_runs.items() if variants}

@@ -106,14 +106,15 @@ rule table:
         **job_resources("table"),
     params:
         paper_dataset=lambda w: dataset_spec(w).get("paper_dataset", w.dataset),
+        rehearsal="--rehearsal" if CFG["rehearsal"]["enabled"] else "",
         analyses=lambda w, input: (
             f"--analyses {input.analyses}" if input.analyses else ""
         ),
     shell:
         "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
         " hlp table --dataset {wildcards.dataset} --paper-dataset {params.paper_dataset}"
-        " --metrics {input.metrics} {params.analyses} --md {output.md} --csv {output.csv}"
-        " --tex {output.tex}"
+        " --metrics {input.metrics} {params.analyses} {params.rehearsal}"
+        " --md {output.md} --csv {output.csv} --tex {output.tex}"
         " 2>&1 > {log} | tee -a {log} >&2"
 
 

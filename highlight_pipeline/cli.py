@@ -433,6 +433,37 @@ def cmd_weights(args: argparse.Namespace) -> None:
     print(format_weights_table(weights_status(args.weights_dir)))
 
 
+# datasets.miniatures.MINIATURES, named here so that `hlp` starts without importing it
+MINIATURE_NAMES = ["youtube", "tvsum", "qvhighlights", "cosum", "vtw"]
+
+
+def cmd_rehearsal_data(args: argparse.Namespace) -> None:
+    from highlight_pipeline.datasets.miniatures import (
+        overlay,
+        overlay_line,
+        summary,
+        write_miniature,
+    )
+
+    root = write_miniature(
+        args.dataset, args.dir, seed=args.seed, jobs=args.jobs, overwrite=args.overwrite
+    )
+    if args.config:
+        import yaml
+
+        text = yaml.safe_dump(overlay(args.dataset, root), sort_keys=False)
+        write_text_atomic(
+            args.config,
+            f"# the {args.dataset} miniature of `hlp rehearsal-data`: pass this file after "
+            f"workflow/configs/{args.dataset}.yaml\n{text}",
+        )
+    wrote = f" and {args.config}" if args.config else ""
+    print(
+        f"wrote the {args.dataset} miniature ({summary(args.dataset, root)}) to {root}{wrote}; "
+        f"rehearse the preset with: {overlay_line(args.dataset, root)}"
+    )
+
+
 def _add_feature_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", required=True, help="results/{dataset}/manifest.csv")
     p.add_argument("--clips", required=True, help="results/{dataset}/clips.csv")
@@ -709,6 +740,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("weights", cmd_weights, "list each backbone's checkpoint file, source and presence")
     p.add_argument("--weights-dir", default="weights")
+
+    p = add(
+        "rehearsal-data",
+        cmd_rehearsal_data,
+        "write a miniature of a benchmark in its release layout (the real annotation file "
+        "formats, 6-10 short synthetic videos with sound where the reader expects them, their "
+        "events where the annotation puts the highlights) to rehearse its paper preset cheaply",
+    )
+    p.epilog = (
+        'The layouts are in docs/datasets.md ("Miniatures for rehearsals"); DIR/miniature.json '
+        "records what was generated. Example: hlp rehearsal-data youtube mini/youtube --config "
+        "mini.yaml; snakemake --cores 2 --configfile workflow/configs/youtube.yaml "
+        "workflow/configs/rehearsal.yaml mini.yaml"
+    )
+    p.add_argument(
+        "dataset",
+        choices=MINIATURE_NAMES,
+        metavar="DATASET",
+        help=f"one of {', '.join(MINIATURE_NAMES)} (the dataset's name in its preset)",
+    )
+    p.add_argument("dir", metavar="DIR", help="the folder to write (absent or empty)")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="also write the config overlay (datasets: {DATASET: {root: DIR}}) to FILE",
+    )
+    p.add_argument("--seed", type=int, default=0, help="the same seed writes the same miniature")
+    p.add_argument("--jobs", type=int, help="videos written at once (default: up to 2)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace a miniature written to DIR before"
+    )
     return parser
 
 

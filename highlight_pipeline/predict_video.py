@@ -19,7 +19,7 @@ from highlight_pipeline.atomic import write_text_atomic
 from highlight_pipeline.datasets.folder import clip_grid
 from highlight_pipeline.errors import PipelineError, VideoError
 from highlight_pipeline.features.extract import build_extractor
-from highlight_pipeline.features.pooling import decoded_clips, pool_windows
+from highlight_pipeline.features.pooling import decoded_clips, pool_windows, present_clips
 from highlight_pipeline.methods.inputs import VideoInputs
 from highlight_pipeline.methods.models import load_model
 from highlight_pipeline.methods.recipe import recipe_features
@@ -82,7 +82,10 @@ def predict_video(
                 found.extent,
                 info.duration,
             )
-        return pool_windows(found.windows, found.grid[:, 0], found.grid[:, 1], starts[:n], ends[:n])
+        pooled = pool_windows(
+            found.windows, found.grid[:, 0], found.grid[:, 1], starts[:n], ends[:n]
+        )
+        return pooled[: present_clips(pooled)]  # up to a hole damaged packets left, as the pipeline
 
     features = recipe_features(recipe)
     visual = clip_features(features["visual"]) if "visual" in features else None

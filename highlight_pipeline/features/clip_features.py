@@ -5,6 +5,12 @@ that modality for its leading clips inside the decoded extent only
 (:func:`~highlight_pipeline.features.pooling.decoded_clips`); its other clips are missing
 for that modality: the array is shorter than the video's clips, never padded. A partial
 stream that covers no clip is missing altogether (``None``), as a video without sound is.
+
+A hole that damaged packets left inside a stream, longer than one window, leaves the clips
+over it without features of that modality (``pooling.pool_windows``: NaN). The methods read
+a video's leading clips only, so its features are those before the first such clip, and
+the rest is missing as past an early end (``gaps`` records it); the shard keeps every
+window decoded after the hole.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from highlight_pipeline.features.pooling import decoded_clips, pool_windows
+from highlight_pipeline.features.pooling import decoded_clips, pool_windows, present_clips
 from highlight_pipeline.features.shards import load_features
 
 log = logging.getLogger(__name__)
@@ -32,6 +38,7 @@ class ClipFeatures:
     failed: list[dict]
     n_clips: dict[str, int] = field(default_factory=dict)  # the video's clips in clips.csv
     partial: dict[str, tuple[float, float]] = field(default_factory=dict)  # (extent, claimed)
+    gaps: dict[str, np.ndarray] = field(default_factory=dict)  # [K, 2] holes that cut a video
 
     def available(self) -> list[str]:
         return [v for v, x in self.by_video.items() if x is not None]
@@ -53,6 +60,7 @@ def load_clip_features(shard_paths: list[str | Path], clips: pd.DataFrame) -> Cl
     by_video: dict[str, np.ndarray | None] = {}
     n_clips: dict[str, int] = {}
     partial: dict[str, tuple[float, float]] = {}
+    gaps: dict[str, np.ndarray] = {}
     dim = 0
     for video_id, group in clips.groupby("video_id", sort=False):
         entry = entries.get(video_id)
@@ -78,10 +86,20 @@ def load_clip_features(shard_paths: list[str | Path], clips: pd.DataFrame) -> Cl
                 keep,
                 len(group),
             )
-        if keep == 0:
-            by_video[video_id] = None
-            continue
-        by_video[video_id] = pool_windows(
-            entry.windows, entry.start, entry.end, starts[:keep], ends[:keep]
-        )
-    return ClipFeatures(by_video, dim, failed, n_clips, partial)
+        pooled = None
+        if keep:
+            pooled = pool_windows(entry.windows, entry.start, entry.end, starts[:keep], ends[:keep])
+            present = present_clips(pooled)
+            if present < keep:
+                gaps[video_id] = entry.gaps
+                log.warning(
+                    "%s: no data at %s s (damaged packets): features for %d of its %d clips, "
+                    "the rest missing",
+                    video_id,
+                    ", ".join(f"{a:.2f}-{b:.2f}" for a, b in entry.gaps),
+                    present,
+                    len(group),
+                )
+                keep, pooled = present, pooled[:present]
+        by_video[video_id] = pooled if keep else None
+    return ClipFeatures(by_video, dim, failed, n_clips, partial, gaps)

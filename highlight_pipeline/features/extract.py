@@ -4,7 +4,9 @@ A video whose stream ends before the duration its file claims (a truncated file,
 track shorter than the picture) keeps the features of what decoded: the entry is marked
 ``partial`` with the decoded ``extent``, the rest of the video has no features of this
 modality, and the job says so in one line per video on the console (stdout) and in its
-log (a rerun that reuses the entry says it again).
+log (a rerun that reuses the entry says it again). Likewise a video where damaged packets
+left a hole longer than one window inside a stream: the entry lists the holes (``gaps``),
+its windows over them are missing (NaN), and the job says so in one line per video.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ def extract_shard(
             entries.append(old)
             reused += 1
             _note_partial(old, row, extractor, meta, console)
+            _note_gaps(old, row, extractor, meta, console)
             continue
         if extractor.modality == "audio" and not _truthy(row.has_audio):
             log.warning("%s: no audio track; audio features marked missing", row.video_id)
@@ -131,9 +134,11 @@ def extract_shard(
             duration=float(row.duration),
             extent=found.extent,
             partial=found.partial,
+            gaps=found.gaps,
         )
         entries.append(entry)
         _note_partial(entry, row, extractor, meta, console)
+        _note_gaps(entry, row, extractor, meta, console)
     write_shard(out, meta, entries)
     log.info(
         "shard %d: %d videos (%d reused, %d failed, %d partial)",
@@ -167,6 +172,25 @@ def _note_partial(entry: VideoEntry, row, extractor, meta: ShardMeta, console) -
         }
     )
     line = partial_notice(str(row.path), extractor.modality, extractor.name, entry.extent, duration)
+    log.warning("%s: %s", entry.video_id, line)
+    console(line)
+
+
+def gaps_notice(path: str, modality: str, name: str, gaps) -> str:
+    """The one line that reports the holes damaged packets left inside a stream."""
+    spans = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in gaps)
+    return (
+        f"gaps: {path}: the {modality} stream has no data at {spans} (damaged packets); "
+        f"{name} windows over {'it' if len(gaps) == 1 else 'them'} are marked missing"
+    )
+
+
+def _note_gaps(entry: VideoEntry, row, extractor, meta: ShardMeta, console) -> None:
+    if not len(entry.gaps):
+        return
+    spans = [[round(float(a), 3), round(float(b), 3)] for a, b in entry.gaps]
+    meta.gaps.append({"video_id": entry.video_id, "path": str(row.path), "gaps": spans})
+    line = gaps_notice(str(row.path), extractor.modality, extractor.name, entry.gaps)
     log.warning("%s: %s", entry.video_id, line)
     console(line)
 

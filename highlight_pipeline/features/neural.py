@@ -9,7 +9,10 @@ indices repeat, as the reference 3D-ResNet code's LoopPadding does) and flagged 
 
 A stream that ends before the duration the file claims ends its windows there: frames are
 not held past the decoded picture (``video.decode``), and audio windows past the decoded
-sound are not made of zeros; the result records the decoded extent and ``partial``.
+sound are not made of zeros; the result records the decoded extent and ``partial``. A hole
+that damaged packets left inside a stream makes missing (NaN) the windows over it where it
+is longer than one window (the picture); an audio window with missing samples is missing,
+the network never sees them.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from highlight_pipeline.features.backbones import build, checkpoint_path, get_sp
 from highlight_pipeline.features.backbones.registry import sha256_of
 from highlight_pipeline.features.prefetch import prefetch
 from highlight_pipeline.features.weight_free import WindowFeatures
-from highlight_pipeline.features.windows import window_grid
+from highlight_pipeline.features.windows import long_gaps, mark_gaps, nan_runs, window_grid
 from highlight_pipeline.video.decode import StreamExtent, iter_audio_chunks, iter_frame_batches
 
 log = logging.getLogger(__name__)
@@ -242,18 +245,20 @@ class NeuralExtractor(NetworkRunner):
             feats.append(self._run(to_model_input(windows, self.spec, self.device)))
             grids.append(times)
             short = short or is_short
-        return WindowFeatures(
-            np.concatenate(feats), np.concatenate(grids), short, extent.seconds, extent.partial
-        )
+        feats, grid = np.concatenate(feats), np.concatenate(grids)
+        gaps = mark_gaps(feats, grid, extent.gaps, float(grid[0, 1] - grid[0, 0]))
+        return WindowFeatures(feats, grid, short, extent.seconds, extent.partial, gaps)
 
     def _extract_audio(self, path: str | Path, duration: float) -> WindowFeatures:
         rate = 32000
         grid = window_grid(duration, self.slice["window_seconds"], self.slice["stride_seconds"])
         extent = StreamExtent(duration)
-        feats = [
-            self._run(torch.from_numpy(batch).to(self.device))
-            for batch in prefetch(iter_audio_windows(path, rate, grid, self.batch_size, extent), 2)
-        ]
+        feats = []
+        for batch in prefetch(iter_audio_windows(path, rate, grid, self.batch_size, extent), 2):
+            missing = np.isnan(batch).any(axis=1)  # windows over a hole: missing
+            out = self._run(torch.from_numpy(np.nan_to_num(batch, nan=0.0)).to(self.device))
+            out[missing] = np.nan
+            feats.append(out)
         if extent.seconds <= 0:
             raise ValueError("no audio decoded")
         windows = np.concatenate(feats)
@@ -261,7 +266,8 @@ class NeuralExtractor(NetworkRunner):
         if extent.partial and grid[-1, 1] > extent.seconds:
             grid[-1, 1] = extent.seconds  # the one window of a sound shorter than a window
         short = extent.covered() < self.slice["window_seconds"]
-        return WindowFeatures(windows, grid, short, extent.seconds, extent.partial)
+        gaps = long_gaps(extent.gaps, self.slice["window_seconds"])
+        return WindowFeatures(windows, grid, short, extent.seconds, extent.partial, gaps)
 
     def describe(self) -> dict:
         info = {"weights": self.weights, "device": str(self.device), "amp": self.amp}
@@ -279,7 +285,8 @@ def iter_audio_windows(
 ) -> Iterator[np.ndarray]:
     """Yield float32 ``[B, samples]`` audio windows on ``grid`` (zero-padded past the end).
 
-    With ``extent`` (its ``claimed`` duration set), it receives the decoded sound's length;
+    With ``extent`` (its ``claimed`` duration set), it receives the decoded sound's length
+    and its holes (``gaps``: missing, NaN samples, which the windows over them hold);
     a partial sound (``StreamExtent.partial``) yields only the leading windows it fills
     (one zero-padded window if it fills none), not windows of zeros past its end."""
     length = int(round((grid[0, 1] - grid[0, 0]) * rate))
@@ -305,10 +312,13 @@ def iter_audio_windows(
                 yield np.stack(out)
                 out = []
 
+    runs: list[list[int]] = []
     for chunk in iter_audio_chunks(path, rate):
+        nan_runs(chunk, offset + len(buffer), runs)
         buffer = np.concatenate([buffer, chunk])
         if extent is not None:
             extent.seconds = (offset + len(buffer)) / rate
+            extent.gaps = [(a / rate, b / rate) for a, b in runs]
         yield from ready(final=False)
         if next_window < len(starts):
             drop = min(int(starts[next_window] - offset), len(buffer))

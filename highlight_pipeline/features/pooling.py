@@ -7,6 +7,10 @@ O(clips x D). A clip that no window half-covers takes the window nearest its cen
 A stream that ended early (a partial shard entry) has features only for the leading clips
 that lie at least half inside its decoded extent (:func:`decoded_clips`); only those are
 pooled, so no clip past the stream's end borrows its last window.
+
+A missing window (NaN: it overlaps a hole that damaged packets left in the stream) is left
+out of its clip's mean; a clip whose member windows are all missing, or whose nearest
+window is, is missing itself (a NaN row), never filled from other windows.
 """
 
 from __future__ import annotations
@@ -49,12 +53,26 @@ def pool_windows(
     clip_start: np.ndarray,
     clip_end: np.ndarray,
 ) -> np.ndarray:
-    """Clip features ``[C, D]``: mean of the member windows of each clip."""
+    """Clip features ``[C, D]``: mean of the member windows of each clip that are not
+    missing (NaN where all of them are)."""
     first, last = member_ranges(win_start, win_end, clip_start, clip_end)
-    padded = np.concatenate([windows, np.zeros((1, windows.shape[1]), windows.dtype)])
+    present = np.isfinite(windows).all(axis=1)
+    counts = last - first
     bounds = np.stack([first, last], axis=1).ravel()
+    if not present.all():
+        windows = np.where(present[:, None], windows, 0).astype(windows.dtype)
+        seen = np.add.reduceat(np.concatenate([present, [False]]).astype(np.int64), bounds)[::2]
+        counts = np.where(seen > 0, seen, np.nan)
+    padded = np.concatenate([windows, np.zeros((1, windows.shape[1]), windows.dtype)])
     sums = np.add.reduceat(padded, bounds, axis=0)[::2]
-    return (sums / (last - first)[:, None]).astype(np.float32)
+    return (sums / counts[:, None]).astype(np.float32)
+
+
+def present_clips(features: np.ndarray) -> int:
+    """How many leading clips have features (no NaN row): a run reads a video up to the
+    first clip that a hole in one of its streams left without any."""
+    missing = ~np.isfinite(features).all(axis=1)
+    return int(np.argmax(missing)) if missing.any() else len(features)
 
 
 def decoded_clips(clip_start: np.ndarray, clip_end: np.ndarray, extent: float) -> int:

@@ -7,17 +7,22 @@ Layout of ``shard-{k}.h5``: one group per video (name = URL-quoted video_id) hol
 ``missing`` (e.g. no audio track), ``duration`` (the seconds the file claims, the
 manifest's), ``extent`` (the seconds the stream decoded; NaN where not measured, as for
 saliency maps) and ``partial`` (the stream ended more than ``video.decode.END_TOLERANCE``
-before ``duration``: the windows end at ``extent``, and the rest of the video has none).
+before ``duration``: the windows end at ``extent``, and the rest of the video has none),
+``decoder`` (2: damaged packets were skipped, ``video.decode``; absent in older entries)
+and, where damaged packets left a hole longer than one window inside the stream, a
+``gaps`` dataset ([K, 2] start/end seconds): the windows over a hole are NaN (missing).
 File attributes: ``backbone``, ``weights``, ``preprocessing`` (JSON of the config slice),
 ``config_hash``, ``package_version``, ``failed`` (JSON list of videos that could not be
 decoded, with the reason), ``partial`` (JSON list of the partial videos: video_id, path,
-extent, duration), ``array`` (the name of the per-video array) and ``layout`` (2: entries
-record their extent).
+extent, duration), ``gaps`` (JSON list of the videos with holes: video_id, path, gaps),
+``array`` (the name of the per-video array) and ``layout`` (2: entries record their extent).
 
 Snakemake deletes a job's outputs before it runs, so each finished shard is also
 hard-linked under ``.prev/``: the next run of the same shard reuses every video whose
 fingerprint and config hash match instead of recomputing it. A shard of an older layout is
-not reused: its windows may hold a stream's last frame or sound past the stream's end.
+not reused: its windows may hold a stream's last frame or sound past the stream's end. Nor
+is a partial entry of an older decoder: its stream may have stopped at a damaged packet
+that decoding now skips.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import numpy as np
 from highlight_pipeline import __version__
 
 LAYOUT = 2  # 2: per-video duration, extent and partial (no held frames past a stream's end)
+DECODER = 2  # 2: damaged packets skipped, the holes they leave recorded (1: decoding stopped)
 
 
 def shard_of(video_id: str, n_shards: int) -> int:
@@ -55,6 +61,9 @@ class VideoEntry:
     duration: float | None = None  # seconds the file claims (the manifest's)
     extent: float | None = None  # seconds the stream decoded (None: not measured)
     partial: bool = False  # the stream ended early: windows end at ``extent``
+    # [K, 2] seconds: holes longer than a window inside the stream (its windows there: NaN)
+    gaps: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    decoder: int = DECODER
 
 
 @dataclass
@@ -67,6 +76,7 @@ class ShardMeta:
     array: str = "windows"  # "maps" in saliency shards
     partial: list[dict] = field(default_factory=list)  # video_id, path, extent, duration
     layout: int = LAYOUT
+    gaps: list[dict] = field(default_factory=list)  # video_id, path, gaps
 
 
 def previous_path(path: str | Path) -> Path:
@@ -88,6 +98,7 @@ def write_shard(path: str | Path, meta: ShardMeta, entries: list[VideoEntry]) ->
             package_version=__version__,
             failed=json.dumps(meta.failed),
             partial=json.dumps(meta.partial),
+            gaps=json.dumps(meta.gaps),
             array=meta.array,
             layout=LAYOUT,
         )
@@ -101,6 +112,8 @@ def write_shard(path: str | Path, meta: ShardMeta, entries: list[VideoEntry]) ->
             group.create_dataset(meta.array, data=data, compression="gzip", shuffle=True)
             group.create_dataset("start", data=entry.start.astype(np.float64))
             group.create_dataset("end", data=entry.end.astype(np.float64))
+            if len(entry.gaps):
+                group.create_dataset("gaps", data=np.asarray(entry.gaps, np.float64))
             group.attrs.update(
                 video_id=entry.video_id,
                 fingerprint=entry.fingerprint,
@@ -109,6 +122,7 @@ def write_shard(path: str | Path, meta: ShardMeta, entries: list[VideoEntry]) ->
                 duration=_seconds_attr(entry.duration),
                 extent=_seconds_attr(entry.extent),
                 partial=entry.partial,
+                decoder=entry.decoder,
             )
     publish_shard(tmp, path)
 
@@ -152,6 +166,8 @@ def read_entries(path: str | Path) -> Iterator[VideoEntry]:
                 duration=_seconds(group.attrs, "duration"),
                 extent=_seconds(group.attrs, "extent"),
                 partial=bool(group.attrs.get("partial", False)),
+                gaps=group["gaps"][()] if "gaps" in group else np.zeros((0, 2)),
+                decoder=int(group.attrs.get("decoder", 1)),
             )
 
 
@@ -167,12 +183,13 @@ def read_meta(path: str | Path) -> ShardMeta:
             array=str(a.get("array", "windows")),
             partial=json.loads(a.get("partial", "[]")),
             layout=int(a.get("layout", 1)),
+            gaps=json.loads(a.get("gaps", "[]")),
         )
 
 
 def reusable_entries(path: str | Path, config_hash: str) -> dict[str, VideoEntry]:
     """Entries of the previous run of this shard, if it used the same configuration and
-    the current layout."""
+    the current layout; not the partial entries of an older decoder (module docstring)."""
     prev = previous_path(path)
     if not prev.is_file():
         return {}
@@ -180,7 +197,7 @@ def reusable_entries(path: str | Path, config_hash: str) -> dict[str, VideoEntry
         meta = read_meta(prev)
         if meta.config_hash != config_hash or meta.layout != LAYOUT:
             return {}
-        return {e.video_id: e for e in read_entries(prev)}
+        return {e.video_id: e for e in read_entries(prev) if e.decoder == DECODER or not e.partial}
     except (OSError, KeyError, ValueError):
         return {}
 

@@ -27,12 +27,15 @@ cosine similarity compares spectral shapes rather than loudness: 80 values.
 Both put their windows on the stream's own extent: where the picture or the sound ends
 before the duration the file claims (``video.decode.StreamExtent.partial``), the windows
 end there, and the result says so (``extent``, ``partial``); no frame is held and no sound
-repeated to reach the claimed duration.
+repeated to reach the claimed duration. A hole that damaged packets left inside a stream
+(``StreamExtent.gaps``; NaN samples in the sound) and that is longer than one window makes
+the windows over it missing (NaN rows, listed in ``gaps``); a shorter one is left out of
+the windows around it (the sound's missing samples), which keep the real data they hold.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,8 @@ import numpy as np
 from highlight_pipeline.config import WEIGHT_FREE_VERSIONS
 from highlight_pipeline.features.windows import (
     frame_ranges,
+    mark_gaps,
+    nan_runs,
     range_means,
     range_stds,
     window_grid,
@@ -63,6 +68,8 @@ class WindowFeatures:
     short: bool = False  # video shorter than one window
     extent: float | None = None  # seconds the stream decoded (None: not measured)
     partial: bool = False  # the stream ended early: the windows end at ``extent``
+    # [K, 2] seconds: holes longer than a window inside the stream; its windows there are NaN
+    gaps: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
 
 
 def colour_codes(frames: np.ndarray) -> np.ndarray:
@@ -159,9 +166,12 @@ class ColorMotionExtractor:
         grid = _grid(self.slice, covered)
         lo, hi = frame_ranges(grid, self.fps, len(rows))
         windows = range_means(rows, lo, hi)
-        windows -= np.median(windows, axis=0, keepdims=True)
+        gaps = mark_gaps(windows, grid, extent.gaps, self.slice["window_seconds"])
+        present = np.isfinite(windows).all(axis=1)
+        if present.any():
+            windows -= np.median(windows[present], axis=0, keepdims=True)
         return WindowFeatures(
-            windows, grid, _short(self.slice, covered), extent.seconds, extent.partial
+            windows, grid, _short(self.slice, covered), extent.seconds, extent.partial, gaps
         )
 
     def describe(self) -> dict:
@@ -196,14 +206,18 @@ class LogMelExtractor:
         self.window = np.hanning(N_FFT).astype(np.float32)
 
     def mel_rows(self, path: str | Path, extent: StreamExtent | None = None) -> np.ndarray:
-        """Log-mel rows every 10 ms; ``extent`` receives the decoded sound's length."""
+        """Log-mel rows every 10 ms; ``extent`` receives the decoded sound's length and its
+        holes (``gaps``, from its NaN samples). A row over missing samples is NaN."""
         rows: list[np.ndarray] = []
         tail = np.zeros(0, np.float32)
         samples = 0
+        runs: list[list[int]] = []
         for chunk in iter_audio_chunks(path, self.rate):
+            nan_runs(chunk, samples, runs)
             samples += len(chunk)
             if extent is not None:
                 extent.seconds = samples / self.rate
+                extent.gaps = [(a / self.rate, b / self.rate) for a, b in runs]
             buffer = np.concatenate([tail, chunk])
             if buffer.size < N_FFT:
                 tail = buffer
@@ -228,8 +242,9 @@ class LogMelExtractor:
         mean = range_means(rows, lo, hi)
         spread = range_stds(rows, lo, hi)
         windows = np.concatenate([_centre(mean), _centre(spread)], axis=1)
+        gaps = mark_gaps(windows, grid, extent.gaps, self.slice["window_seconds"])
         return WindowFeatures(
-            windows, grid, _short(self.slice, covered), extent.seconds, extent.partial
+            windows, grid, _short(self.slice, covered), extent.seconds, extent.partial, gaps
         )
 
     def describe(self) -> dict:

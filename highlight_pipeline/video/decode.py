@@ -16,6 +16,17 @@ the output runs to the claimed duration, as before: decoded ends and container d
 differ by a few frames for reasons of encoding alone (encoder delay, rounding), up to
 0.06 s on the generated datasets.
 
+A damaged packet (real files often carry one) is skipped and counted, and decoding goes
+on with the next packet, as ffmpeg does: each packet is decoded on its own and an FFmpeg
+error of one packet skips that packet alone. After the stream, one log line per file and
+stream says how many packets were skipped and at what time. The hole they leave is never
+filled: the picture shows its last frame until the next one (as a player does, and as for
+a variable frame rate), and the sound after the hole keeps its true time, the hole itself
+being NaN samples (missing, neither silence nor repeated sound). :class:`StreamExtent`
+records the holes inside a stream (``gaps``); a feature window that overlaps one longer
+than a window is marked missing by the extractors. A stream of which nothing decodes is an
+error, as before.
+
 Frames come out the way a player shows them: a display matrix that rotates the picture (a
 phone video held upright) is applied, as ffmpeg's autorotation does, so every extractor,
 the manifest's size and the reel (cut by ffmpeg) agree. Mirroring in a display matrix is
@@ -25,8 +36,9 @@ not applied (phones do not write it).
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -55,6 +67,8 @@ class StreamExtent:
 
     claimed: float | None = None
     seconds: float = 0.0
+    skipped: int = 0  # damaged packets skipped
+    gaps: list[tuple[float, float]] = field(default_factory=list)  # holes they left inside
 
     @property
     def partial(self) -> bool:
@@ -75,7 +89,9 @@ def _stream_start(stream: av.stream.Stream) -> float:
     return float(stream.start_time * stream.time_base)
 
 
-def _until_broken(frames: Iterator[T], path: str | Path, what: str) -> Iterator[T]:
+def _until_broken(
+    frames: Iterator[T], path: str | Path, what: str, unit: str = "frames"
+) -> Iterator[T]:
     """``frames`` until one cannot be decoded: data that breaks off after decoded frames (a
     file cut short) ends the stream there, with a log line; a stream that breaks before its
     first frame is an error (VideoError from the caller)."""
@@ -86,12 +102,157 @@ def _until_broken(frames: Iterator[T], path: str | Path, what: str) -> Iterator[
         except av.error.FFmpegError as exc:
             if not count:
                 raise
-            log.warning("%s: the %s stops decoding after %d frames (%s)", path, what, count, exc)
+            log.warning("%s: the %s stops decoding after %d %s (%s)", path, what, count, unit, exc)
             return
         if frame is None:
             return
         count += 1
         yield frame
+
+
+def _seconds(value: int | None, time_base) -> float | None:
+    return None if value is None or time_base is None else float(value * time_base)
+
+
+class _Damage:
+    """The damaged packets of one stream: skipped, counted, their times kept for the log
+    line; for a picture also the frames that never came out, which place its holes: a
+    frame-threaded decoder reports a packet's error a few packets late."""
+
+    LATE = 2.0  # seconds an error may be reported after its packet (frame threads)
+
+    def __init__(self, path: str | Path, stream: av.stream.Stream, what: str) -> None:
+        self.path, self.what = path, what
+        self.start = _stream_start(stream)
+        rate = getattr(stream, "average_rate", None) or getattr(stream, "guessed_rate", None)
+        self.step = 1.0 / float(rate) if rate else 0.0  # a frame's duration when unknown
+        self.frames = 0
+        self.last = -float("inf")  # time of the last decoded frame
+        self.first_error: av.error.FFmpegError | None = None
+        self.times: list[float] = []  # of the packets whose decoding failed
+        self.lost_since = 0.0  # seconds of packets skipped since the last decoded frame
+        self.skipped_before = 0  # packets skipped just before the latest decoded frame
+        self.lost_before = 0.0  # ... and their seconds
+        self._skipped_since = 0
+        self.tracking = what == "video"
+        self.sent: dict[int, tuple[float, float]] = {}  # pts -> (time, duration), in flight
+        self.lost: deque[tuple[float, float]] = deque(maxlen=4096)  # frames never shown
+
+    @property
+    def count(self) -> int:
+        return len(self.times)
+
+    def span(self, packet: av.Packet) -> tuple[float, float]:
+        """(time on the stream's clock, NaN if unknown; duration) of a packet."""
+        time = _seconds(packet.pts, packet.time_base)
+        duration = _seconds(packet.duration, packet.time_base) or self.step
+        return (float("nan") if time is None else time - self.start), duration
+
+    def sending(self, packet: av.Packet) -> None:
+        if self.tracking and packet.pts is not None and packet.size:
+            self.sent[packet.pts] = self.span(packet)
+            if len(self.sent) > 1024:  # frames that do not carry their packets' timestamps
+                self.tracking = False
+                self.sent.clear()
+
+    def skip(self, packet: av.Packet, exc: av.error.FFmpegError) -> None:
+        time, duration = self.span(packet)
+        self.first_error = self.first_error or exc
+        self.times.append(time)
+        self.lost_since += duration
+        self._skipped_since += 1
+
+    def shown(self, frame: av.frame.Frame) -> None:
+        self.frames += 1
+        self.skipped_before, self.lost_before = self._skipped_since, self.lost_since
+        self._skipped_since, self.lost_since = 0, 0.0
+        if frame.time is not None:
+            self.last = frame.time - self.start
+        if not self.tracking:
+            return
+        if frame.pts is None:  # frames without timestamps: the failed packets' times
+            self.tracking = False
+            self.sent.clear()
+            return
+        for pts in [p for p in self.sent if p < frame.pts]:
+            self.lost.append(self.sent.pop(pts))  # an earlier frame that never came out
+        self.sent.pop(frame.pts, None)
+
+    def _lost_spans(self) -> list[tuple[float, float]]:
+        """Picture frames that never came out, up to ``LATE`` before a failed packet."""
+        errors = [t for t in self.times if t == t]
+        return [
+            (t, t + d) for t, d in self.lost if any(e - self.LATE <= t <= e + 1e-6 for e in errors)
+        ]
+
+    def holes(self) -> list[tuple[float, float]]:
+        """The spans of the picture frames lost to damaged packets, merged, that lie
+        inside the stream (frames lost after the last decoded one end it instead)."""
+        errors = [t for t in self.times if t == t]
+        spans = self._lost_spans()
+        if not spans:
+            spans = [(t, t + self.step) for t in errors]
+        merged: list[tuple[float, float]] = []
+        for a, b in sorted(spans):
+            if a >= self.last:
+                break
+            if merged and a <= merged[-1][1] + 1e-6:
+                merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+            else:
+                merged.append((a, b))
+        return merged
+
+    def report(self) -> None:
+        """One log line for the stream, if any packet was skipped: how many, and when (a
+        picture's lost frames where known: its failed packets may be reported late)."""
+        if not self.count:
+            return
+        known = sorted(t for t, _ in self._lost_spans()) or sorted(t for t in self.times if t == t)
+        if not known:
+            when = "at an unknown time"
+        elif known[-1] - known[0] < 1e-6:
+            when = f"at {known[0]:.2f} s"
+        else:
+            when = f"from {known[0]:.2f} s to {known[-1]:.2f} s"
+        plural = self.count != 1
+        log.warning(
+            "%s: %d damaged %s packet%s skipped (%s); decoding went on after %s",
+            self.path,
+            self.count,
+            self.what,
+            "s" if plural else "",
+            when,
+            "them" if plural else "it",
+        )
+
+
+def _decoded(
+    container: av.container.InputContainer, stream: av.stream.Stream, damage: _Damage
+) -> Iterator[av.frame.Frame]:
+    """The stream's frames, packet by packet: a packet that fails to decode is skipped
+    (``damage`` counts it); a stream of which no frame decodes raises its first error.
+    Data that cannot be demuxed any further ends the stream (:func:`_until_broken`)."""
+    for packet in _until_broken(container.demux(stream), damage.path, damage.what, "packets"):
+        if damage.what == "video":
+            damage.sending(packet)
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            damage.skip(packet, exc)
+            continue
+        for frame in frames:
+            damage.shown(frame)
+            yield frame
+    if not damage.frames and damage.first_error is not None:
+        raise damage.first_error
+
+
+def first_frame(container: av.container.InputContainer, stream: av.stream.Stream, path):
+    """The first frame of ``stream`` that decodes (damaged packets before it skipped), or
+    ``None``; raises the first error where nothing decodes."""
+    for frame in _decoded(container, stream, _Damage(path, stream, stream.type)):
+        return frame
+    return None
 
 
 def sample_and_hold(
@@ -159,7 +320,9 @@ def iter_frame_batches(
     ``duration`` ends the output there (:func:`sample_and_hold`); ``extent`` receives how
     far it decoded (its ``claimed`` defaults to ``duration``). Each source frame is
     converted (swscale) once, however often it is repeated. A rotated video is scaled to
-    the turned size and turned, so the frames are ``height x width`` as displayed.
+    the turned size and turned, so the frames are ``height x width`` as displayed. Damaged
+    packets are skipped (module docstring); ``extent`` receives their count and the holes
+    they leave (``skipped``, ``gaps``) once the frames are exhausted.
     """
     if extent is not None and extent.claimed is None:
         extent.claimed = duration
@@ -170,10 +333,11 @@ def iter_frame_batches(
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             t0 = _stream_start(stream)
+            damage = _Damage(path, stream, "video")
 
             def timed() -> Iterator[tuple[float, av.VideoFrame]]:
                 last = t0
-                for frame in _until_broken(container.decode(stream), path, "picture"):
+                for frame in _decoded(container, stream, damage):
                     last = frame.time if frame.time is not None else last
                     yield last - t0, frame
 
@@ -195,22 +359,55 @@ def iter_frame_batches(
                     times, frames = [], []
     except av.error.FFmpegError as exc:
         raise VideoError(f"{path}: decoding failed ({exc})") from exc
+    damage.report()
+    if extent is not None:
+        extent.skipped, extent.gaps = damage.count, damage.holes()
     if frames:
         yield np.asarray(times), np.stack(frames)
 
 
 def iter_audio_chunks(
-    path: str | Path, rate: int, chunk_seconds: float = 10.0
+    path: str | Path,
+    rate: int,
+    chunk_seconds: float = 10.0,
+    extent: StreamExtent | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield consecutive mono float32 chunks at ``rate`` Hz, starting at the video's time 0.
 
     Audio that starts after the video is preceded by silence so that sample i is at
     time i / rate on the video's clock. The chunks end where the decoded sound does, so the
     samples a consumer counts, divided by ``rate``, are the audio's decoded extent.
+
+    Damaged packets are skipped (module docstring). The sound after them keeps its true
+    time: the hole they leave, from the end of the sound before it to the next decoded
+    frame's timestamp (the skipped packets' durations where frames have none), is NaN
+    samples, missing sound that a consumer must not take for sound; so is the lead-in
+    before the first frame where damaged packets precede it. ``extent`` receives the count
+    of skipped packets and the holes in seconds (``skipped``, ``gaps``); its ``seconds``
+    are the consumer's to set.
     """
     chunk = int(rate * chunk_seconds)
     pending: list[np.ndarray] = []
     pending_len = 0
+    holes: list[tuple[float, float]] = []
+    position = 0  # samples so far, on the video's clock
+
+    def _append(samples: np.ndarray, hole: bool = False) -> Iterator[np.ndarray]:
+        nonlocal pending_len, position
+        if not samples.size:
+            return
+        if hole:
+            holes.append((position / rate, (position + samples.size) / rate))
+        pending.append(samples)
+        pending_len += samples.size
+        position += samples.size
+        while pending_len >= chunk:
+            joined = np.concatenate(pending)
+            yield joined[:chunk]
+            rest = joined[chunk:]
+            pending[:] = [rest]
+            pending_len = rest.size
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
@@ -219,38 +416,52 @@ def iter_audio_chunks(
             video_start = (
                 _stream_start(container.streams.video[0]) if container.streams.video else 0.0
             )
+            damage = _Damage(path, stream, "audio")
             resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
             started = False
             skip = 0  # samples before the video's time 0 still to drop
+            sound_end: float | None = None  # where the last decoded frame's sound ends
 
             def _collect(out_frames: list[av.AudioFrame]) -> Iterator[np.ndarray]:
-                nonlocal pending_len, started, skip
+                nonlocal started, skip
                 for out in out_frames:
                     samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
                     if not started:
                         started = True
                         offset = (out.time - video_start) if out.time is not None else 0.0
-                        if offset > 0:
-                            pending.append(np.zeros(int(round(offset * rate)), np.float32))
-                            pending_len += pending[-1].size
+                        if offset > 0:  # silence, or missing where damaged packets lead
+                            lead = int(round(offset * rate))
+                            if damage.count:
+                                yield from _append(np.full(lead, np.nan, np.float32), True)
+                            else:
+                                yield from _append(np.zeros(lead, np.float32))
                         elif offset < 0:
                             skip = int(round(-offset * rate))
                     if skip:
                         dropped = min(skip, samples.size)
                         samples, skip = samples[dropped:], skip - dropped
-                    pending.append(samples)
-                    pending_len += samples.size
-                    while pending_len >= chunk:
-                        joined = np.concatenate(pending)
-                        yield joined[:chunk]
-                        rest = joined[chunk:]
-                        pending[:] = [rest]
-                        pending_len = rest.size
+                    yield from _append(samples)
 
-            for frame in _until_broken(container.decode(stream), path, "sound"):
+            for frame in _decoded(container, stream, damage):
+                if damage.skipped_before and started:
+                    known = frame.time is not None and sound_end is not None
+                    hole = frame.time - sound_end if known else damage.lost_before
+                    if hole * rate >= 0.5:
+                        # the sound before the hole to its last sample, then the hole
+                        yield from _collect(resampler.resample(None))
+                        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+                        missing = int(round(hole * rate))
+                        if skip:  # a hole before the video's time 0: drop it
+                            missing, skip = max(missing - skip, 0), max(skip - missing, 0)
+                        yield from _append(np.full(missing, np.nan, np.float32), True)
+                if frame.time is not None:
+                    sound_end = frame.time + frame.samples / frame.sample_rate
                 yield from _collect(resampler.resample(frame))
             yield from _collect(resampler.resample(None))
     except av.error.FFmpegError as exc:
         raise VideoError(f"{path}: audio decoding failed ({exc})") from exc
+    damage.report()
+    if extent is not None:
+        extent.skipped, extent.gaps = damage.count, holes
     if pending_len:
         yield np.concatenate(pending)

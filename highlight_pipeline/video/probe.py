@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 
 from highlight_pipeline.errors import VideoError
-from highlight_pipeline.video.decode import display_turns
+from highlight_pipeline.video.decode import display_turns, first_frame
 
 FINGERPRINT_BLOCK = 4 << 20  # bytes hashed at each end of the file
 
@@ -64,7 +64,7 @@ def probe(path: str | Path) -> VideoInfo:
             fps = float(rate) if rate else 0.0
             duration = _duration_seconds(container, stream)
             frames = int(stream.frames) if stream.frames else int(round(duration * fps))
-            first = next(container.decode(stream), None)
+            first = first_frame(container, stream, path)  # damaged packets skipped
             if first is None:
                 raise VideoError(f"{path}: video stream holds no decodable frame")
             turns = display_turns(first.rotation)

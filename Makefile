@@ -9,10 +9,13 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: install run test lint bench rehearse clean
 
-$(VENV)/.installed: pyproject.toml
+# The runtime packages at the versions envs/pipeline.yaml pins (the conda env and .venv
+# agree; tests/test_conda_env.py checks it), so a fresh install is the tested one.
+$(VENV)/.installed: pyproject.toml envs/pipeline.yaml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	sed -n 's/^ *- \([A-Za-z0-9_.-]*==[^ ]*\)$$/\1/p' envs/pipeline.yaml > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed

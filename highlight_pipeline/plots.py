@@ -164,8 +164,11 @@ def plot_video_curves(
     pseudo_h5: str | Path | None = None,
     split: str | None = "test",
     max_videos: int | None = None,
+    splits: dict[str, str] | None = None,
 ) -> list[Path]:
-    """One PNG per predicted video of ``split`` (None: every split), named ``{video_id}.png``.
+    """One PNG per predicted video of ``split`` (None: every split), named ``{video_id}.png``;
+    a video's split is its split scheme's (``splits``, video_id -> split) when given, else
+    the manifest's ``split`` column.
 
     Titles give the video id, its category and split, and its trapezoid AP when the video
     has labels. Pseudo-highlights (``pseudo_h5``) exist for training videos only; other
@@ -179,10 +182,11 @@ def plot_video_curves(
         from highlight_pipeline.pseudo.highlights import read_pseudo_highlights
 
         pseudo = read_pseudo_highlights(pseudo_h5)
+    split_of = splits if splits is not None else manifest["split"].astype(str).to_dict()
     videos = sorted(
         v
         for v in predictions
-        if v in manifest.index and (split is None or str(manifest.at[v, "split"]) == split)
+        if v in manifest.index and (split is None or str(split_of.get(v, "")) == split)
     )
     if not videos:
         raise DatasetError(f"{predictions_path}: no predicted video in split {split!r}")

@@ -123,6 +123,10 @@ def test_plot_video_curves_one_png_per_video(run_files, tmp_path, monkeypatch):
     assert len(plots.plot_video_curves(*args, tmp_path / "two", max_videos=2)) == 2
     with pytest.raises(DatasetError, match="'val'"):
         plots.plot_video_curves(*args, tmp_path / "val", split="val")
+    # a split scheme's splits (splits.csv) decide, not the manifest's column
+    scheme = {"a 1": "train", "b": "test", "c": "train", "d": "test"}
+    chosen = plots.plot_video_curves(*args, tmp_path / "scheme", splits=scheme)
+    assert [p.name for p in chosen] == ["b.png", "d.png"]
 
 
 def test_plot_video_curves_length_mismatch(run_files, tmp_path):

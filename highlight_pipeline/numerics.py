@@ -97,33 +97,78 @@ Checked and found to have no effect: ``ONEDNN_MAX_CPU_ISA`` on avph;
 with ``n_jobs=1``); numpy's dispatch on the colour/motion features, ``np.fft``, sums and
 means.
 
-What stays machine-dependent (no environment variable covers it):
+FFmpeg's decoders (:func:`pin_ffmpeg`). FFmpeg picks SIMD code by the CPU flags it detects
+and offers no environment variable for them. Every process that decodes calls
+``av_force_cpu_flags(0)`` (FFmpeg's plain C code) on PyAV's bundled libavutil, through
+``ctypes``, before it opens a file to decode (``video/decode.py`` and ``video/probe.py``
+call :func:`pin_ffmpeg`: the feature, frame and saliency jobs, ``hlp manifest``, ``hlp
+predict``). It is set on every x86_64 CPU (the C code is the same machine code on all of
+them), not elsewhere, and not with ``HLP_NUMERICS=native``; the metrics record it
+(``numerics.ffmpeg``). Measured on a 2-core AMD EPYC (Zen 4, with AVX-512) with the
+embedded dataset's 18 videos, FFmpeg's flags forced before anything decoded:
 
-* Decoding through PyAV's FFmpeg, which offers no variable for its CPU flags (measured by
-  calling ``av_force_cpu_flags``). H.264 decoding is exact. The pipeline's scaled bilinear
-  yuv420p -> rgb24 conversion was the same with AVX-512, AVX2, SSE2 and plain C. The
-  *unscaled* conversion (a source already at the decode size) differs between AVX2 and
-  SSE2/C (mean grey level 125.86 vs 125.51) unless ``interpolation`` includes
-  ``Interpolation.ACCURATE_RND | Interpolation.BITEXACT``, which makes it the same
-  everywhere and leaves the scaled output unchanged. The AAC decoder's float output
-  (so the audio, whether resampled or not) differs between AVX2+FMA3 and AVX, SSE2 or C,
-  but is the same with the AVX-512 flags and with the AVX2 flags.
+* The float audio decoders and the resampler follow the flags. AAC's decoded samples, and
+  the 16 kHz mono sound the extractors read, differ between the native flags and SSE2 or
+  C (the three give three results); FLAC's decoded samples do not (integer code), but the
+  resampled sound does. The log-mel window features of 17 of the 18 videos changed by up
+  to 3.4e-5 with the pin, and avph's default average with them (5 seeds: 0.589 -> 0.618;
+  seed 0 0.5933 -> 0.5949; no other row of the table moved). With the pin, native, SSE2
+  and no flags give the same samples for AAC, MP3, AC3, Vorbis and Opus
+  (``tests/test_audio_decoding_pin.py``); without it all five differ between native and C.
+* The flag sets of AVX2 CPUs decode alike: this CPU's own flags, the same without
+  AVX512ICL, without AVX-512 or without SLOW_GATHER (an Intel Xeon's sets) gave the same
+  sound for all 18 videos; taking FMA3 away changed it. (The Intel Xeon measured the same
+  for AAC: its AVX-512 and AVX2 flags decoded alike.) So FFmpeg's SIMD does not explain the
+  avph difference between that Xeon (0.704) and this EPYC (0.589), and the pin did not
+  bring this machine to 0.704; what does is not known.
+* Video: H.264 and MPEG-4 part 2 frames, and the RGB frames after libswscale's scaling,
+  were identical under native, SSE2 and C flags (so were the colormotion features), so
+  the pin only costs there. CPU seconds, medians of 3 on the shared machine: decoding the
+  18 videos' frames at 8 fps, 128x96, 6.2 s natively against 9.3 s; their sound 0.8 s
+  against 1.1 s; the two colormotion feature jobs 12.5 s against 16.0 s, the two logmel
+  jobs 2.8 s against 3.5 s (about 0.4 s of each job is start-up). The flag is
+  process-wide, so it is not kept to the audio: a decoder opened while another thread had
+  switched the flags would depend on timing. Of libswscale, the *scaled* bilinear
+  yuv420p -> rgb24 conversion was the same with AVX-512, AVX2, SSE2 and plain C; the
+  *unscaled* one (a source already at the decode size) differs between AVX2 and SSE2/C
+  (mean grey level 125.86 vs 125.51) unless ``interpolation`` includes
+  ``Interpolation.ACCURATE_RND | Interpolation.BITEXACT`` (``video/decode.py``), which
+  makes it the same everywhere and leaves the scaled output unchanged.
+* Encoders follow the flags too: ``hlp synth``'s AAC stream differs between AVX2+FMA3 and
+  AVX, SSE2 or C, its MPEG-4 stream (the .mkv files) between SSE2 and C, and so do the
+  holdout recipe's AAC, Vorbis and MPEG-4 streams (libopus and libvpx detect the CPU
+  themselves). The generators never decode, so they keep FFmpeg's own choice and the
+  generated datasets' bytes did not change; they are the same with the AVX2 and AVX-512
+  flag sets, so on every CPU the x86_64 pins apply to. For the same reason the embedded
+  dataset need not store its sound losslessly: with the pin its AAC streams decode to the
+  same samples on those CPUs. A process that decodes and then encodes (the tests, which
+  pin from the start for that reason; benchmarks) encodes with the C code.
+
+What stays machine-dependent:
+
 * Library versions (pinned by the environment, not here), glibc's libm (numba-compiled
-  code calls it), GPUs, and MKL's behaviour on AMD CPUs (documented, not measured: no AMD
-  CPU was available).
+  code calls it), GPUs, the encoders of the generated datasets on CPUs without AVX2 and
+  FMA3 (above), and MKL's behaviour on AMD CPUs (documented, not measured).
 """
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
 import os
 import platform
 import sys
+import threading
+from pathlib import Path
 
 __all__ = [
+    "FFMPEG_CPU_FLAGS",
     "REQUIRED_CPU_FLAGS",
     "THREAD_VARIABLES",
     "X86_PINS",
     "describe_numerics",
+    "ffmpeg_pinned",
+    "pin_ffmpeg",
     "pin_numerics",
     "x86_64_with_avx2",
 ]
@@ -144,6 +189,9 @@ X86_PINS: dict[str, str] = {
 
 #: Variables that fix the number of OpenMP / BLAS threads (every platform).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+#: FFmpeg's CPU flags while decoding: none, its plain C code (``av_force_cpu_flags(0)``).
+FFMPEG_CPU_FLAGS = 0
 
 #: Modules that read the variables when they are imported or first used.
 _READERS = ("torch", "numpy", "scipy", "numba", "sklearn", "umap")
@@ -206,19 +254,126 @@ def pin_numerics(threads: int | None = None) -> dict[str, str]:
     return set_now
 
 
+_FFMPEG_LOCK = threading.Lock()
+_libavutil: ctypes.CDLL | None = None
+_libavutil_searched = False
+
+
+def _find_libavutil() -> str | None:
+    """The file of the libavutil that PyAV uses: the wheel's own copy (``av.libs/`` on
+    Linux, ``av/.dylibs/`` on macOS), found without importing ``av``; else, for a PyAV
+    linked to a system FFmpeg, the libavutil that importing ``av`` maps (Linux)."""
+    spec = importlib.util.find_spec("av")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    package = Path(next(iter(spec.submodule_search_locations)))
+    for folder in (package.parent / "av.libs", package / ".dylibs", package):
+        found = sorted(folder.glob("libavutil*.so*")) + sorted(folder.glob("libavutil*.dylib"))
+        if found:
+            return str(found[0])
+    import av  # noqa: F401  (loads its libavutil, wherever the linker found it)
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                path = line.split(maxsplit=5)[-1].strip()
+                if "/libavutil" in path and ".so" in path:
+                    return path
+    except OSError:
+        pass
+    return None
+
+
+def _load_libavutil() -> ctypes.CDLL | None:
+    """PyAV's libavutil (loaded once; None where it cannot be found). Loading it by its
+    path gives the same library that PyAV's modules link to (the loader matches it by
+    its name), so flags set here are the flags PyAV's decoders read."""
+    global _libavutil, _libavutil_searched
+    with _FFMPEG_LOCK:
+        if not _libavutil_searched:
+            _libavutil_searched = True
+            path = _find_libavutil()
+            if path is not None:
+                try:
+                    lib = ctypes.CDLL(path)
+                    lib.av_force_cpu_flags.argtypes = [ctypes.c_int]
+                    lib.av_force_cpu_flags.restype = None
+                    lib.av_get_cpu_flags.argtypes = []
+                    lib.av_get_cpu_flags.restype = ctypes.c_int
+                    _libavutil = lib
+                except (OSError, AttributeError):
+                    _libavutil = None
+        return _libavutil
+
+
+def ffmpeg_pinned() -> bool:
+    """Whether :func:`pin_ffmpeg` sets FFmpeg's CPU flags here: on x86_64 (any CPU: the C
+    code is the same there), unless ``HLP_NUMERICS=native``."""
+    if os.environ.get("HLP_NUMERICS", "pinned") == "native":
+        return False
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def _ffmpeg_decoding_flags() -> int | str:
+    """What :func:`pin_ffmpeg` sets for decoding: the flags, or why nothing."""
+    if not ffmpeg_pinned():
+        return "native"
+    if _libavutil_searched and _libavutil is None:
+        return "native (PyAV's libavutil not found)"
+    return FFMPEG_CPU_FLAGS
+
+
+def pin_ffmpeg() -> bool:
+    """Make FFmpeg decode with its plain C code (``av_force_cpu_flags(0)``); True if set.
+
+    Call it before opening a file to decode (``video/decode.py`` and ``video/probe.py``
+    do, every time: it is one store of an integer, and a call that something else undid
+    is redone). FFmpeg reads the flags when a decoder, resampler or scaler is set up, so
+    decoders opened before the first call keep the native code. The flag is process-wide:
+    encoders set up afterwards in the same process use the C code as well. Returns False,
+    changing nothing, where :func:`ffmpeg_pinned` does not hold or PyAV's libavutil
+    cannot be found. The module docstring says what the C code changes and costs.
+    """
+    if not ffmpeg_pinned():
+        return False
+    searched = _libavutil_searched
+    lib = _load_libavutil()
+    if lib is None:
+        if not searched:  # once per process
+            import warnings
+
+            warnings.warn(
+                "PyAV's libavutil was not found: FFmpeg decodes with the SIMD code this CPU "
+                "selects, and decoded sound may differ on other CPUs",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return False
+    lib.av_force_cpu_flags(FFMPEG_CPU_FLAGS)
+    return True
+
+
 def describe_numerics() -> dict:
     """The effective numeric settings of this process, for the provenance of a result.
 
     The variables of :data:`X86_PINS` and :data:`THREAD_VARIABLES` as they are in the
-    environment (None when unset), the machine, and what the already-imported libraries
+    environment (None when unset), the machine, what the already-imported libraries
     actually chose (torch's kernel level and threads, numpy's dispatch level, the BLAS
-    and OpenMP thread pools, numba's target). Imports no numeric library itself.
+    and OpenMP thread pools, numba's target) and FFmpeg's decoding setting: the CPU flags
+    every decoding process forces (``decoding_cpu_flags``: 0 for the C code, "native"
+    for FFmpeg's own choice) and, where this process has PyAV's libavutil loaded, the
+    flags in force now (``cpu_flags``; None where it is not loaded, e.g. in ``hlp
+    evaluate``, which decodes nothing). Imports no numeric library itself.
     """
     names = [*X86_PINS, *THREAD_VARIABLES]
     info: dict = {
         "machine": platform.machine(),
         "x86_64_with_avx2": x86_64_with_avx2(),
         "environment": {name: os.environ.get(name) for name in names},
+        "ffmpeg": {
+            "decoding_cpu_flags": _ffmpeg_decoding_flags(),
+            "cpu_flags": _libavutil.av_get_cpu_flags() if _libavutil is not None else None,
+        },
     }
     torch = sys.modules.get("torch")
     if torch is not None:

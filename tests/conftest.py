@@ -15,6 +15,13 @@ import av
 import numpy as np
 import pytest
 
+from highlight_pipeline.numerics import pin_ffmpeg
+
+# FFmpeg's C code from the start, as in every hlp process once it decodes (numerics.py).
+# The flag is process-wide and reaches the encoders too: without this, a test that writes
+# a video after another test decoded would encode other bytes than before.
+pin_ffmpeg()
+
 LEVEL_STEP = 8  # grey level per frame index (30 frames fit in 0..255)
 
 

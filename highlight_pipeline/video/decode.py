@@ -27,6 +27,10 @@ records the holes inside a stream (``gaps``); a feature window that overlaps one
 than a window is marked missing by the extractors. A stream of which nothing decodes is an
 error, as before.
 
+FFmpeg decodes with its plain C code in every process that decodes (:func:`pin_ffmpeg`,
+called before each file is opened): its float audio decoders and resampler give other
+samples with other CPU flags (numerics.py).
+
 Frames come out the way a player shows them: a display matrix that rotates the picture (a
 phone video held upright) is applied, as ffmpeg's autorotation does, so every extractor,
 the manifest's size and the reel (cut by ffmpeg) agree. Mirroring in a display matrix is
@@ -47,6 +51,7 @@ import numpy as np
 from av.video.reformatter import Interpolation
 
 from highlight_pipeline.errors import VideoError
+from highlight_pipeline.numerics import pin_ffmpeg
 
 # Bilinear scaling with libswscale's exact, accurately rounded path: its SIMD code paths
 # otherwise give different pixels on CPUs with different instruction sets (numerics.py).
@@ -326,6 +331,7 @@ def iter_frame_batches(
     """
     if extent is not None and extent.claimed is None:
         extent.claimed = duration
+    pin_ffmpeg()  # FFmpeg's C code, the same on every CPU (numerics.py)
     times: list[float] = []
     frames: list[np.ndarray] = []
     try:
@@ -386,6 +392,7 @@ def iter_audio_chunks(
     of skipped packets and the holes in seconds (``skipped``, ``gaps``); its ``seconds``
     are the consumer's to set.
     """
+    pin_ffmpeg()  # the float decoders' C code, the same on every CPU (numerics.py)
     chunk = int(rate * chunk_seconds)
     pending: list[np.ndarray] = []
     pending_len = 0

@@ -15,6 +15,7 @@ from pathlib import Path
 import av
 
 from highlight_pipeline.errors import VideoError
+from highlight_pipeline.numerics import pin_ffmpeg
 from highlight_pipeline.video.decode import display_turns, first_frame
 
 FINGERPRINT_BLOCK = 4 << 20  # bytes hashed at each end of the file
@@ -55,6 +56,7 @@ def probe(path: str | Path) -> VideoInfo:
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"{path}: file not found")
+    pin_ffmpeg()  # before the first decode of the process (numerics.py)
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:

@@ -26,8 +26,8 @@
 # after it, a running one is stopped at it), GPU_REHEARSAL_PHASES (a subset of the list
 # above), GPU_REHEARSAL_CORES (nproc), GPU_REHEARSAL_WHEELS (a wheel folder for packages the
 # machine lacks; pip's index otherwise), GPU_REHEARSAL_PROBE_SECONDS (10),
-# GPU_REHEARSAL_UNSET_CVD=1 (unset CUDA_VISIBLE_DEVICES so that the slot protocol runs; by
-# default a scheduler's choice is kept and the jobs stand aside, as gpu_slots.py does),
+# GPU_REHEARSAL_UNSET_CVD=1 (unset CUDA_VISIBLE_DEVICES so that the jobs lease from every
+# device; by default a scheduler's choice is kept: the devices it lists are the pool),
 # PYTHON (python3: the interpreter whose torch has CUDA).
 #
 # The venv is made with --system-site-packages so that the machine's CUDA build of torch
@@ -102,7 +102,7 @@ check_prerequisites() {
         if [[ "${GPU_REHEARSAL_UNSET_CVD:-0}" == 1 ]]; then
             say "check: CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES is unset for the runs (GPU_REHEARSAL_UNSET_CVD=1)"
         else
-            say "check: CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES is set: jobs use cuda:0 without slots (gpu_slots.py step 2); GPU_REHEARSAL_UNSET_CVD=1 runs the slots"
+            say "check: CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES is set: the jobs lease slots among the devices it lists (gpu_slots.py step 2); GPU_REHEARSAL_UNSET_CVD=1 leases from every device"
         fi
     fi
     say "check: $CORES cores, time budget ${BUDGET} s, phases: $PHASES"

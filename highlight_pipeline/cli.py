@@ -145,10 +145,17 @@ def _feature_shards(args: argparse.Namespace) -> dict[str, list[str]]:
     return {m: getattr(args, m) for m in FEATURE_INPUTS if getattr(args, m, None)}
 
 
+def _lease(args: argparse.Namespace, uses_gpu: bool):
+    """This job's device lease: ``--device`` (a free GPU slot, or the CPU with one log line
+    where there is none) for a run that runs a network, else the CPU without asking."""
+    from highlight_pipeline.gpu_slots import lease_for_process
+
+    return lease_for_process(args.device if uses_gpu else "cpu", args.cuda)
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     import torch
 
-    from highlight_pipeline.gpu_slots import lease_for_process
     from highlight_pipeline.methods.inputs import load_method_inputs
     from highlight_pipeline.methods.models import save_model
     from highlight_pipeline.methods.recipe import feature_recipe
@@ -171,7 +178,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     # where methods that start from a published checkpoint look (and whether they may)
     run.update(weights_dir=args.weights_dir, weights=args.weights)
-    device = lease_for_process(args.device).device if spec.uses_gpu else "cpu"
+    lease = _lease(args, spec.gpu(run))
+    device = lease.device
     fit = spec.implementation().fit
     extra = {}
     if "checkpoint" in inspect.signature(fit).parameters:  # resumable after a kill
@@ -180,7 +188,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         key = input_key(run, args.seed, files)
         extra["checkpoint"] = EpochCheckpoint(f"{args.out}.resume", key)
     model = fit(inputs, run, args.seed, device, not args.quiet, **extra)
-    save_model(args.out, run, args.seed, model, feature_recipe(args.clips, inputs.files))
+    recipe = feature_recipe(args.clips, inputs.files)
+    save_model(args.out, run, args.seed, model, recipe, lease.record())
     if "checkpoint" in extra:
         extra["checkpoint"].remove()
     log.info("%s/%s seed %d: model written to %s", args.method, args.variant, args.seed, args.out)
@@ -220,6 +229,15 @@ def _model_and_inputs(args: argparse.Namespace, step: str, extra: frozenset[str]
     return model, checkpoint, inputs
 
 
+def _placed(args: argparse.Namespace, model, checkpoint: dict):
+    """The model on the device this job leases for it (``--device``; the CPU for a run
+    without a network), and the lease."""
+    from highlight_pipeline.methods.models import place_model, runs_network
+
+    lease = _lease(args, runs_network(checkpoint))
+    return place_model(model, lease.device), lease
+
+
 def cmd_score(args: argparse.Namespace) -> None:
     import numpy as np
     from tqdm import tqdm
@@ -228,6 +246,7 @@ def cmd_score(args: argparse.Namespace) -> None:
     from highlight_pipeline.methods.registry import get_method
 
     model, checkpoint, inputs = _model_and_inputs(args, "score")
+    model, lease = _placed(args, model, checkpoint)
     videos = inputs.videos
     skip = not get_method(checkpoint["method"]).scores_training_videos
     if skip:
@@ -239,7 +258,10 @@ def cmd_score(args: argparse.Namespace) -> None:
     write_predictions(
         args.out, [v.video_id for v in videos], scores, [v.total_clips for v in videos]
     )
-    log.info("scored %d videos with %s", len(inputs.videos), args.model)
+    if args.devices:  # what trained and scored the run, for the metrics
+        record = {"train": checkpoint.get("device"), "score": lease.record()}
+        write_text_atomic(args.devices, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    log.info("scored %d videos with %s on %s", len(inputs.videos), args.model, lease.device)
 
 
 def cmd_analyse(args: argparse.Namespace) -> None:
@@ -277,6 +299,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
     model, checkpoint, inputs = _model_and_inputs(args, "explain", frozenset({"labels"}))
     if not get_method(checkpoint["method"]).explains:
         raise PipelineError(f"{checkpoint['method']} has no per-pixel maps to explain with")
+    model, _ = _placed(args, model, checkpoint)
     choice = [v for v in args.videos.split(",") if v] if not args.videos.isdigit() else None
     videos = chosen_videos(
         inputs.subset(args.eval_split).videos, choice if choice else int(args.videos)
@@ -308,6 +331,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         run,
         args.slice,
         args.pseudo,
+        json.loads(Path(args.devices).read_text()) if args.devices else None,
     )
     write_metrics(args.out, metrics)
     log.info(
@@ -349,7 +373,13 @@ def cmd_plots(args: argparse.Namespace) -> None:
 
     plot_map_bars(args.table, args.bars)
     written = plot_video_curves(
-        args.predictions, args.clips, args.manifest, args.curves, args.pseudo, args.split
+        args.predictions,
+        args.clips,
+        args.manifest,
+        args.curves,
+        args.pseudo,
+        args.split,
+        splits=_splits(args) if args.splits else None,
     )
     log.info("plots: %s and %d score curves in %s", args.bars, len(written), args.curves)
 
@@ -360,10 +390,12 @@ def cmd_reel(args: argparse.Namespace) -> None:
     from highlight_pipeline.reel import video_reel
 
     video = args.video
-    if video is None:  # the first predicted video of the split
+    if video is None:  # the first predicted video of the split (of the scheme, if given)
         manifest = read_manifest(args.manifest)
         predicted = read_predictions(args.predictions)
-        chosen = manifest[(manifest["split"] == args.split) & manifest["video_id"].isin(predicted)]
+        split_of = _splits(args)
+        in_split = manifest["video_id"].map(lambda v: split_of.get(v) == args.split)
+        chosen = manifest[in_split & manifest["video_id"].isin(predicted)]
         if chosen.empty:
             raise PipelineError(f"no predicted video in split {args.split!r} for a reel")
         video = str(chosen["video_id"].iloc[0])
@@ -376,7 +408,12 @@ def cmd_reel(args: argparse.Namespace) -> None:
 def cmd_predict(args: argparse.Namespace) -> None:
     from highlight_pipeline.predict_video import predict_video
 
-    runtime = {"weights_dir": args.weights_dir, "weights": args.weights, "device": args.device}
+    runtime = {
+        "weights_dir": args.weights_dir,
+        "weights": args.weights,
+        "device": args.device,
+        "cuda": args.cuda,
+    }
     result = predict_video(args.video, args.model, args.out, args.reel_seconds, runtime)
     used = ", ".join(
         f"{modality} {d['extractor']} ({d.get('weights', '?')})"
@@ -437,6 +474,12 @@ def cmd_weights(args: argparse.Namespace) -> None:
 MINIATURE_NAMES = ["youtube", "tvsum", "qvhighlights", "cosum", "vtw"]
 
 
+def cmd_paper_settings(args: argparse.Namespace) -> None:
+    from highlight_pipeline.paper_settings import write_paper_settings
+
+    print(f"wrote {write_paper_settings(args.out)}")
+
+
 def cmd_rehearsal_data(args: argparse.Namespace) -> None:
     from highlight_pipeline.datasets.miniatures import (
         overlay,
@@ -472,6 +515,24 @@ def _add_feature_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--saliency", nargs="+", help="saliency shards (.h5), if the run reads them")
     p.add_argument("--frames", nargs="+", help="frame shards from `hlp frames` (pld)")
     _add_split_inputs(p)
+
+
+def _add_device_options(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help=f"where {what} runs, for a method that runs a network: auto takes a free GPU "
+        "slot when there is one (docs/architecture.md, GPU slots), else the CPU; the random "
+        "baseline always runs on the CPU",
+    )
+    p.add_argument(
+        "--cuda",
+        type=_json,
+        default={},
+        help='JSON of config.cuda, on a CUDA device: {"deterministic": true, "tf32": false} '
+        "(the defaults: deterministic cuDNN, no TF32)",
+    )
 
 
 def _add_run_inputs(p: argparse.ArgumentParser) -> None:
@@ -588,9 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pseudo", help="highlights.h5 from `hlp pseudo` (methods that read it)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument(
-        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="for GPU methods"
-    )
+    _add_device_options(p, "training")
     p.add_argument(
         "--weights-dir", default="weights", help="published checkpoints (pld's pretrained start)"
     )
@@ -611,6 +670,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feature_inputs(p)
     p.add_argument("--model", required=True, help="model file from `hlp train`")
     p.add_argument("--out", required=True, help="clip scores, JSON lines")
+    _add_device_options(p, "scoring")
+    p.add_argument(
+        "--devices",
+        help="output JSON: the devices that trained and scored the model (`hlp evaluate "
+        "--devices` records them in the metrics)",
+    )
 
     p = add(
         "analyse",
@@ -639,6 +704,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--panels", type=int, default=6, help="frames per strip")
     p.add_argument("--out", required=True, help="output folder: one {video_id}.png per video")
+    _add_device_options(p, "the model")
 
     p = add("evaluate", cmd_evaluate, "evaluate predictions with the dataset's protocol")
     _add_run_inputs(p)
@@ -655,6 +721,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--pseudo",
         help="the pseudo-labels (highlights.h5) the run learnt from: their quality on the "
         "training videos is recorded beside the metrics",
+    )
+    p.add_argument(
+        "--devices",
+        help="JSON from `hlp score --devices`: the devices that trained and scored the run, "
+        "recorded in the metrics (without it, the device is this job's CPU)",
     )
     p.add_argument("--out", required=True)
 
@@ -696,6 +767,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", required=True, help="results/tables/{dataset}.csv")
     p.add_argument("--pseudo", help="highlights.h5 of the run's pseudo-labels (in the curves)")
     p.add_argument("--split", default="test", help="videos of this split get curves")
+    p.add_argument("--splits", help="splits.csv (default: the manifest's split column)")
+    p.add_argument("--split-scheme", default="default", help="the scheme of --splits")
     p.add_argument("--bars", required=True, help="output PNG of the bar chart")
     p.add_argument("--curves", required=True, help="output folder of the score curves")
 
@@ -703,6 +776,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_inputs(p)
     p.add_argument("--video", help="video id (default: the first predicted video of --split)")
     p.add_argument("--split", default="test")
+    p.add_argument("--splits", help="splits.csv (default: the manifest's split column)")
+    p.add_argument("--split-scheme", default="default", help="the scheme of --splits")
     p.add_argument("--seconds", type=float, default=20.0, help="longest reel")
     p.add_argument("--out", required=True, help="output .mp4")
 
@@ -717,7 +792,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reel-seconds", type=float, default=20.0, help="longest reel")
     p.add_argument("--weights-dir", default="weights", help="checkpoints of neural extractors")
     p.add_argument("--weights", choices=["published", "random"], default="published")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    _add_device_options(p, "featurising and scoring (one device for both)")
 
     p = add(
         "check-config",
@@ -740,6 +815,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("weights", cmd_weights, "list each backbone's checkpoint file, source and presence")
     p.add_argument("--weights-dir", default="weights")
+
+    p = add(
+        "paper-settings",
+        cmd_paper_settings,
+        "write the page of every setting the four papers state beside the value each preset "
+        "resolves to (equal, our choice, not stated, cannot here), from the presets and "
+        "highlight_pipeline/data/paper_settings.csv",
+    )
+    p.add_argument(
+        "out", nargs="?", default="docs/paper-settings.md", help="the Markdown page to write"
+    )
 
     p = add(
         "rehearsal-data",

@@ -232,15 +232,43 @@ def modality_of_backbone(name: str) -> str:
     return get_spec(name).modality
 
 
+def precision_slice(config: dict[str, Any]) -> dict[str, Any]:
+    """How a published network's numbers differ from float32 on a GPU: ``{"amp":
+    "float16"}`` with ``features.amp``, ``{"tf32": true}`` with ``cuda.tf32``; empty by
+    default and with ``device: cpu`` (where neither applies), so that the default slices,
+    and their hashes, stay what they were before these keys existed.
+
+    The device itself is not part of it: ``device: auto`` is resolved by each job at run
+    time (a free GPU slot, else the CPU), after the DAG is built, and float32 on a GPU
+    differs from the CPU only in the last bits (another order of additions), as another
+    CPU's kernels would; the shards record the device that ran (``preprocessing``)."""
+    if config.get("device") == "cpu":
+        return {}
+    found: dict[str, Any] = {}
+    if config["features"].get("amp"):
+        found["amp"] = "float16"
+    if config.get("cuda", {}).get("tf32"):
+        found["tf32"] = True
+    return found
+
+
 def features_slice(
     config: dict[str, Any], modality: str, name: str | None = None
 ) -> dict[str, Any]:
-    """What a modality's windows depend on (runtime settings such as device excluded).
+    """What a modality's windows depend on (runtime settings such as device excluded; a
+    published network's precision included when it is not float32, :func:`precision_slice`).
 
     ``name`` is the extractor (default: the one ``config.features`` names for the modality;
     a variant may name another)."""
     feats = config["features"]
     name = name or feats[modality]
+    found = _extractor_slice(config, name)
+    precision = precision_slice(config) if name in NEURAL else {}
+    return {**found, "precision": precision} if precision else found
+
+
+def _extractor_slice(config: dict[str, Any], name: str) -> dict[str, Any]:
+    feats = config["features"]
     common = {"window_seconds": feats["window_seconds"], "stride_seconds": feats["stride_seconds"]}
     if name == "colormotion":
         decode = config["decode"]
@@ -269,8 +297,14 @@ def weights_slice(config: dict[str, Any], backbone: str) -> dict[str, Any]:
 
 
 def execution_slice(config: dict[str, Any], backbone: str) -> dict[str, Any]:
-    """How a neural extractor runs (device, mixed precision, batch size): not what it computes."""
+    """How a neural extractor runs (device, mixed precision, batch size, the CUDA settings);
+    what of it changes the numbers is in the features slice too (:func:`precision_slice`)."""
     if backbone not in NEURAL:
         return {}
     feats = config["features"]
-    return {"device": config["device"], "amp": feats["amp"], "batch_size": feats["batch_size"]}
+    return {
+        "device": config["device"],
+        "amp": feats["amp"],
+        "batch_size": feats["batch_size"],
+        "cuda": config.get("cuda", {}),
+    }

@@ -24,3 +24,8 @@ class WeightsError(PipelineError):
 class ModelFileError(PipelineError):
     """A model, resume or results file is not what the pipeline writes: refused, and nothing
     in it run (model files are data; pickles are never loaded)."""
+
+
+class NumericsError(PipelineError):
+    """A computation gave values that are not finite (NaN, infinity): a network's features
+    under mixed precision, for one. It names what gave them and stops the job."""

@@ -151,9 +151,12 @@ def evaluate_run(
     run: dict,
     method_slice: dict,
     pseudo_path: str | Path | None = None,
+    devices: dict | None = None,
 ) -> dict:
     """The run's metrics; with ``pseudo_path`` (the pseudo-labels the run learnt from) also
-    their quality on the training videos (:mod:`highlight_pipeline.pseudo.quality`)."""
+    their quality on the training videos (:mod:`highlight_pipeline.pseudo.quality`); with
+    ``devices`` (what trained and scored the run, ``hlp score --devices``) the device that
+    trained it and its name (:func:`highlight_pipeline.provenance.provenance`)."""
     if protocol not in PROTOCOL_METRIC:
         raise DatasetError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOL_METRIC)}")
     manifest = read_manifest(manifest_path)
@@ -182,7 +185,7 @@ def evaluate_run(
         "pseudo_quality": quality,
         "config_slice": method_slice,
         "config_hash": slice_hash(method_slice),
-        **provenance(),
+        **provenance(devices=devices),
     }
 
 

@@ -21,7 +21,7 @@ from highlight_pipeline.errors import PipelineError, VideoError
 from highlight_pipeline.features.extract import build_extractor
 from highlight_pipeline.features.pooling import decoded_clips, pool_windows, present_clips
 from highlight_pipeline.methods.inputs import VideoInputs
-from highlight_pipeline.methods.models import load_model
+from highlight_pipeline.methods.models import load_model, place_model, runs_network
 from highlight_pipeline.methods.recipe import recipe_features
 from highlight_pipeline.plots import plot_score_curve
 from highlight_pipeline.reel import make_reel, select_reel_clips
@@ -54,12 +54,20 @@ def predict_video(
     reel_seconds: float = 20.0,
     runtime: dict | None = None,
 ) -> dict:
+    from highlight_pipeline.gpu_slots import lease_for_process
+
     model, checkpoint = load_model(model_path)
     recipe = checkpoint.get("recipe")
     if not recipe:
         raise PipelineError(
             f"{model_path}: no feature recipe in the checkpoint (retrain it with hlp train)"
         )
+    runtime = dict(runtime or {})
+    # The model on the device the extractors lease (one lease per process and request: the
+    # same slot), or the CPU for a model without a network.
+    device = runtime.get("device", "auto") if runs_network(checkpoint) else "cpu"
+    lease = lease_for_process(device, runtime.get("cuda"))
+    model = place_model(model, lease.device)
     info = probe(video)
     row = SimpleNamespace(path=str(video), **info.as_dict())
     starts, ends = clip_grid(info.duration, recipe["clip_seconds"])
@@ -69,7 +77,9 @@ def predict_video(
     def clip_features(feature_slice: dict) -> np.ndarray:
         """The clips' features of one modality; a stream that ended early has them only for
         the leading clips inside its decoded extent (no window is held to fill the rest)."""
-        extractor = build_extractor(feature_slice, runtime)
+        # a network whose training features ran under autocast runs under it here too
+        amp = feature_slice.get("precision", {}).get("amp") == "float16"
+        extractor = build_extractor(feature_slice, {**runtime, "amp": amp})
         found = extractor.extract(video, row)
         used[extractor.modality] = {"extractor": feature_slice["extractor"], **extractor.describe()}
         n = len(starts)
@@ -121,6 +131,7 @@ def predict_video(
         "video": str(video),
         "model": str(model_path),
         "features": used,
+        "device": lease.record(),
         "note": "; ".join(weights_notes({str(d.get("weights", "")) for d in used.values()})),
         "clips": [
             {"start": float(s), "end": float(e), "score": float(v) if np.isfinite(v) else None}

@@ -40,19 +40,31 @@ def package_versions() -> dict[str, str]:
 
 
 def device_name(device: str = "cpu") -> str:
+    """``cuda:<GPU model>`` of the given CUDA device (the one the job leased, not torch's
+    current device), or ``cpu:<processor>``."""
     if device.startswith("cuda"):
         import torch
 
-        return f"cuda:{torch.cuda.get_device_name()}"
+        return f"cuda:{torch.cuda.get_device_name(torch.device(device))}"
     return f"cpu:{platform.processor() or platform.machine()}"
 
 
-def provenance(device: str = "cpu") -> dict[str, object]:
+def provenance(device: str = "cpu", devices: dict | None = None) -> dict[str, object]:
+    """Git commit, versions, numeric settings and the device. ``devices``: what trained and
+    scored a run (``{"train": record, "score": record}``, records of
+    ``gpu_slots.DeviceLease.record``, as ``hlp score --devices`` writes them): recorded as
+    ``devices``, and the training device's name is ``device`` (the job that evaluates runs
+    on the CPU and says nothing about the run); without it ``device`` names ``device``."""
     from highlight_pipeline.numerics import describe_numerics
 
-    return {
+    found: dict[str, object] = {
         "git_commit": git_commit(),
         "versions": package_versions(),
         "device": device_name(device),
         "numerics": describe_numerics(),
     }
+    if devices:
+        trained = devices.get("train") or devices.get("score") or {}
+        found["device"] = trained.get("name", found["device"])
+        found["devices"] = devices
+    return found

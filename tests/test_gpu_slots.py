@@ -19,7 +19,13 @@ from highlight_pipeline.errors import ConfigError, PipelineError
 from highlight_pipeline.gpu_slots import acquire_device
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV_VARS = ("CUDA_VISIBLE_DEVICES", "HLP_FAKE_GPUS", "HLP_GPU_LOCK_DIR")
+ENV_VARS = (
+    "CUDA_VISIBLE_DEVICES",
+    "HLP_FAKE_GPUS",
+    "HLP_GPU_LOCK_DIR",
+    "HLP_RUNTIME_MIN",
+    "SLURM_JOB_ID",
+)
 
 # A job: lease a slot, print {"index", "start", "acquired"}, hold it, print {"end"}, exit.
 HOLDER = textwrap.dedent(
@@ -162,11 +168,11 @@ def test_release_is_idempotent_and_frees_the_slot(tmp_path, monkeypatch):
     acquire_device(lock_dir=tmp_path, wait_seconds=0).release()
 
 
-def test_scheduler_assigned_devices_take_no_lock(tmp_path, monkeypatch, no_cuda):
+def test_visible_devices_without_cuda_run_on_cpu_without_a_lock(tmp_path, monkeypatch, no_cuda):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
     lease = acquire_device("auto", lock_dir=tmp_path / "locks")
     assert (lease.device, lease.index) == ("cpu", None)  # no CUDA on this machine
-    assert "scheduler" in lease.reason and "CUDA_VISIBLE_DEVICES='3'" in lease.reason
+    assert "no CUDA device" in lease.reason and "CUDA_VISIBLE_DEVICES='3'" in lease.reason
     assert not (tmp_path / "locks").exists()
 
 

@@ -79,6 +79,9 @@ def dry_run_jobs(output: str) -> list[dict[str, str]]:
     return jobs
 
 
+GPU_RULES = {"features", "saliency", "train", "score", "explain"}
+
+
 def test_every_job_hands_its_attempt_scaled_mem_mb_to_hlp(tmp_path: Path) -> None:
     """The plan of the CI config: each job's mem_mb and runtime are its rule's figures
     (training: the registry's), and its command starts with HLP_MEM_MB set to that mem_mb;
@@ -104,7 +107,9 @@ def test_every_job_hands_its_attempt_scaled_mem_mb_to_hlp(tmp_path: Path) -> Non
         else:
             wanted = rule_limits(job["rule"])
         assert (int(resources["mem_mb"]), int(resources["runtime"])) == wanted, job
-        assert job["shell"].startswith(f"HLP_MEM_MB={wanted[0]} HLP_ATTEMPT=1 hlp "), job
+        # jobs that may lease a GPU also pass their runtime: how long they may wait for one
+        waits = f"HLP_RUNTIME_MIN={wanted[1]} " if job["rule"] in GPU_RULES else ""
+        assert job["shell"].startswith(f"HLP_MEM_MB={wanted[0]} HLP_ATTEMPT=1 {waits}hlp "), job
     changed = ("--set-resources", "features:mem_mb=300*attempt")
     jobs = dry_run_jobs(snakemake(workdir, *args, *changed).stdout)
     features = [job for job in jobs if job["rule"] == "features"]

@@ -26,9 +26,14 @@ from tests.workflow_helpers import CI_CONFIG, REPO, new_workdir, planned_jobs, s
 PROFILE = REPO / "profiles" / "slurm"
 # The CI config cut to avph and the random baseline, one seed and one feature shard: still
 # synthesis, probing, features, saliency, pseudo-labels, training, scoring, evaluation,
-# table, plots and reel (16 SLURM jobs), as fast as SLURM's latencies allow.
+# table, plots and reel (16 SLURM jobs), as fast as SLURM's latencies allow. The cluster
+# has no GPU: `device: cpu`, so that no job asks for one (avph's would, docs/slurm.md).
 RUNS = {m: [] for m in method_names()} | {"avph": ["av-ph"], "random": ["uniform"]}
-SMALL = {"features": {"shards": 1}, "evaluation": {"seeds": [0], "runs": RUNS}}
+SMALL = {
+    "device": "cpu",
+    "features": {"shards": 1},
+    "evaluation": {"seeds": [0], "runs": RUNS},
+}
 # What this cluster needs besides the profile: it keeps no accounting database, so the
 # plugin asks squeue instead of sacct; its first status check comes after 1 s, not 40 s;
 # the logs of successful jobs are kept for the assertions below.

@@ -64,17 +64,24 @@ def test_random_init_is_recorded_in_shards_and_tables(neural_run: Path) -> None:
     assert "random-init" in (neural_run / "results/tables/synthetic.md").read_text()
 
 
-def test_neural_extraction_asks_for_a_gpu_slot(neural_run: Path) -> None:
-    override = neural_run / "more.yaml"
-    override.write_text(yaml.safe_dump({"features": {"window_seconds": 2.0}}))
-    result = snakemake(
-        neural_run, "-n", "--configfile", str(neural_run / "neural.yaml"), str(override)
-    )
+def test_neural_extraction_asks_for_a_gpu_slot_unless_the_device_is_cpu(neural_run: Path) -> None:
+    def planned(*overrides: dict) -> dict[str, str]:
+        files = []
+        for i, values in enumerate(overrides):
+            files.append(neural_run / f"more{i}.yaml")
+            files[-1].write_text(yaml.safe_dump(values))
+        config = [str(neural_run / "neural.yaml"), *map(str, files)]
+        result = snakemake(neural_run, "-n", "--configfile", *config)
+        jobs = re.findall(r"output: (\S+)\n(?:.*\n){0,6}?\s+resources: ([^\n]*)", result.stdout)
+        return {Path(out).parent.name: res for out, res in jobs if "/features/" in out}
+
     # Only cnn14's audio windows depend on window_seconds (r3d34 windows are frames).
-    jobs = re.findall(r"output: (\S+)\n(?:.*\n){0,6}?\s+resources: ([^\n]*)", result.stdout)
-    planned = {Path(out).parent.name: res for out, res in jobs if "/features/" in out}
-    assert set(planned) == {"cnn14"}, planned
-    assert "gpu=1" in planned["cnn14"] and '"device":"cpu"' in planned["cnn14"]
+    window = {"features": {"window_seconds": 2.0}}
+    on_cpu = planned(window)  # neural.yaml says device: cpu: no GPU asked, none held back
+    assert set(on_cpu) == {"cnn14"}, on_cpu
+    assert "gpu=0" in on_cpu["cnn14"] and '"device":"cpu"' in on_cpu["cnn14"]
+    on_gpu = planned(window, {"device": "auto"})
+    assert "gpu=1" in on_gpu["cnn14"] and '"device":"auto"' in on_gpu["cnn14"]
 
 
 def test_missing_checkpoint_stops_before_any_job(tmp_path: Path) -> None:

@@ -13,6 +13,13 @@ sound are not made of zeros; the result records the decoded extent and ``partial
 that damaged packets left inside a stream makes missing (NaN) the windows over it where it
 is longer than one window (the picture); an audio window with missing samples is missing,
 the network never sees them.
+
+Every batch the network returns is checked for finite values before anything else is done
+with it: a NaN or an infinity (mixed precision overflowing, a damaged checkpoint) stops
+the job with one line naming the video and the backbone (:class:`NumericsError`), instead
+of reaching the shard as a window that looks missing. On CUDA, ``amp`` runs the networks
+under float16 autocast; the steps that cannot take it (Cnn14's spectrogram and log-mel)
+run in float32 inside it (``backbones/cnn14.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from highlight_pipeline.errors import NumericsError
 from highlight_pipeline.features.backbones import build, checkpoint_path, get_spec, load_checkpoint
 from highlight_pipeline.features.backbones.registry import sha256_of
 from highlight_pipeline.features.prefetch import prefetch
@@ -83,12 +91,31 @@ def visual_input_spec(backbone: str, overrides: dict | None = None) -> VisualInp
     return replace(spec, **overrides)
 
 
-def resolve_device(device: str) -> torch.device:
-    """The job's device: a free GPU slot of this machine (``highlight_pipeline.gpu_slots``,
-    held for the life of the process), the scheduler's device, or the CPU."""
+def resolve_device(device: str, cuda: dict | None = None) -> torch.device:
+    """The job's device: a free GPU slot of this machine or of the devices the scheduler
+    made visible (``highlight_pipeline.gpu_slots``, held for the life of the process, with
+    ``cuda``, config.cuda, applied on a GPU), or the CPU."""
     from highlight_pipeline.gpu_slots import lease_for_process
 
-    return torch.device(lease_for_process(device).device)
+    return torch.device(lease_for_process(device, cuda).device)
+
+
+def check_finite(values: np.ndarray, path: str | Path, backbone: str, amp: bool) -> np.ndarray:
+    """``values`` (one batch of network output) if every value is finite; otherwise a
+    :class:`NumericsError` naming the video, the backbone and how many values are not."""
+    finite = np.isfinite(values)
+    if finite.all():
+        return values
+    bad = int(values.size - finite.sum())
+    hint = (
+        "; mixed precision overflowed: set features.amp: false"
+        if amp
+        else "; check the checkpoint and the input"
+    )
+    raise NumericsError(
+        f"{path}: {backbone} gave {bad} non-finite value(s) (NaN or infinity) in a batch of "
+        f"{values.shape[0]} window(s){' under float16 autocast' if amp else ''}{hint}"
+    )
 
 
 def load_backbone(name: str, weights_dir: str | Path, weights: str, device: torch.device):
@@ -192,8 +219,9 @@ class NetworkRunner:
         device: str,
         amp: bool = False,
         batch_size: int = 8,
+        cuda: dict | None = None,
     ) -> None:
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, cuda)
         self.amp = amp and self.device.type == "cuda"
         self.batch_size = batch_size
         self.model, self.weights = load_backbone(name, weights_dir, weights, self.device)
@@ -202,8 +230,22 @@ class NetworkRunner:
         with torch.inference_mode(), torch.autocast("cuda", enabled=self.amp):
             return self.model.extract(x).float()
 
-    def _run(self, x: torch.Tensor) -> np.ndarray:
-        return self._forward(x).cpu().numpy()
+    def _run(self, x: torch.Tensor, path: str | Path) -> np.ndarray:
+        """One batch through the network, checked for finite values (``path``: the video)."""
+        return check_finite(self._forward(x).cpu().numpy(), path, self.name, self.amp)
+
+    def _device_info(self) -> dict:
+        """The device for ``describe``: its torch name, and on a GPU also the GPU's name and
+        the CUDA settings of the lease (on the CPU only ``device``, as before)."""
+        info: dict = {"device": str(self.device)}
+        if self.device.type == "cuda":
+            from highlight_pipeline.gpu_slots import current_lease
+
+            lease = current_lease()
+            record = lease.record() if lease is not None else {}
+            info["device_name"] = record.get("name")
+            info["cuda"] = record.get("cuda")
+        return info
 
 
 class NeuralExtractor(NetworkRunner):
@@ -217,11 +259,12 @@ class NeuralExtractor(NetworkRunner):
         device: str = "auto",
         amp: bool = False,
         batch_size: int = 8,
+        cuda: dict | None = None,
     ) -> None:
         self.name = feature_slice["extractor"]
         self.modality = "audio" if self.name in AUDIO_BACKBONES else "visual"
         self.dim = get_spec(self.name).feature_dim
-        super().__init__(self.name, weights_dir, weights, device, amp, batch_size)
+        super().__init__(self.name, weights_dir, weights, device, amp, batch_size, cuda)
         self.slice = feature_slice
         if self.modality == "visual":
             self.spec = visual_input_spec(self.name, feature_slice.get("options"))
@@ -242,7 +285,7 @@ class NeuralExtractor(NetworkRunner):
             extent,
         )
         for windows, times, is_short in prefetch(batches, depth=2):
-            feats.append(self._run(to_model_input(windows, self.spec, self.device)))
+            feats.append(self._run(to_model_input(windows, self.spec, self.device), path))
             grids.append(times)
             short = short or is_short
         feats, grid = np.concatenate(feats), np.concatenate(grids)
@@ -256,7 +299,7 @@ class NeuralExtractor(NetworkRunner):
         feats = []
         for batch in prefetch(iter_audio_windows(path, rate, grid, self.batch_size, extent), 2):
             missing = np.isnan(batch).any(axis=1)  # windows over a hole: missing
-            out = self._run(torch.from_numpy(np.nan_to_num(batch, nan=0.0)).to(self.device))
+            out = self._run(torch.from_numpy(np.nan_to_num(batch, nan=0.0)).to(self.device), path)
             out[missing] = np.nan
             feats.append(out)
         if extent.seconds <= 0:
@@ -270,7 +313,7 @@ class NeuralExtractor(NetworkRunner):
         return WindowFeatures(windows, grid, short, extent.seconds, extent.partial, gaps)
 
     def describe(self) -> dict:
-        info = {"weights": self.weights, "device": str(self.device), "amp": self.amp}
+        info = {"weights": self.weights, **self._device_info(), "amp": self.amp}
         if self.modality == "visual":
             info["input"] = asdict(self.spec)
         return info

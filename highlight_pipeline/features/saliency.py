@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter, uniform_filter
 
 from highlight_pipeline.features.backbones.tased import WINDOW, window_indices
-from highlight_pipeline.features.neural import NetworkRunner
+from highlight_pipeline.features.neural import NetworkRunner, check_finite
 from highlight_pipeline.features.prefetch import prefetch
 from highlight_pipeline.features.weight_free import WindowFeatures
 from highlight_pipeline.video.decode import END_TOLERANCE, iter_frame_batches
@@ -166,8 +166,9 @@ class TasedSaliency(NetworkRunner):
         device: str = "auto",
         amp: bool = False,
         batch_size: int = 4,
+        cuda: dict | None = None,
     ) -> None:
-        super().__init__("tased", weights_dir, weights, device, amp, batch_size)
+        super().__init__("tased", weights_dir, weights, device, amp, batch_size, cuda)
         self.slice = feature_slice
 
     def extract(self, path: str | Path, row: Any) -> WindowFeatures:
@@ -181,7 +182,8 @@ class TasedSaliency(NetworkRunner):
             x = x.mul(2.0).sub(255.0).div(255.0)
             raw = self._forward(x)
             small = F.interpolate(raw[:, None], size=(s["height"], s["width"]), mode="area")[:, 0]
-            maps.append(small.cpu().numpy().astype(np.float16))
+            small = check_finite(small.cpu().numpy(), path, self.name, self.amp)  # NaN stays NaN
+            maps.append(small.astype(np.float16))
             times.append(t)
         if not maps:
             raise ValueError("no frames decoded")
@@ -198,7 +200,7 @@ class TasedSaliency(NetworkRunner):
     def describe(self) -> dict:
         return {
             "weights": self.weights,
-            "device": str(self.device),
+            **self._device_info(),
             "amp": self.amp,
             "maps": "raw TASED-Net output, area-downsampled; smoothed() gives the reference",
         }

@@ -208,6 +208,12 @@ class AVPHModel:
             out.append(logits[0].cpu().numpy().astype(np.float64))  # logits: no saturation ties
         return out
 
+    def to(self, device: str) -> AVPHModel:
+        """The network on ``device`` (scoring on a leased GPU)."""
+        self.net.to(device)
+        self.device = str(device)
+        return self
+
     def score(self, video: VideoInputs) -> np.ndarray:
         network = self.hparams.get("network", "av")
         visual = video.visual if network in ("av", "visual") else None

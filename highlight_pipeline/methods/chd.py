@@ -112,13 +112,19 @@ class CHDModel:
     def tensors(self, videos: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         return pad_batch([self.standardiser(x) for x in videos], len(self.standardiser.mean))
 
+    def to(self, device: str) -> CHDModel:
+        """The network on ``device`` (scoring on a leased GPU)."""
+        self.net.to(device)
+        return self
+
     @torch.no_grad()
     def score(self, video: VideoInputs) -> np.ndarray:
         if video.visual is None:
             raise DatasetError(f"{video.video_id}: chd needs visual features")
         self.net.eval()
-        scores, _, _ = self.net(*self.tensors([video.visual]))
-        return scores[0].numpy().astype(np.float64)
+        device = next(self.net.parameters()).device
+        scores, _, _ = self.net(*(t.to(device) for t in self.tensors([video.visual])))
+        return scores[0].cpu().numpy().astype(np.float64)
 
     def state(self) -> dict:
         return {

@@ -389,9 +389,15 @@ class HPCLModel:
         padding = padding.to(device)
         return tensors, padding
 
+    def to(self, device: str) -> HPCLModel:
+        """The network on ``device`` (scoring on a leased GPU)."""
+        self.net.to(device)
+        return self
+
     @torch.no_grad()
     def score(self, video: VideoInputs) -> np.ndarray:
         self.net.eval()
+        device = next(self.net.parameters()).device
         needs = hpcl_modalities(self.hparams["architecture"])
         if "visual" in needs and video.visual is None:
             raise DatasetError(f"{video.video_id}: hpcl needs visual features")
@@ -402,13 +408,14 @@ class HPCLModel:
             if "visual" not in self.net.heads:
                 raise DatasetError(f"{video.video_id}: hpcl/av-concat needs audio features")
             x = torch.from_numpy(self.standardisers["visual"](video.visual).astype(np.float32))
-            padding = torch.zeros(1, len(x), dtype=torch.bool)
-            return torch.sigmoid(self.net.visual_logits(x[None], padding))[0].double().numpy()
-        tensors, padding = self.batch([self.stream_arrays(video)], "cpu")
+            padding = torch.zeros(1, len(x), dtype=torch.bool, device=device)
+            logits = self.net.visual_logits(x[None].to(device), padding)
+            return torch.sigmoid(logits)[0].double().cpu().numpy()
+        tensors, padding = self.batch([self.stream_arrays(video)], device)
         logits, _ = self.net(tensors, padding, padding)
         weights = head_weights(self.hparams, list(logits))
         total = sum(w * torch.sigmoid(logits[h][0].double()) for h, w in weights.items())
-        return total.numpy()
+        return total.cpu().numpy()
 
     def state(self) -> dict:
         return {

@@ -8,7 +8,11 @@ strings only. It is read with ``torch.load(weights_only=True)`` and checked
 (``methods/state_files.py``): a file that holds anything else, a key its writer does not
 write, or a tensor of another shape or dtype than the network's is refused with one line
 naming it, and nothing in it is run. The method's registry entry turns the state back into
-a model.
+a model. Since format 2 a file may also say which device trained it (``device``: the job's
+lease record, ``gpu_slots.DeviceLease.record``); the metrics record it.
+
+A model is always read to the CPU; :func:`place_model` moves a network method's model to
+the device its scoring job leased.
 """
 
 from __future__ import annotations
@@ -24,9 +28,13 @@ from highlight_pipeline.methods.state_files import expect_keys, one_line, read_t
 
 FORMAT = 2
 CHECKPOINT_KEYS = ("format", "method", "variant", "run", "seed", "recipe", "losses", "model")
+OPTIONAL_KEYS = ("device",)  # the device that trained it (older files do not say)
 
 
-def save_model(path: str | Path, run: dict, seed: int, model, recipe: dict) -> None:
+def save_model(
+    path: str | Path, run: dict, seed: int, model, recipe: dict, device: dict | None = None
+) -> None:
+    """``device``: the training job's device record (``DeviceLease.record()``), if known."""
     checkpoint = {
         "format": FORMAT,
         "method": run["method"],
@@ -37,6 +45,8 @@ def save_model(path: str | Path, run: dict, seed: int, model, recipe: dict) -> N
         "losses": list(getattr(model, "losses", []) or []),
         "model": model.state(),
     }
+    if device is not None:
+        checkpoint["device"] = device
     with atomic_output(path) as tmp:  # a killed job never leaves a file that looks complete
         torch.save(checkpoint, tmp)
 
@@ -56,7 +66,7 @@ def load_model(path: str | Path):
         raise ModelFileError(f"{path}: refused: not a model file written by `hlp train`")
     else:
         try:
-            expect_keys(checkpoint, "checkpoint", required=CHECKPOINT_KEYS)
+            expect_keys(checkpoint, "checkpoint", required=CHECKPOINT_KEYS, optional=OPTIONAL_KEYS)
         except ModelFileError as error:
             raise ModelFileError(f"{path}: refused: {error}") from None
         if checkpoint["format"] != FORMAT:
@@ -77,3 +87,22 @@ def load_model(path: str | Path):
             f"{path}: refused: not a {method} model this version writes ({one_line(error)})"
         ) from None
     return model, checkpoint
+
+
+def runs_network(checkpoint: dict) -> bool:
+    """Whether the model of ``checkpoint`` runs a network, so that scoring it leases a GPU
+    (its method's :meth:`MethodSpec.gpu` for the run it records)."""
+    spec = get_method(checkpoint["method"])
+    run = checkpoint.get("run")
+    if isinstance(run, dict) and isinstance(run.get("settings"), dict):
+        return spec.gpu(run)
+    return spec.uses_gpu
+
+
+def place_model(model, device: str):
+    """``model`` on ``device`` for scoring: a network method's model (one with ``to``) moves
+    there; on the CPU, or for a model without ``to`` (the random baseline, a plugin's), it
+    stays as it was read."""
+    if str(device) == "cpu" or not hasattr(model, "to"):
+        return model
+    return model.to(device)

@@ -269,6 +269,11 @@ class PLDModel:
     def length(self) -> int:
         return WINDOW[self.hparams["backbone"]]
 
+    def to(self, device: str) -> PLDModel:
+        """The network on ``device`` (scoring and explaining on a leased GPU)."""
+        self.net.to(device)
+        return self
+
     def windows(self, video: VideoInputs, targets: np.ndarray) -> np.ndarray:
         """uint8 [len(targets), L, H, W, 3], read from the frame cache."""
         source = video.frames

@@ -10,6 +10,11 @@ to build the DAG without importing torch. The implementation module provides::
     load(state: dict) -> model           # the inverse of model.state()
     model.score(video: VideoInputs) -> np.ndarray   # one score per clip, higher = highlight
     model.state() -> dict                # tensors, arrays, numbers, strings (torch.save)
+    model.to(device) -> model            # optional: score on the job's leased device; a
+                                         # model without it scores on the CPU
+
+``fit`` trains on ``device`` (a leased GPU for a method that ``uses_gpu``, else "cpu") and
+returns the model on the CPU (its state is saved from there).
 
 ``run`` is the fully resolved run (:func:`highlight_pipeline.runs.resolve_run`): the
 method's settings after the variant's overlay, the backbones, the pseudo-label settings
@@ -91,6 +96,8 @@ class MethodSpec:
     module: str  # the implementation, imported lazily
     consumes: frozenset[str]  # everything the method may consume (documentation, checks)
     supervised: bool = False
+    # Runs a network: its train, score and explain jobs ask for the `gpu` resource and
+    # lease a GPU when there is one (the CPU otherwise); see ``gpu_of``.
     uses_gpu: bool = False
     variants: Mapping[str, Variant] = field(default_factory=dict)
     default_variant: str = "default"
@@ -117,6 +124,10 @@ class MethodSpec:
     # The backbone whose published checkpoint a run's training starts from (None: none);
     # the Snakefile checks the file before any job starts.
     pretrained_of: Callable[[dict], str | None] | None = None
+    # For a method that ``uses_gpu``: whether one resolved run runs a network (default:
+    # every run does); a run that does not (avph's pseudo-highlights predictor) asks for
+    # no GPU and takes no slot.
+    gpu_of: Callable[[dict], bool] | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.consumes) - set(INPUT_KINDS)
@@ -136,6 +147,11 @@ class MethodSpec:
             )
         return frozenset(found)
 
+    def gpu(self, run: dict) -> bool:
+        """Whether a job of this run (train, score, explain) leases a GPU when there is one:
+        the method runs a network (``uses_gpu``) and this run uses it (``gpu_of``)."""
+        return self.uses_gpu and (self.gpu_of is None or bool(self.gpu_of(run)))
+
     def implementation(self) -> ModuleType:
         return import_module(self.module)
 
@@ -153,12 +169,18 @@ def _avph_inputs(run: dict) -> frozenset[str]:
     return frozenset(needs)
 
 
+def _avph_gpu(run: dict) -> bool:
+    return run["settings"].get("predictor", "network") == "network"  # pseudo-highlights: none
+
+
 AVPH = MethodSpec(
     name="avph",
     title="Unsupervised highlight detection from audio and visual recurrence (AV-PH)",
     module="highlight_pipeline.methods.avph",
     consumes=frozenset({"visual", "audio", "pseudo", "labels"}),
     inputs_of=_avph_inputs,
+    uses_gpu=True,
+    gpu_of=_avph_gpu,
     default_variant="av-ph",
     variants={
         "av-ph": Variant({}, "AV(AV-PH)", "audio-visual network on audio-visual pseudo-highlights"),
@@ -233,6 +255,7 @@ CHD = MethodSpec(
     title="Contrastive learning for unsupervised highlight detection (CHD)",
     module="highlight_pipeline.methods.chd",
     consumes=frozenset({"visual"}),
+    uses_gpu=True,
     default_variant="full",
     variants={
         "full": Variant({}, "Ours", "dropout-SimCSE contrastive highlight selector"),
@@ -286,6 +309,7 @@ HPCL = MethodSpec(
     consumes=frozenset({"visual", "audio", "labels"}),
     inputs_of=_hpcl_inputs,
     supervised=True,
+    uses_gpu=True,
     default_variant="co-av",
     variants={
         # HPCL Table 3: architectures

@@ -339,13 +339,15 @@ def evaluate_inputs(wildcards):
     also those, whose quality on the training videos the metrics record."""
     run = run_of(wildcards)
     inputs = table_inputs(wildcards.dataset)
-    inputs["predictions"] = scores_path(
+    run_id = (
         wildcards.dataset,
         wildcards.method,
         wildcards.variant,
         wildcards.split,
         wildcards.seed,
     )
+    inputs["predictions"] = scores_path(*run_id)
+    inputs["devices"] = devices_path(*run_id)
     inputs["splits"] = split_inputs(wildcards)
     if "pseudo" in kinds_of(run) and labelled(wildcards.dataset):
         base = pseudo_base(wildcards.dataset, run, wildcards.seed, wildcards.split)
@@ -360,6 +362,13 @@ def model_path(dataset, method, variant, split, seed):
 def scores_path(dataset, method, variant, split, seed):
     return (
         f"{RESULTS}/{dataset}/models/{method}/{variant}/{split}/seed{seed}.scores.jsonl"
+    )
+
+
+def devices_path(dataset, method, variant, split, seed):
+    """What trained and scored a run (hlp score --devices), recorded in its metrics."""
+    return (
+        f"{RESULTS}/{dataset}/models/{method}/{variant}/{split}/seed{seed}.devices.json"
     )
 
 
@@ -442,10 +451,16 @@ def plot_inputs(wildcards):
         "manifest": f"{RESULTS}/{dataset}/manifest.csv",
         "clips": f"{RESULTS}/{dataset}/clips.csv",
         "table": f"{RESULTS}/tables/{dataset}.csv",
+        "splits": f"{RESULTS}/{dataset}/splits.csv",
     }
     if "pseudo" in kinds_of(run):
         inputs["pseudo"] = f"{pseudo_base(dataset, run, seed, split)}/highlights.h5"
     return inputs
+
+
+def plot_scheme(wildcards):
+    """The split scheme of the plotted scores (plot_inputs): its eval split gets curves."""
+    return schemes_of(wildcards.dataset)[0]
 
 
 def pretrained_flags(wildcards):
@@ -487,14 +502,44 @@ def job_resources(rule_name, limits=None, **extra):
     }
 
 
+# GPUs: a job that may run a network on a GPU asks for one `gpu` (so that `--resources
+# gpu=N` runs at most N of them at once) and leases a free device itself (gpu_slots.py);
+# with `device: cpu` none asks, so the gpu count never holds back a CPU-only run. Such a
+# job's shell line also passes its runtime (HLP_RUNTIME_MIN): how long it may wait for a
+# free slot.
+
+
 def extractor_resources(rule_name):
     """A features or saliency job's memory and runtime (job_resources), one GPU for a
-    published network, and how, not what, the network computes (hlp_runtime: not a
-    rerun trigger, params are)."""
+    published network unless `device: cpu`, and how the network runs (hlp_runtime: device,
+    amp, batch size, CUDA settings; not a rerun trigger: params are, and they hold what of
+    it changes the numbers, config.precision_slice)."""
     return job_resources(
         rule_name,
-        gpu=lambda w: int(w.backbone in hlconfig.NEURAL),
+        gpu=lambda w: int(w.backbone in hlconfig.NEURAL and CFG["device"] != "cpu"),
         hlp_runtime=lambda w: as_json(hlconfig.execution_slice(CFG, w.backbone)),
+    )
+
+
+def run_gpu(wildcards):
+    """1 when a train, score or explain job of this run takes a GPU: its method runs a
+    network for this run (MethodSpec.gpu: not the random baseline, not avph's
+    pseudo-highlight predictor) and `device` is not cpu; else 0."""
+    return int(
+        get_method(wildcards.method).gpu(run_of(wildcards)) and CFG["device"] != "cpu"
+    )
+
+
+def run_resources(rule_name, limits=None):
+    """A train, score or explain job's resources (job_resources), its gpu (run_gpu), and how,
+    not what, it computes (not rerun triggers; params are): hlp_device, the config's device
+    for a run with a network and cpu otherwise, and hlp_cuda, config.cuda."""
+    return job_resources(
+        rule_name,
+        limits,
+        gpu=run_gpu,
+        hlp_device=lambda w: CFG["device"] if run_gpu(w) else "cpu",
+        hlp_cuda=as_json(CFG["cuda"]),
     )
 
 

@@ -28,7 +28,7 @@ rule evaluate:
         " --dataset {wildcards.dataset} --method {wildcards.method}"
         " --variant {wildcards.variant} --features {params.features:q}"
         " --seed {wildcards.seed} --slice {params.run:q} {params.pseudo}"
-        " --out {output} 2> {log}"
+        " --devices {input.devices} --out {output} 2> {log}"
 
 
 rule analysis:
@@ -72,7 +72,7 @@ rule explain:
     conda:
         "../../envs/pipeline.yaml"
     resources:
-        **job_resources("explain"),
+        **run_resources("explain"),
     params:
         features=lambda w, input: feature_flags(input),
         eval_split=lambda w: dataset_spec(w)["eval_split"],
@@ -80,10 +80,12 @@ rule explain:
         panels=CFG["evaluation"]["explain_panels"],
     shell:
         "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " HLP_RUNTIME_MIN={resources.runtime}"
         " hlp explain --model {input.model} --manifest {input.manifest} --clips {input.clips}"
         " {params.features} --splits {input.splits} --split-scheme {wildcards.split}"
         " --eval-split {params.eval_split} --videos {params.videos:q}"
-        " --panels {params.panels} --out {output} 2> {log}"
+        " --panels {params.panels} --device {resources.hlp_device}"
+        " --cuda {resources.hlp_cuda:q} --out {output} 2> {log}"
 
 
 rule table:
@@ -163,10 +165,12 @@ rule plots:
             f"--pseudo {input.pseudo}" if "pseudo" in input.keys() else ""
         ),
         split=lambda w: dataset_spec(w)["eval_split"],
+        scheme=plot_scheme,
     shell:
         "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
         " hlp plots --predictions {input.predictions} --manifest {input.manifest}"
         " --clips {input.clips} --table {input.table} {params.pseudo} --split {params.split}"
+        " --splits {input.splits} --split-scheme {params.scheme}"
         " --bars {output.bars} --curves {output.curves} 2> {log}"
 
 
@@ -188,8 +192,10 @@ rule reel:
     params:
         seconds=CFG["evaluation"]["reel_seconds"],
         split=lambda w: dataset_spec(w)["eval_split"],
+        scheme=plot_scheme,
     shell:
         "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
         " hlp reel --predictions {input.predictions} --manifest {input.manifest}"
         " --clips {input.clips} --split {params.split} --seconds {params.seconds}"
+        " --splits {input.splits} --split-scheme {params.scheme}"
         " --out {output} 2> {log}"

@@ -1,5 +1,6 @@
 # Window features per (dataset, backbone, shard) into HDF5 shards, and saliency maps.
-# Published networks ask for one GPU (resources: gpu=1); weight-free extractors none.
+# Published networks ask for one GPU (resources: gpu=1) unless `device: cpu`; weight-free
+# extractors none.
 
 
 rule features:
@@ -24,6 +25,7 @@ rule features:
         shards=len(SHARDS),
     shell:
         "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " HLP_RUNTIME_MIN={resources.runtime}"
         " hlp features --manifest {input.manifest} --shard {wildcards.shard}"
         " --shards {params.shards} --slice {params.slice:q} --runtime {params.weights:q}"
         " --execution {resources.hlp_runtime:q} --out {output} 2> {log}"

@@ -1,6 +1,7 @@
 # Training and scoring, generic over the registered methods and their variants, per
 # (dataset, method, variant, split scheme, seed). Inputs follow the method's declaration
-# and the resolved run (highlight_pipeline.methods.registry); GPU methods ask for gpu=1.
+# and the resolved run (highlight_pipeline.methods.registry); a run whose method runs a
+# network asks for gpu=1 (run_resources in common.smk) unless `device: cpu`.
 
 
 rule train:
@@ -14,13 +15,7 @@ rule train:
         "../../envs/pipeline.yaml"
     threads: 1
     resources:
-        **job_resources(
-            "train",
-            train_limits,
-            gpu=lambda w: int(get_method(w.method).uses_gpu),
-            # How, not what, a job computes: not a rerun trigger (params are).
-            hlp_device=CFG["device"],
-        ),
+        **run_resources("train", train_limits),
     params:
         run=lambda w: as_json(hlruns.run_slice(run_of(w))),
         features=lambda w, input: feature_flags(input),
@@ -33,28 +28,33 @@ rule train:
         checkpoint=pretrained_signature,
     shell:
         "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " HLP_RUNTIME_MIN={resources.runtime}"
         " hlp train --method {wildcards.method} --variant {wildcards.variant}"
         " --run {params.run:q} --manifest {input.manifest} --clips {input.clips}"
         " {params.features} {params.pseudo} --splits {input.splits}"
         " --split-scheme {wildcards.split} --seed {wildcards.seed} --threads {threads}"
-        " --device {resources.hlp_device} {params.start} --out {output} 2> {log}"
+        " --device {resources.hlp_device} --cuda {resources.hlp_cuda:q}"
+        " {params.start} --out {output} 2> {log}"
 
 
 rule score:
     input:
         unpack(score_inputs),
     output:
-        f"{RESULTS}/{{dataset}}/models/{{method}}/{{variant}}/{{split}}/seed{{seed}}.scores.jsonl",
+        scores=f"{RESULTS}/{{dataset}}/models/{{method}}/{{variant}}/{{split}}/seed{{seed}}.scores.jsonl",
+        devices=f"{RESULTS}/{{dataset}}/models/{{method}}/{{variant}}/{{split}}/seed{{seed}}.devices.json",
     log:
         f"{RESULTS}/logs/{{dataset}}/score/{{method}}/{{variant}}/{{split}}/seed{{seed}}.log",
     conda:
         "../../envs/pipeline.yaml"
     resources:
-        **job_resources("score"),
+        **run_resources("score"),
     params:
         features=lambda w, input: feature_flags(input),
     shell:
         "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " HLP_RUNTIME_MIN={resources.runtime}"
         " hlp score --model {input.model} --manifest {input.manifest} --clips {input.clips}"
         " {params.features} --splits {input.splits} --split-scheme {wildcards.split}"
-        " --out {output} 2> {log}"
+        " --device {resources.hlp_device} --cuda {resources.hlp_cuda:q}"
+        " --out {output.scores} --devices {output.devices} 2> {log}"

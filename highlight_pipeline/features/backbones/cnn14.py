@@ -12,7 +12,17 @@ package) and executed as private modules whose imports go through a small hook t
 
 Nothing is written to the home directory and nothing is downloaded.  The resulting ``Cnn14``
 class is the package's own (same code, same parameter names), subclassed only to add
-``extract`` and the backbone name.
+``extract`` and the backbone name, and to keep its front end in float32 under autocast.
+
+Mixed precision (``features.amp`` on CUDA).  The front end squares STFT amplitudes and
+takes their logarithm: in float16 the power of a loud sound passes 65504 (a full-scale tone
+reaches about 2.6e5 in one bin) and becomes infinite, and silence's power falls below
+float16's smallest value (``amin`` 1e-10 is 0 there, and log10(0) is -inf), so the features
+come out NaN.  The ``spectrogram_extractor`` and ``logmel_extractor`` modules therefore run
+with autocast off, on float32 input (their class is swapped for a subclass whose
+``forward`` does that; parameters, names and state dict are unchanged); the convolutions
+after them take float16 as usual.  Without autocast this changes nothing: float32 input is
+used as it is.
 """
 
 from __future__ import annotations
@@ -97,10 +107,42 @@ def panns_models() -> types.ModuleType:
     return _cache["models"]
 
 
+_float32_classes: dict[type, type] = {}
+
+
+def _float32_class(cls: type[torch.nn.Module]) -> type[torch.nn.Module]:
+    """A subclass of ``cls`` whose ``forward`` runs in float32 with autocast off."""
+    if cls not in _float32_classes:
+
+        def forward(self: torch.nn.Module, x: Tensor) -> Tensor:
+            with torch.autocast(x.device.type, enabled=False):
+                return cls.forward(self, x.float())
+
+        _float32_classes[cls] = type(
+            f"Float32{cls.__name__}",
+            (cls,),
+            {
+                "__doc__": f"``{cls.__name__}`` run in float32, also under autocast.",
+                "__module__": __name__,
+                "forward": forward,
+            },
+        )
+    return _float32_classes[cls]
+
+
+FRONT_END = ("spectrogram_extractor", "logmel_extractor")
+
+
 def _backbone_class() -> type[torch.nn.Module]:
     if "class" in _cache:
         return _cache["class"]  # type: ignore[return-value]
     base = panns_models().Cnn14
+
+    def __init__(self: torch.nn.Module, *args: Any, **kwargs: Any) -> None:
+        base.__init__(self, *args, **kwargs)
+        for name in FRONT_END:  # float32 under autocast (module docstring)
+            module = getattr(self, name)
+            module.__class__ = _float32_class(type(module))
 
     def extract(self: torch.nn.Module, x: Tensor) -> Tensor:
         """(B, samples) mono 32 kHz waveform in [-1, 1] -> (B, 2048) ``embedding``.
@@ -121,6 +163,7 @@ def _backbone_class() -> type[torch.nn.Module]:
             "__module__": __name__,
             "backbone_name": NAME,
             "feature_dim": 2048,
+            "__init__": __init__,
             "extract": extract,
         },
     )

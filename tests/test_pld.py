@@ -102,7 +102,25 @@ def test_beta_by_category_overrides_beta():
 def test_frames_belong_to_the_clip_that_holds_them():
     starts, ends = np.array([0.0, 2.0, 4.0]), np.array([2.0, 4.0, 6.0])
     times = np.array([0.0, 1.99, 2.0, 5.9, 6.0, 7.5])
-    assert pld.frame_clips(times, starts, ends).tolist() == [0, 0, 1, 2, -1, -1]
+    frame, clip = pld.frame_clip_pairs(times, starts, ends)
+    pairs = list(zip(frame.tolist(), clip.tolist(), strict=True))
+    assert pairs == [(0, 0), (1, 0), (2, 1), (3, 2)]
+
+
+def test_overlapping_segments_each_hold_every_frame_inside_them():
+    """YouTube Highlights' layout: 100-frame segments every 50 frames (match_label.json);
+    at 10 fps [0, 10), [5, 15), [10, 20) s. Eq. 6: a segment's frames are all of them."""
+    starts, ends = np.array([0.0, 5.0, 10.0]), np.array([10.0, 15.0, 20.0])
+    times = np.arange(0, 20, 0.1)
+    frame, clip = pld.frame_clip_pairs(times, starts, ends)
+    for c in range(3):
+        held = times[frame[clip == c]]
+        assert len(held) == 100 and held.min() >= starts[c] and held.max() < ends[c]
+    labels = pld.frame_labels(times, starts, ends, np.array([1, 0, -1]))
+    assert (labels[:50] == 1).all()  # in segment 0 only
+    assert (labels[50:100] == -1).all()  # a highlight and a non-highlight segment: neither
+    assert (labels[100:150] == 0).all()  # segment 1, and segment 2 is unlabelled
+    assert (labels[150:] == -1).all()  # unlabelled only
 
 
 def test_saliency_track_gives_the_nearest_map_and_nothing_past_its_end():
@@ -256,6 +274,27 @@ def test_segment_score_is_the_mean_of_the_maps_over_its_frames(small_inputs):
     assert maps.shape == (20, 16, 16) and 0 <= maps.min() and maps.max() <= 1
     scores = model.score(video)
     assert np.allclose(scores, [maps[:10].mean(), maps[10:].mean()], atol=1e-6)
+
+
+def test_overlapping_segments_are_scored_from_every_frame_inside_them(small_inputs):
+    """Eq. 6 on YouTube Highlights' layout (segments overlapping by half): each segment's
+    score is the mean over all of its frames, those it shares with its neighbours too."""
+    model = pld.fit(small_inputs, _run(), seed=0, progress=False)
+    base = small_inputs.videos[2]
+    video = VideoInputs(
+        video_id=base.video_id,
+        starts=np.array([0.0, 1.0, 2.0]),
+        ends=np.array([2.0, 3.0, 4.0]),
+        category="c",
+        split="test",
+        labels=np.array([1, 0, 0]),
+        frames=base.frames,
+        saliency=base.saliency,
+        path=base.path,
+    )
+    maps = model.distinction_maps(video, np.arange(video.frames.n_frames)).mean(axis=(1, 2))
+    expected = [maps[0:10].mean(), maps[5:15].mean(), maps[10:20].mean()]
+    assert np.allclose(model.score(video), expected, atol=1e-6)
 
 
 def test_scoring_batches_more_windows_without_changing_the_maps(small_inputs):

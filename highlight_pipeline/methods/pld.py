@@ -116,11 +116,39 @@ def window_indices(target: int, n_frames: int, length: int, temporal: bool = Tru
     return np.where(positions >= 0, positions, padded).astype(np.int64)
 
 
-def frame_clips(times: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Clip index of each frame time (``start <= t < end``), -1 where no clip holds it."""
-    index = np.searchsorted(starts, times, side="right") - 1
-    inside = (index >= 0) & (times < ends[np.clip(index, 0, None)])
-    return np.where(inside, index, -1)
+def frame_clip_pairs(
+    times: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (frame, clip) with ``start <= t < end`` for ascending frame ``times``, ordered
+    by frame, then clip. A frame inside overlapping clips belongs to each of them: YouTube
+    Highlights' segments overlap by half, and Eq. 6 averages a segment's score over *all*
+    of its frames."""
+    lo = np.searchsorted(times, starts, side="left")
+    hi = np.searchsorted(times, ends, side="left")
+    counts = np.maximum(hi - lo, 0)
+    clip = np.repeat(np.arange(len(starts)), counts)
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    frame = np.repeat(lo, counts) + offsets
+    order = np.lexsort((clip, frame))
+    return frame[order], clip[order]
+
+
+def frame_labels(
+    times: np.ndarray, starts: np.ndarray, ends: np.ndarray, labels: np.ndarray
+) -> np.ndarray:
+    """Each frame's label from the labelled clips that hold it (label >= 0): theirs where
+    they agree, -1 (not trained on) where none holds it or overlapping clips disagree (a
+    frame in the overlap of a highlight and a non-highlight segment is neither; the paper
+    is silent, docs/architecture.md)."""
+    frame, clip = frame_clip_pairs(times, starts, ends)
+    found = np.asarray(labels)[clip]
+    known = found >= 0
+    frame, found = frame[known], found[known]
+    low = np.full(len(times), np.iinfo(np.int64).max)
+    high = np.full(len(times), -1)
+    np.minimum.at(low, frame, found)
+    np.maximum.at(high, frame, found)
+    return np.where((high >= 0) & (low == high), high, -1)
 
 
 # ----------------------------------------------------------------------------- targets
@@ -321,9 +349,8 @@ class PLDModel:
             chosen = np.unique(np.clip(nearest, 0, len(times) - 1))
         else:
             chosen = np.arange(len(times))
-        clips = frame_clips(times[chosen], video.starts, video.ends)
-        keep = clips >= 0
-        chosen, clips = chosen[keep], clips[keep]
+        at, clips = frame_clip_pairs(times[chosen], video.starts, video.ends)
+        chosen = chosen[at]  # a frame in two overlapping clips counts for both (Eq. 6)
         # clips without a chosen frame inside them: the frame nearest their middle
         empty = np.setdiff1d(np.arange(video.n_clips), clips)
         middles = (video.starts[empty] + video.ends[empty]) / 2
@@ -340,7 +367,12 @@ class PLDModel:
         scores = np.full(video.n_clips, np.nan)
         if len(frames) == 0:
             return scores
-        means = self.distinction_maps(video, frames).mean(axis=(1, 2)).astype(np.float64)
+        _, first = np.unique(frames, return_index=True)
+        distinct = frames[np.sort(first)]  # each frame's map once, in the order scored
+        means = self.distinction_maps(video, distinct).mean(axis=(1, 2)).astype(np.float64)
+        if len(distinct) < len(frames):  # frames in two overlapping clips
+            of_frame = dict(zip(distinct.tolist(), means, strict=True))
+            means = np.array([of_frame[f] for f in frames.tolist()])
         sums = np.bincount(owners, weights=means, minlength=video.n_clips)
         counts = np.bincount(owners, minlength=video.n_clips)
         scored = counts > 0
@@ -382,10 +414,7 @@ class TrainingVideo:
         self.video = video
         source = video.frames
         times = source.times
-        clips = frame_clips(times, video.starts, video.ends)
-        labels = np.full(len(times), -1)
-        known = clips >= 0
-        labels[known] = video.labels[clips[known]]
+        labels = frame_labels(times, video.starts, video.ends, video.labels)
         self.beta = beta_of(settings, video.category)
         self.settings, self.size = settings, size
         spatial = settings["spatial"]

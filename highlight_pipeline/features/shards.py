@@ -8,7 +8,8 @@ Layout of ``shard-{k}.h5``: one group per video (name = URL-quoted video_id) hol
 manifest's), ``extent`` (the seconds the stream decoded; NaN where not measured, as for
 saliency maps) and ``partial`` (the stream ended more than ``video.decode.END_TOLERANCE``
 before ``duration``: the windows end at ``extent``, and the rest of the video has none),
-``decoder`` (2: damaged packets were skipped, ``video.decode``; absent in older entries)
+``decoder`` (3: damaged packets skipped, ``video.decode``, and FFmpeg's C code,
+``numerics.pin_ffmpeg``; absent in older entries)
 and, where damaged packets left a hole longer than one window inside the stream, a
 ``gaps`` dataset ([K, 2] start/end seconds): the windows over a hole are NaN (missing).
 File attributes: ``backbone``, ``weights``, ``preprocessing`` (JSON of the config slice),
@@ -21,8 +22,9 @@ Snakemake deletes a job's outputs before it runs, so each finished shard is also
 hard-linked under ``.prev/``: the next run of the same shard reuses every video whose
 fingerprint and config hash match instead of recomputing it. A shard of an older layout is
 not reused: its windows may hold a stream's last frame or sound past the stream's end. Nor
-is a partial entry of an older decoder: its stream may have stopped at a damaged packet
-that decoding now skips.
+is an entry of an older decoder: its stream may have stopped at a damaged packet that
+decoding now skips, and its sound was decoded by FFmpeg's SIMD code, whose samples differ
+from the C code's (a shard never mixes the two; re-extracted once).
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ import numpy as np
 from highlight_pipeline import __version__
 
 LAYOUT = 2  # 2: per-video duration, extent and partial (no held frames past a stream's end)
-DECODER = 2  # 2: damaged packets skipped, the holes they leave recorded (1: decoding stopped)
+#: 3: FFmpeg's C code (numerics.pin_ffmpeg); 2: damaged packets skipped, the holes they leave
+#: recorded; 1: decoding stopped at a damaged packet
+DECODER = 3
 
 
 def shard_of(video_id: str, n_shards: int) -> int:
@@ -189,7 +193,7 @@ def read_meta(path: str | Path) -> ShardMeta:
 
 def reusable_entries(path: str | Path, config_hash: str) -> dict[str, VideoEntry]:
     """Entries of the previous run of this shard, if it used the same configuration and
-    the current layout; not the partial entries of an older decoder (module docstring)."""
+    the current layout; not the entries of an older decoder (module docstring)."""
     prev = previous_path(path)
     if not prev.is_file():
         return {}
@@ -197,7 +201,7 @@ def reusable_entries(path: str | Path, config_hash: str) -> dict[str, VideoEntry
         meta = read_meta(prev)
         if meta.config_hash != config_hash or meta.layout != LAYOUT:
             return {}
-        return {e.video_id: e for e in read_entries(prev) if e.decoder == DECODER or not e.partial}
+        return {e.video_id: e for e in read_entries(prev) if e.decoder == DECODER}
     except (OSError, KeyError, ValueError):
         return {}
 

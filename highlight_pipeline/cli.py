@@ -368,6 +368,21 @@ def cmd_scores_summary(args: argparse.Namespace) -> None:
     print(text, end="")
 
 
+def cmd_qv_submission(args: argparse.Namespace) -> None:
+    from highlight_pipeline.qvhighlights_submission import validate_submission, write_submission
+
+    if args.check:
+        if args.scores or args.out:
+            raise PipelineError("give either --check FILE, or --scores and --out; not both")
+        n = validate_submission(args.check, args.annotations)
+        print(f"{args.check}: a valid submission for the {n} queries of {args.annotations}")
+        return
+    if not (args.scores and args.out):
+        raise PipelineError("give --scores and --out to write a submission (or --check FILE)")
+    n = write_submission(args.scores, args.annotations, args.out)
+    print(f"{args.out}: {n} queries of {args.annotations}, checked")
+
+
 def cmd_plots(args: argparse.Namespace) -> None:
     from highlight_pipeline.plots import plot_map_bars, plot_video_curves
 
@@ -761,6 +776,42 @@ def build_parser() -> argparse.ArgumentParser:
         help='JSON list of {"method", "variant", "features", "scores": [files]}',
     )
     p.add_argument("--out", required=True, help="Markdown summary")
+
+    p = add(
+        "qv-submission",
+        cmd_qv_submission,
+        "write the QVHighlights evaluation server's submission file of a scores file "
+        "(highlight detection: one JSON line per query with qid, query, vid and "
+        "pred_saliency_scores, one score per 2-second clip), checked against the format's "
+        "rules; or check an existing file",
+    )
+    p.epilog = (
+        "Rules checked: every query of the release file exactly once and no other qid, its "
+        "vid, one finite number per clip of its grid (int(duration / 2) clips, in order). "
+        "A query without scores or a clip without one (null) is refused, never filled in. "
+        "The server takes one zip (no folder) of hl_val_submission.jsonl and "
+        "hl_test_submission.jsonl (docs/protocols.md). Example: hlp qv-submission --scores "
+        "results/qvhighlights/models/avph/av-ph/default/seed0.scores.jsonl --annotations "
+        "data/qvhighlights/highlight_test_release.jsonl --out hl_test_submission.jsonl"
+    )
+    p.add_argument(
+        "--annotations",
+        required=True,
+        metavar="FILE",
+        help="the release file whose queries the submission answers: "
+        "highlight_test_release.jsonl (or highlight_val_release.jsonl)",
+    )
+    p.add_argument(
+        "--scores",
+        metavar="FILE",
+        help="clip scores from `hlp score` (….scores.jsonl; one line per query, video_id qid{qid})",
+    )
+    p.add_argument("--out", metavar="FILE", help="the submission file to write (JSON lines)")
+    p.add_argument(
+        "--check",
+        metavar="FILE",
+        help="instead of writing: check this submission file against --annotations",
+    )
 
     p = add("plots", cmd_plots, "score curves per video and a bar chart of the metric per category")
     _add_run_inputs(p)

@@ -29,3 +29,9 @@ class ModelFileError(PipelineError):
 class NumericsError(PipelineError):
     """A computation gave values that are not finite (NaN, infinity): a network's features
     under mixed precision, for one. It names what gave them and stops the job."""
+
+
+class SubmissionError(PipelineError):
+    """A benchmark server's submission file cannot be written (a query without scores, a
+    clip without a score) or breaks the server's format rules. The message names the file
+    and the query."""

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from highlight_pipeline.config import validate_config
+from highlight_pipeline.qvhighlights_submission import validate_submission
 from highlight_pipeline.runs import run_list
 from tests.workflow_helpers import REPO, new_workdir, snakemake, venv_env
 
@@ -88,11 +89,27 @@ def check_table(workdir: Path, dataset: str, config: dict) -> pd.DataFrame:
     return table
 
 
+def check_qv_submissions(workdir: Path, config: dict) -> None:
+    """QVHighlights: each run's evaluation-server files (first scheme and seed), valid for
+    the miniature's release files (6 val queries, 2 unlabelled test queries)."""
+    root = workdir / "qvhighlights_mini"
+    split = config["datasets"]["qvhighlights"]["split_schemes"][0]
+    seed = config["evaluation"]["seeds"][0]
+    for method, variant in run_list(config):
+        base = workdir / f"results/submissions/qvhighlights/{method}/{variant}/{split}/seed{seed}"
+        for part, queries in (("val", 6), ("test", 2)):
+            path = base / f"hl_{part}_submission.jsonl"
+            assert path.is_file(), path
+            assert validate_submission(path, root / f"highlight_{part}_release.jsonl") == queries
+
+
 @pytest.mark.parametrize("dataset", sorted(DATASET_PRESETS))
 def test_a_dataset_preset_rehearses_to_its_table(dataset: str, tmp_path: Path) -> None:
     workdir = new_workdir(tmp_path / "run")
     config = rehearse(workdir, dataset, DATASET_PRESETS[dataset])
     check_table(workdir, dataset, config)
+    if dataset == "qvhighlights":
+        check_qv_submissions(workdir, config)
     console = (workdir / "console.txt").read_text()
     assert "a rehearsal (random weights, shrunk settings): not a result" in console
 
@@ -104,3 +121,5 @@ def test_an_ablation_preset_rehearses_to_its_table(dataset, preset, tmp_path: Pa
     config = rehearse(workdir, dataset, DATASET_PRESETS[dataset], preset)
     table = check_table(workdir, dataset, config)
     assert len(set(table["variant"])) >= 3  # an ablation: several rows
+    if dataset == "qvhighlights":
+        check_qv_submissions(workdir, config)

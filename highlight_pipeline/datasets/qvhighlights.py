@@ -30,7 +30,8 @@ Clips: as moment_detr's ``mk_gt_scores``: ``n = int(duration / 2)`` clips, clip 
 ("VeryGood"), the positive set of HIT@1-VeryGood (moment_detr ``compute_hl_hit1`` takes the
 max over annotators; its mAP uses each annotator's own ``>= 4`` column). Test queries have
 no labels: ``label``, ``relevant`` and ``s*`` are -1. Protocol: ``qvhighlights-hl``
-(evaluate on val: the test labels are not public).
+(evaluate on val: the test labels are not public; the test queries' scores go to the
+evaluation server, :mod:`highlight_pipeline.qvhighlights_submission`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ DEFAULTS = {"video_pattern": "videos/{vid}.mp4"}
 SPLIT_FILES = {s: f"highlight_{s}_release.jsonl" for s in ("train", "val", "test")}
 SEARCH_DIRS = (".", "data")
 N_ANNOTATORS = 3
+CLIP_SECONDS = 2
 CLIP_COLUMNS = ["video_id", "clip", "start", "end", "label", "relevant", "s0", "s1", "s2", "query"]
 
 
@@ -68,6 +70,12 @@ class Query:
     @property
     def video_id(self) -> str:
         return f"qid{self.qid}"
+
+
+def n_clips(duration: float) -> int:
+    """The clip grid of a query: ``int(duration / 2)`` 2-second clips (moment_detr
+    ``mk_gt_scores``; a trailing part shorter than 2 s is no clip)."""
+    return int(duration / CLIP_SECONDS)
 
 
 def _is_number(x) -> bool:
@@ -97,7 +105,7 @@ def parse_line(obj, split: str, where: str) -> Query:
                 f"{where}: qid {qid}: has {labelled[0]} but not the other of "
                 "relevant_clip_ids / saliency_scores"
             )
-        n = int(duration / 2)
+        n = n_clips(duration)
         ids = obj["relevant_clip_ids"]
         if not isinstance(ids, list) or not all(
             isinstance(c, int) and not isinstance(c, bool) for c in ids
@@ -180,6 +188,18 @@ def find_files(root: Path, spec: dict) -> dict[str, Path]:
     return found
 
 
+def release_file(root: str | Path, spec: dict, split: str) -> Path | None:
+    """The ``highlight_{split}_release.jsonl`` the reader reads under ``root`` (root or
+    data/), or None: no such file, or ``spec["splits"]`` leaves the split out. Never
+    raises (the workflow asks this while it plans, before any file is checked)."""
+    splits = spec.get("splits")
+    if split not in SPLIT_FILES or (splits is not None and split not in splits):
+        return None
+    root = Path(root)
+    name = SPLIT_FILES[split]
+    return next((root / d / name for d in SEARCH_DIRS if (root / d / name).is_file()), None)
+
+
 def load_queries(root: Path, spec: dict) -> list[Query]:
     queries: list[Query] = []
     seen: dict[int, str] = {}
@@ -226,7 +246,7 @@ class QVHighlightsReader:
                 raise DatasetError(
                     f"manifest: {row.video_id!r} is not a QVHighlights query under {root}"
                 )
-            n = int(q.duration / 2)
+            n = n_clips(q.duration)
             if q.saliency is None:
                 scores = np.full((n, N_ANNOTATORS), -1, dtype=np.int64)
                 relevant = np.full(n, -1, dtype=np.int64)

@@ -16,6 +16,7 @@ from snakemake.utils import min_version
 from highlight_pipeline import config as hlconfig
 from highlight_pipeline import runs as hlruns
 from highlight_pipeline.datasets.folder import listing_signature
+from highlight_pipeline.datasets.qvhighlights import release_file
 from highlight_pipeline.datasets.registry import dataset_root
 from highlight_pipeline.failures import report_failures
 from highlight_pipeline.memory_guard import rule_limits
@@ -49,6 +50,7 @@ wildcard_constraints:
     pseudo_id="[A-Za-z0-9_.-]+",
     analysis="[a-z0-9-]+",
     frames_id=r"[0-9p]+fps-\d+x\d+",
+    qv_split="val|test",
 
 
 def as_json(value):
@@ -440,6 +442,41 @@ def scored_runs(dataset):
     ]
 
 
+def qv_release_input(wildcards):
+    """The QVHighlights release file whose queries a submission answers (the reader's
+    highlight_{qv_split}_release.jsonl; its expected place when there is none)."""
+    root = root_of(wildcards)
+    found = release_file(root, dataset_spec(wildcards), wildcards.qv_split)
+    return str(found or Path(root) / f"highlight_{wildcards.qv_split}_release.jsonl")
+
+
+def qv_submissions_of(dataset):
+    """The QVHighlights evaluation server's files (hl_test_submission.jsonl, and
+    hl_val_submission.jsonl beside it when the reader reads a val file: the server takes
+    both in one zip) of each run's first split scheme and seed; none unless the reader
+    is qvhighlights and reads a test file (withheld labels: the server scores it)."""
+    spec = CFG["datasets"][dataset]
+    if spec["reader"] != "qvhighlights":
+        return []
+    root = dataset_root(dataset, spec, RESULTS)
+    if release_file(root, spec, "test") is None:
+        return []
+    parts = [p for p in ("val", "test") if release_file(root, spec, p) is not None]
+    split, seed = schemes_of(dataset)[0], SEEDS[0]
+    return [
+        qv_submission_path(dataset, method, variant, split, seed, part)
+        for method, variant in runs_of(dataset)
+        for part in parts
+    ]
+
+
+def qv_submission_path(dataset, method, variant, split, seed, part):
+    name = f"hl_{part}_submission.jsonl"  # the server's name in the zip
+    return (
+        f"{RESULTS}/submissions/{dataset}/{method}/{variant}/{split}/seed{seed}/{name}"
+    )
+
+
 def plot_inputs(wildcards):
     """The scores shown in plots and the reel: first run, scheme and seed."""
     dataset = wildcards.dataset
@@ -568,5 +605,6 @@ def all_targets():
             f"{RESULTS}/plots/{dataset}/curves",
             f"{RESULTS}/plots/{dataset}/reel.mp4",
             *explanations_of(dataset),
+            *qv_submissions_of(dataset),
         ]
     return targets

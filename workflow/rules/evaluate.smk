@@ -1,4 +1,5 @@
-# Evaluation per run; result tables, plots and a highlight reel per dataset.
+# Evaluation per run; result tables, plots and a highlight reel per dataset; QVHighlights
+# evaluation-server submission files.
 
 
 rule evaluate:
@@ -137,6 +138,24 @@ rule scores_summary:
         "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
         " hlp scores-summary --dataset {wildcards.dataset} --runs {params.runs:q}"
         " --out {output} 2> {log} | tee -a {log} >&2"
+
+
+rule qv_submission:
+    input:
+        scores=lambda w: scores_path(w.dataset, w.method, w.variant, w.split, w.seed),
+        annotations=qv_release_input,
+    output:
+        f"{RESULTS}/submissions/{{dataset}}/{{method}}/{{variant}}/{{split}}/seed{{seed}}/hl_{{qv_split}}_submission.jsonl",
+    log:
+        f"{RESULTS}/logs/{{dataset}}/submissions/{{method}}/{{variant}}/{{split}}/seed{{seed}}.{{qv_split}}.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    resources:
+        **job_resources("qv_submission"),
+    shell:
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
+        " hlp qv-submission --scores {input.scores} --annotations {input.annotations:q}"
+        " --out {output} 2> {log}"
 
 
 rule plots:

@@ -43,7 +43,7 @@ import math
 from pathlib import Path
 
 from highlight_pipeline.atomic import write_text_atomic
-from highlight_pipeline.datasets.qvhighlights import Query, n_clips, read_jsonl
+from highlight_pipeline.datasets.qvhighlights import Query, json_lines, n_clips, read_jsonl
 from highlight_pipeline.errors import SubmissionError
 
 log = logging.getLogger(__name__)
@@ -76,18 +76,8 @@ def read_annotations(path: str | Path) -> list[Query]:
 
 def _read_scores(path: Path) -> dict[str, list]:
     """video_id -> its clip scores as written (None for a clip without a score)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise SubmissionError(f"{path}: cannot read ({exc})") from None
     found: dict[str, list] = {}
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SubmissionError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
+    for lineno, obj in json_lines(path, SubmissionError):
         if not isinstance(obj, dict) or not isinstance(obj.get("scores"), list):
             raise SubmissionError(f"{path}:{lineno}: not a scores line (video_id, scores)")
         found[str(obj.get("video_id"))] = obj["scores"]
@@ -98,12 +88,16 @@ def _is_score(x) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def submission_lines(scores_jsonl: str | Path, annotation_jsonl: str | Path) -> list[dict]:
+def submission_lines(
+    scores_jsonl: str | Path, annotation_jsonl: str | Path, queries: list[Query] | None = None
+) -> list[dict]:
     """One submission record per query of the release file, in its order, from a
     pipeline scores file (``hlp score``). Refuses a query without a score line, a score
-    list of another length than the query's clip grid, and a clip without a finite score."""
+    list of another length than the query's clip grid, and a clip without a finite score.
+    ``queries``: the release file's, when already read."""
     scores_path = Path(scores_jsonl)
-    queries = read_annotations(annotation_jsonl)
+    if queries is None:
+        queries = read_annotations(annotation_jsonl)
     scores = _read_scores(scores_path)
     records = []
     for q in queries:
@@ -201,18 +195,7 @@ def validate_submission(path: str | Path, annotation_jsonl: str | Path) -> int:
     number of queries. Raises :class:`SubmissionError` naming the file, line and qid."""
     path = Path(path)
     queries = read_annotations(annotation_jsonl)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise SubmissionError(f"{path}: cannot read ({exc})") from None
-    records = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            raise SubmissionError(f"{path}:{lineno}: empty line")
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise SubmissionError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
+    records = [obj for _, obj in json_lines(path, SubmissionError, blank_ok=False)]
     check_records(records, queries, str(path))
     return len(records)
 
@@ -223,8 +206,9 @@ def write_submission(
     """Write the submission of a scores file for the queries of a release file (one JSON
     line per query, in the release file's order), checked against the format's rules
     before it is written (atomically). The number of queries."""
-    records = submission_lines(scores_jsonl, annotation_jsonl)
-    check_records(records, read_annotations(annotation_jsonl), str(out))
+    queries = read_annotations(annotation_jsonl)
+    records = submission_lines(scores_jsonl, annotation_jsonl, queries)
+    check_records(records, queries, str(out))
     text = "".join(json.dumps(r, allow_nan=False) + "\n" for r in records)
     write_text_atomic(out, text)
     clips = sum(len(r[SCORES_KEY]) for r in records)

@@ -194,6 +194,11 @@ REHEARSAL_NOTE = (
 )
 
 
+def is_rehearsal(summary: pd.DataFrame) -> bool:
+    """Whether the table is a rehearsal's (``build_table(..., rehearsal=True)``)."""
+    return bool("rehearsal" in summary.columns and summary["rehearsal"].any())
+
+
 def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
     """Markdown tables (one per metric); paper rows when ``summary`` has paper numbers; a
     rehearsal (``summary.rehearsal``) says so above the tables and in every row."""
@@ -201,7 +206,7 @@ def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
     columns = _columns(summary)
     metrics = sorted(summary["metric"].unique())
     with_paper = "paper" in summary.columns
-    rehearsal = bool("rehearsal" in summary.columns and summary["rehearsal"].any())
+    rehearsal = is_rehearsal(summary)
     title = f"# {dataset}: {', '.join(metrics)} (mean ± std over seeds)"
     lines = [title + (" — REHEARSAL" if rehearsal else ""), ""]
     if rehearsal:
@@ -476,7 +481,7 @@ def render_latex(summary: pd.DataFrame, dataset: str) -> str:
         "% Paper rows: the value the paper reports (difference ours - paper); -- where none.",
         "% Requires \\usepackage{booktabs}.",
     ]
-    if "rehearsal" in summary.columns and summary["rehearsal"].any():
+    if is_rehearsal(summary):
         out.insert(1, "% REHEARSAL, not a result: random weights, shrunk settings, a miniature.")
     for metric in metrics:
         out += [

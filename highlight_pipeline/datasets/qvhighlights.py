@@ -147,21 +147,31 @@ def parse_line(obj, split: str, where: str) -> Query:
     return Query(qid, obj["query"], vid, float(duration), split, where, clip_ids, saliency)
 
 
-def read_jsonl(path: Path, split: str) -> list[Query]:
+def json_lines(
+    path: str | Path, error: type[Exception] = DatasetError, blank_ok: bool = True
+) -> list[tuple[int, object]]:
+    """``(line number, object)`` of each line of a JSON-lines file; a file that cannot be
+    read, a malformed line (and with ``blank_ok`` false an empty one) is ``error`` naming
+    the file and line."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc})") from None
+        raise error(f"{path}: cannot read ({exc})") from None
     out = []
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
-            continue
+            if blank_ok:
+                continue
+            raise error(f"{path}:{lineno}: empty line")
         try:
-            obj = json.loads(line)
+            out.append((lineno, json.loads(line)))
         except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
-        out.append(parse_line(obj, split, f"{path}:{lineno}"))
+            raise error(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
     return out
+
+
+def read_jsonl(path: Path, split: str) -> list[Query]:
+    return [parse_line(obj, split, f"{path}:{lineno}") for lineno, obj in json_lines(path)]
 
 
 def find_files(root: Path, spec: dict) -> dict[str, Path]:

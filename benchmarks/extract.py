@@ -31,7 +31,9 @@ import av
 import numpy as np
 import torch
 
+from highlight_pipeline.config import REPO_ROOT, features_slice, load_config
 from highlight_pipeline.features.extract import build_extractor
+from highlight_pipeline.features.extractors import extractor_names, get_extractor
 from highlight_pipeline.features.neural import (
     NeuralExtractor,
     iter_audio_windows,
@@ -41,9 +43,11 @@ from highlight_pipeline.features.neural import (
 from highlight_pipeline.features.windows import window_grid
 from highlight_pipeline.video.probe import probe
 
-VISUAL = ["r3d34", "c3d", "i3d"]
-AUDIO = ["cnn14"]
-WEIGHT_FREE = ["colormotion", "logmel"]
+# The window extractors of the registry (features/extractors.py), by kind.
+SALIENCY = extractor_names("saliency")
+VISUAL = [n for n in extractor_names("visual") if get_extractor(n).neural]
+AUDIO = [n for n in extractor_names("audio") if get_extractor(n).neural]
+WEIGHT_FREE = [n for n in extractor_names() if not get_extractor(n).neural and n not in SALIENCY]
 
 
 def make_video(path: Path, seconds: float, fps: int, width: int = 1280, height: int = 720) -> None:
@@ -83,14 +87,10 @@ def make_video(path: Path, seconds: float, fps: int, width: int = 1280, height: 
 
 
 def feature_slice(name: str) -> dict:
-    grid = {"window_seconds": 1.0, "stride_seconds": 0.5}
-    if name == "colormotion":
-        return {"extractor": name, "fps": 8, "width": 128, "height": 96, **grid}
-    if name == "logmel":
-        return {"extractor": name, "audio_rate": 16000, **grid}
-    if name == "cnn14":
-        return {"extractor": name, **grid}
-    return {"extractor": name, "options": {}}
+    """The extractor's slice in the default config (8 fps at 128x96 and 16 kHz for the
+    weight-free ones, 1 s windows every 0.5 s, a network's reference input)."""
+    config = load_config(REPO_ROOT / "config.yaml")
+    return features_slice(config, get_extractor(name).modality, name)
 
 
 def runtime() -> dict:

@@ -332,6 +332,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         args.slice,
         args.pseudo,
         json.loads(Path(args.devices).read_text()) if args.devices else None,
+        also=[p for p in args.also_protocols.split(",") if p],
     )
     write_metrics(args.out, metrics)
     log.info(
@@ -356,6 +357,7 @@ def cmd_table(args: argparse.Namespace) -> None:
         args.paper_dataset,
         analyses=args.analyses,
         rehearsal=args.rehearsal,
+        differs=args.differs,
     )
     print(Path(args.md).read_text())
 
@@ -723,7 +725,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("evaluate", cmd_evaluate, "evaluate predictions with the dataset's protocol")
     _add_run_inputs(p)
-    p.add_argument("--protocol", default="youtube-map")
+    p.add_argument(
+        "--protocol",
+        default="youtube-map",
+        help="the protocol the run's row is scored with (docs/protocols.md)",
+    )
+    p.add_argument(
+        "--also-protocols",
+        default="",
+        help="comma-separated protocols the run is also scored with (the random baseline "
+        "beside rows whose paper scores another way), recorded under also_scored",
+    )
     _add_split_inputs(p)
     p.add_argument("--eval-split", default="test", help="test or val")
     p.add_argument("--dataset", required=True)
@@ -760,6 +772,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--rehearsal",
         action="store_true",
         help="mark the tables and every row as a rehearsal's (random weights, shrunk)",
+    )
+    p.add_argument(
+        "--differs",
+        type=_json,
+        default={},
+        help='JSON {"method/variant": ["setting: ours (paper: theirs)", ...]}: where each run '
+        "differs from its paper's setting (the workflow computes it from docs/paper-settings.md"
+        "'s rows); shown under the table and in the log",
     )
 
     p = add(

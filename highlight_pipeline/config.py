@@ -18,10 +18,7 @@ import jsonschema
 import yaml
 
 from highlight_pipeline.errors import ConfigError
-
-# The weight-free extractors' definitions by version (features/weight_free.py says what
-# changed): the version is part of the feature slice, so a new one re-extracts.
-WEIGHT_FREE_VERSIONS = {"colormotion": 2}
+from highlight_pipeline.features import extractors
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -41,6 +38,10 @@ def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
         )
     with open(path) as handle:
         schema = yaml.safe_load(handle)
+    extractors.fill_schema(schema)  # the extractor names, from features/extractors.py
+    from highlight_pipeline.metrics import PROTOCOLS
+
+    schema["$defs"]["protocol"]["enum"] = list(PROTOCOLS)
     methods = schema["$defs"]["methods"]["properties"]
     for name in method_names():
         if name in methods:
@@ -115,11 +116,23 @@ def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None
     for name, spec in config["datasets"].items():
         if spec["reader"] != "synthetic" and "root" not in spec:
             raise ConfigError(f"config.datasets.{name}: reader {spec['reader']!r} needs `root`")
+    for name, spec in config["datasets"].items():
+        for method in spec.get("paper_evaluation", {}):
+            _known_method(method, f"config.datasets.{name}.paper_evaluation")
     pseudo = config["pseudo"]
     if pseudo["k_min"] > pseudo["k_max"]:
         raise ConfigError("config.pseudo: k_min must not exceed k_max")
     validate_runs(config, schema)
     return config
+
+
+def _known_method(method: str, where: str) -> None:
+    from highlight_pipeline.methods.registry import get_method
+
+    try:
+        get_method(method)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _check_part(value: Any, node: dict[str, Any], root: dict[str, Any], where: str) -> None:
@@ -201,7 +214,15 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 # Dataset keys that do not change which videos, clips or labels a dataset has.
-NOT_READER_KEYS = {"methods", "synth", "split_schemes", "eval_split", "protocol", "paper_dataset"}
+NOT_READER_KEYS = {
+    "methods",
+    "synth",
+    "split_schemes",
+    "eval_split",
+    "protocol",
+    "paper_dataset",
+    "paper_evaluation",
+}
 
 
 def reader_slice(config: dict[str, Any], dataset: str) -> dict[str, Any]:
@@ -210,26 +231,56 @@ def reader_slice(config: dict[str, Any], dataset: str) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if k not in NOT_READER_KEYS}
 
 
-def protocol_of(config: dict[str, Any], dataset: str) -> str:
+def protocol_of(config: dict[str, Any], dataset: str, method: str | None = None) -> str:
+    """The protocol ``method``'s runs on ``dataset`` are scored with: its paper's
+    (``paper_evaluation.<method>.protocol``) where the dataset names one, else the dataset's
+    ``protocol``, else the reader's."""
     from highlight_pipeline.datasets.registry import get_reader
 
     spec = config["datasets"][dataset]
-    return spec.get("protocol") or get_reader(spec["reader"]).protocol
+    own = spec.get("paper_evaluation", {}).get(method, {}).get("protocol")
+    return own or spec.get("protocol") or get_reader(spec["reader"]).protocol
 
 
-NEURAL = {"r3d34", "c3d", "i3d", "cnn14", "tased"}
+def split_schemes_of(config: dict[str, Any], dataset: str, method: str | None = None) -> list:
+    """The split schemes ``method`` trains and is scored on: its paper's
+    (``paper_evaluation.<method>.split_schemes``) or the dataset's ``split_schemes``. A
+    chance baseline runs on every scheme any method of the dataset uses, so that each row
+    has its random baseline on the same test videos."""
+    from highlight_pipeline.methods.registry import chance_baselines
+
+    spec = config["datasets"][dataset]
+    overrides = spec.get("paper_evaluation", {})
+    if method in chance_baselines():
+        schemes = list(spec["split_schemes"])
+        for own in overrides.values():
+            schemes += [s for s in own.get("split_schemes", []) if s not in schemes]
+        return schemes
+    return list(overrides.get(method, {}).get("split_schemes") or spec["split_schemes"])
 
 
-WEIGHT_FREE = {"colormotion": "visual", "logmel": "audio", "spectral": "saliency"}
+def chance_protocols(config: dict[str, Any], dataset: str, split: str) -> list[str]:
+    """The protocols a chance baseline's run on ``split`` is scored with: every protocol
+    that a method of the dataset is scored with on that split scheme (the dataset's first)."""
+    from highlight_pipeline.methods.registry import chance_baselines
+
+    spec = config["datasets"][dataset]
+    found = []
+    methods = [None, *spec.get("paper_evaluation", {})]
+    for method in methods:
+        if method in chance_baselines():
+            continue
+        if split in split_schemes_of(config, dataset, method):
+            protocol = protocol_of(config, dataset, method)
+            if protocol not in found:
+                found.append(protocol)
+    return found or [protocol_of(config, dataset)]
 
 
 def modality_of_backbone(name: str) -> str:
-    """``visual``, ``audio`` or ``saliency``: what an extractor's windows are."""
-    if name in WEIGHT_FREE:
-        return WEIGHT_FREE[name]
-    from highlight_pipeline.features.backbones.registry import get_spec
-
-    return get_spec(name).modality
+    """``visual``, ``audio`` or ``saliency``: what an extractor's windows are (its
+    registry entry, features/extractors.py)."""
+    return extractors.get_extractor(name).modality
 
 
 def precision_slice(config: dict[str, Any]) -> dict[str, Any]:
@@ -260,38 +311,16 @@ def features_slice(
 
     ``name`` is the extractor (default: the one ``config.features`` names for the modality;
     a variant may name another)."""
-    feats = config["features"]
-    name = name or feats[modality]
-    found = _extractor_slice(config, name)
-    precision = precision_slice(config) if name in NEURAL else {}
+    name = name or config["features"][modality]
+    spec = extractors.get_extractor(name)
+    found = spec.feature_slice(config)
+    precision = precision_slice(config) if spec.neural else {}
     return {**found, "precision": precision} if precision else found
-
-
-def _extractor_slice(config: dict[str, Any], name: str) -> dict[str, Any]:
-    feats = config["features"]
-    common = {"window_seconds": feats["window_seconds"], "stride_seconds": feats["stride_seconds"]}
-    if name == "colormotion":
-        decode = config["decode"]
-        return {
-            "extractor": name,
-            "version": WEIGHT_FREE_VERSIONS[name],
-            "fps": decode["fps"],
-            "width": decode["width"],
-            "height": decode["height"],
-            **common,
-        }
-    if name == "logmel":
-        return {"extractor": name, "audio_rate": config["decode"]["audio_rate"], **common}
-    if name == "cnn14":
-        return {"extractor": name, **common}
-    if name == "spectral" or name == "tased":
-        return {"extractor": name, **config["saliency"]}
-    return {"extractor": name, "options": feats["backbones"].get(name, {})}
 
 
 def weights_slice(config: dict[str, Any], backbone: str) -> dict[str, Any]:
     """Which weights a neural extractor uses (part of what it computes)."""
-    if backbone not in NEURAL:
+    if not extractors.is_neural(backbone):
         return {}
     return {"weights_dir": config["weights_dir"], "weights": config["weights"]}
 
@@ -299,7 +328,7 @@ def weights_slice(config: dict[str, Any], backbone: str) -> dict[str, Any]:
 def execution_slice(config: dict[str, Any], backbone: str) -> dict[str, Any]:
     """How a neural extractor runs (device, mixed precision, batch size, the CUDA settings);
     what of it changes the numbers is in the features slice too (:func:`precision_slice`)."""
-    if backbone not in NEURAL:
+    if not extractors.is_neural(backbone):
         return {}
     feats = config["features"]
     return {

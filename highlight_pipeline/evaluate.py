@@ -1,6 +1,7 @@
 """Evaluate one run's predictions on a split with the dataset's protocol; write metrics JSON.
 
-Per protocol (docs/protocols.md): ``youtube-map`` and ``tvsum-top5-median`` are computed
+Per protocol (the registry :data:`highlight_pipeline.metrics.PROTOCOLS`, docs/protocols.md):
+``youtube-map``, ``tvsum-top5-median`` and ``tvsum-top5-top50`` are computed
 per category (domain) and averaged over categories, as the papers report them;
 ``qvhighlights-hl`` over all queries (column ``all``), with HIT@1 and the Fair/Good
 thresholds as secondary metrics.
@@ -30,12 +31,22 @@ from highlight_pipeline.datasets.registry import protocol_columns
 from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.features.clip_features import read_clips
 from highlight_pipeline.manifest import read_manifest
-from highlight_pipeline.metrics import ap_trapezoid, qvhighlights_hl, tvsum_top5_map
+from highlight_pipeline.metrics import MetricInputError, get_protocol
 from highlight_pipeline.provenance import provenance
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_METRIC = {"youtube-map": "mAP", "tvsum-top5-median": "top5_mAP", "qvhighlights-hl": "mAP"}
+
+def protocol_metric(protocol: str) -> str:
+    """The name of ``protocol``'s headline metric (``mAP``, ``top5_mAP``)."""
+    return _protocol(protocol).metric
+
+
+def _protocol(protocol: str):
+    try:
+        return get_protocol(protocol)
+    except MetricInputError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def _by_category(videos: pd.DataFrame, score_video) -> tuple[dict[str, float], float]:
@@ -107,12 +118,10 @@ def protocol_scores(
             for v in videos["video_id"]
         }
         truth = {v: truth[v][: cut[v][0]] if v in cut else truth[v] for v in videos["video_id"]}
+    entry = _protocol(protocol)
+    if entry.columns == "label" and any((truth[v] < 0).any() for v in videos["video_id"]):
+        raise DatasetError("the dataset has no highlight labels (highlights.csv): cannot evaluate")
     if protocol == "youtube-map":
-        if any((truth[v] < 0).any() for v in videos["video_id"]):
-            raise DatasetError(
-                "the dataset has no highlight labels (highlights.csv): cannot evaluate"
-            )
-
         empty = [v for v in videos["video_id"] if not (truth[v][:, 0] > 0).any()]
         if empty:
             log.warning(
@@ -122,23 +131,21 @@ def protocol_scores(
                 ", ".join(empty[:5]) + (", ..." if len(empty) > 5 else ""),
             )
 
-        def mean_ap(ids: list[str]) -> float:
-            return float(np.mean([ap_trapezoid(predictions[v], truth[v][:, 0]) for v in ids]))
+    def value(ids: list[str]):
+        return entry.function([(predictions[v], truth[v]) for v in ids])
 
-        per_category, average = _by_category(videos, mean_ap)
+    if entry.averaging == "category":
+        per_category, average = _by_category(videos, value)
         return per_category, average, {}
-    if protocol == "tvsum-top5-median":
-        per_category, average = _by_category(
-            videos, lambda ids: tvsum_top5_map([(predictions[v], truth[v]) for v in ids])
-        )
-        return per_category, average, {}
-    results = qvhighlights_hl([(predictions[v], truth[v]) for v in videos["video_id"]])
+    results = value(list(videos["video_id"]))
+    if not isinstance(results, dict):
+        return {"all": float(results)}, float(results), {}
     secondary = {
-        name: {"per_category": {"all": value}, "average": value}
-        for name, value in results.items()
-        if name != "mAP"
+        name: {"per_category": {"all": v}, "average": v}
+        for name, v in results.items()
+        if name != entry.metric
     }
-    return {"all": results["mAP"]}, results["mAP"], secondary
+    return {"all": results[entry.metric]}, results[entry.metric], secondary
 
 
 def evaluate_run(
@@ -152,13 +159,15 @@ def evaluate_run(
     method_slice: dict,
     pseudo_path: str | Path | None = None,
     devices: dict | None = None,
+    also: list[str] | tuple[str, ...] = (),
 ) -> dict:
     """The run's metrics; with ``pseudo_path`` (the pseudo-labels the run learnt from) also
     their quality on the training videos (:mod:`highlight_pipeline.pseudo.quality`); with
     ``devices`` (what trained and scored the run, ``hlp score --devices``) the device that
-    trained it and its name (:func:`highlight_pipeline.provenance.provenance`)."""
-    if protocol not in PROTOCOL_METRIC:
-        raise DatasetError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOL_METRIC)}")
+    trained it and its name (:func:`highlight_pipeline.provenance.provenance`); with
+    ``also``, the same predictions scored with other protocols too (``also_scored``: the
+    random baseline beside rows whose paper scores another way)."""
+    metric = protocol_metric(protocol)
     manifest = read_manifest(manifest_path)
     chosen = [v for v, s in splits.items() if s == eval_split]
     videos = manifest[manifest["video_id"].isin(chosen) & manifest["video_id"].isin(predictions)]
@@ -166,6 +175,20 @@ def evaluate_run(
         raise DatasetError(f"no predicted video in split {eval_split!r}")
     clips = read_clips(clips_path)
     per_category, average, secondary = protocol_scores(protocol, predictions, clips, videos)
+    also_scored = []
+    for other in dict.fromkeys(p for p in also if p != protocol):
+        other_categories, other_average, other_secondary = protocol_scores(
+            other, predictions, clips, videos
+        )
+        also_scored.append(
+            {
+                "protocol": other,
+                "metric": protocol_metric(other),
+                "per_category": other_categories,
+                "average": other_average,
+                "secondary": other_secondary,
+            }
+        )
     unscored = unscored_clips(predictions, list(videos["video_id"]))
     quality = None
     if pseudo_path is not None:
@@ -175,11 +198,12 @@ def evaluate_run(
     return {
         **run,
         "protocol": protocol,
-        "metric": PROTOCOL_METRIC[protocol],
+        "metric": metric,
         "eval_split": eval_split,
         "per_category": per_category,
         "average": average,
         "secondary": secondary,
+        "also_scored": also_scored,
         "n_videos": len(videos) - sum(1 for n, _ in unscored.values() if n == 0),
         "unscored_clips": {v: list(c) for v, c in sorted(unscored.items())},
         "pseudo_quality": quality,

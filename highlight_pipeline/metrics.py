@@ -1,7 +1,7 @@
 """Highlight-detection metrics that follow the public reference evaluation code.
 
-Three protocols are implemented (see ``docs/protocols.md`` for the exact definitions and
-the reference functions they reproduce):
+Four protocols are registered in :data:`PROTOCOLS`, the one list of protocol names (see
+``docs/protocols.md`` for the exact definitions and the reference functions they reproduce):
 
 ``youtube-map``
     :func:`youtube_map`, the mean over videos of :func:`ap_trapezoid` (TencentARC/UMT
@@ -14,6 +14,9 @@ the reference functions they reproduce):
     :func:`qvhighlights_hl`, HL-mAP and HL-HIT@1 at the Fair/Good/VeryGood thresholds
     (jayleicn/moment_detr ``standalone_eval/eval.py`` ``eval_highlight`` with ``get_ap``
     from ``standalone_eval/utils.py``).
+``tvsum-top5-top50``
+    :func:`top5_map_binary`, top-5 mAP against the higher 50 % of a video's clips by mean
+    rating, as HPCL and PLD-VHD define TVSum's ground truth.
 
 Ties in the predicted scores: rankings use a *stable* sort of the negated scores, so tied
 clips keep their original (temporal) order; the interpolated AP of ``qvhighlights-hl``
@@ -39,8 +42,10 @@ __all__ = [
     "Protocol",
     "ap_trapezoid",
     "evaluate",
+    "get_protocol",
     "interpolated_ap",
     "qvhighlights_hl",
+    "top5_map_binary",
     "tvsum_top5_map",
     "youtube_map",
 ]
@@ -307,21 +312,67 @@ def qvhighlights_hl(items: Iterable[tuple[Any, Any]]) -> dict[str, float]:
 # --------------------------------------------------------------------------- registry
 
 
+def top5_map_binary(items: Iterable[tuple[Any, Any]], top_k: int = 5) -> float:
+    """Top-k mAP against one binary ground truth per clip (HPCL's and PLD-VHD's TVSum).
+
+    ``items``: ``(scores[n], labels[n])`` per video, a clip positive when its label is > 0
+    (TVSum: the clip's mean rating over the annotators is above the video's median, the
+    higher 50 % of its clips). The top ``top_k`` clips by predicted score (stable sort) are
+    kept and :func:`ap_trapezoid`'s AP is computed over them with the positives counted
+    within them, as :func:`tvsum_top5_map` does for one annotator; averaged over videos.
+    """
+    if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
+        raise MetricInputError(f"top_k must be a positive integer, got {top_k!r}")
+    pairs = _as_items(items, "top5_map_binary")
+    per_video = []
+    for i, (scores, labels) in enumerate(pairs):
+        s = _as_scores(scores, video=i)
+        y = _as_matrix(np.asarray(labels, dtype=np.float64)[:, None], s.size, "labels", video=i)
+        per_video.append(_trapezoid_ranked((y > 0)[_rank(s)[:top_k]])[0])
+    return float(np.mean(per_video))
+
+
 class Protocol(NamedTuple):
-    """A registered evaluation protocol: a short description and the function used."""
+    """A registered evaluation protocol: how a row of a table is scored.
+
+    ``columns``: the clip-table columns that hold the ground truth: an exact column name
+    (``label``) or a prefix and ``*`` for the columns of that prefix followed by digits
+    (``u*``: ``u0, u1, ...``, one column per annotator). ``averaging``: ``category`` (the
+    value of each category, then their mean, as the papers report YouTube Highlights and
+    TVSum) or ``all`` (one value over all videos or queries). ``function`` takes
+    ``(scores, truth)`` pairs, one per video, and returns the value, or a dict with
+    ``metric`` and secondary metrics (``qvhighlights-hl``).
+    """
 
     description: str
     function: Callable[..., Any]
+    metric: str
+    columns: str
+    averaging: str
+    papers: str = ""
 
 
-#: Protocol name -> :class:`Protocol` (read-only mapping).
+def _labels_column(items: Iterable[tuple[Any, Any]]) -> float:
+    return top5_map_binary([(s, np.asarray(t)[:, 0]) for s, t in _as_items(items, "top50")])
+
+
+def _youtube(items: Iterable[tuple[Any, Any]]) -> float:
+    return youtube_map([(s, np.asarray(t)[:, 0]) for s, t in _as_items(items, "youtube-map")])
+
+
+#: Protocol name -> :class:`Protocol` (read-only mapping): the one list of protocols. The
+#: config schema's enum, the readers' defaults and ``hlp evaluate`` read it.
 PROTOCOLS: Mapping[str, Protocol] = MappingProxyType(
     {
         "youtube-map": Protocol(
             "YouTube Highlights: mean over videos of the trapezoid AP over the full "
             "ranking of clips (label > 0 is positive); TencentARC/UMT "
             "YouTubeHighlights.evaluate.",
-            youtube_map,
+            _youtube,
+            metric="mAP",
+            columns="label",
+            averaging="category",
+            papers="all four papers (YouTube Highlights); the folder and synthetic datasets",
         ),
         "tvsum-top5-median": Protocol(
             "TVSum: per annotator, clips rated above the video's lower median are "
@@ -329,22 +380,46 @@ PROTOCOLS: Mapping[str, Protocol] = MappingProxyType(
             "then annotators; TencentARC/UMT TVSum.evaluate, lighthouse "
             "compute_hl_results.",
             tvsum_top5_map,
+            metric="top5_mAP",
+            columns="u*",
+            averaging="category",
+            papers="AV-PH and CHD (TVSum, 'as prior works'); PLD-VHD (CoSum's three users)",
+        ),
+        "tvsum-top5-top50": Protocol(
+            "TVSum: a clip is positive when its mean rating over the annotators is in the "
+            "higher 50 % of the video's clips (above the video's median); trapezoid AP "
+            "over the top-5 predicted clips, per video, averaged per category then over "
+            "categories.",
+            _labels_column,
+            metric="top5_mAP",
+            columns="label",
+            averaging="category",
+            papers="HPCL §4.1 and PLD-VHD §4.1.1 (TVSum: the top 50 % of segments by score)",
         ),
         "qvhighlights-hl": Protocol(
             "QVHighlights: HL-mAP (interpolated AP per query and annotator) and HL-HIT@1 "
             "at rating thresholds Fair>=2, Good>=3, VeryGood>=4; jayleicn/moment_detr "
             "eval_highlight / get_ap.",
             qvhighlights_hl,
+            metric="mAP",
+            columns="s*",
+            averaging="all",
+            papers="AV-PH (QVHighlights)",
         ),
     }
 )
 
 
-def evaluate(protocol: str, items: Iterable[tuple[Any, Any]], **kwargs: Any) -> Any:
-    """Run the registered ``protocol`` on ``items``."""
+def get_protocol(name: str) -> Protocol:
+    """The registered protocol ``name``; an unknown name is a :class:`MetricInputError`
+    that lists the known ones."""
     try:
-        entry = PROTOCOLS[protocol]
+        return PROTOCOLS[name]
     except KeyError:
         known = ", ".join(sorted(PROTOCOLS))
-        raise MetricInputError(f"unknown protocol {protocol!r}; known: {known}") from None
-    return entry.function(items, **kwargs)
+        raise MetricInputError(f"unknown protocol {name!r}; known: {known}") from None
+
+
+def evaluate(protocol: str, items: Iterable[tuple[Any, Any]], **kwargs: Any) -> Any:
+    """Run the registered ``protocol`` on ``items``."""
+    return get_protocol(protocol).function(items, **kwargs)

@@ -21,9 +21,10 @@ each), ``method`` and ``variant`` (the registry's; the run that is resolved), ``
 Paths:
 
 * ``settings.X``, ``features.X``, ``pseudo.X``, ``training.X``: the resolved run;
-* ``dataset.X``: the dataset's config (``dataset.protocol``: the protocol it evaluates with,
-  the reader's when the config names none; a key the config leaves out: the reader's
-  ``DEFAULTS``);
+* ``dataset.X``: the dataset's config (``dataset.protocol`` and ``dataset.split_schemes``:
+  the protocol and split schemes the run's method is evaluated with, its paper's where the
+  dataset's ``paper_evaluation`` names them, else the dataset's, else the reader's protocol;
+  a key the config leaves out: the reader's ``DEFAULTS``);
 * ``config.X``: the merged config;
 * ``backbone.MODALITY.FIELD``: the backbone the run reads for a modality: ``name``,
   ``filename`` (its checkpoint), or a field of its input (``fps``, ``window``, ``stride``:
@@ -63,7 +64,7 @@ from typing import Any
 
 import yaml
 
-from highlight_pipeline.config import REPO_ROOT, load_configs, protocol_of
+from highlight_pipeline.config import REPO_ROOT, load_configs, protocol_of, split_schemes_of
 from highlight_pipeline.errors import PipelineError
 
 CSV_NAME = "paper_settings.csv"
@@ -309,8 +310,10 @@ def resolve_path(
         return _walk(config, keys, path)
     if head == "dataset":
         spec = config["datasets"][dataset]
-        if keys == ["protocol"]:
-            return protocol_of(config, dataset)
+        if keys == ["protocol"]:  # the method's own (paper_evaluation), else the dataset's
+            return protocol_of(config, dataset, run.get("method"))
+        if keys == ["split_schemes"]:
+            return split_schemes_of(config, dataset, run.get("method"))
         if keys and keys[0] not in spec:
             defaults = _reader_defaults(spec["reader"])
             if keys[0] in defaults:
@@ -590,6 +593,78 @@ def check_rows(rows: Sequence[Row], repo_root: str | Path = REPO_ROOT) -> list[C
             status = "equal" if equal else row.status
         checked.append(Checked(row, resolved, status))
     return checked
+
+
+# ------------------------------------------------------------------------ one run's row
+
+#: A variant overlay's part -> the path root of the rows it can change.
+_OVERLAY_ROOTS = {"method": "settings", "features": "features", "pseudo": "pseudo"}
+
+
+def _overlay_touches(overlay: dict[str, Any], path: str) -> bool:
+    """Whether a variant's overlay sets the value (or a part of it) at ``path``."""
+    for part in path.split("|"):
+        head, _, rest = part.strip().partition(".")
+        for key, root in (*_OVERLAY_ROOTS.items(), ("training", "training")):
+            if head == root and rest.split(".")[0] in overlay.get(key, {}):
+                return True
+    return False
+
+
+def run_differences(
+    config: dict[str, Any],
+    dataset: str,
+    method: str,
+    variant: str,
+    paper_dataset: str | None = None,
+    rows: Sequence[Row] | None = None,
+) -> list[str]:
+    """What the run (``method``, ``variant``) on ``dataset`` under ``config`` (the user's
+    merged config, not the presets) does otherwise than its paper states for the paper's
+    dataset ``paper_dataset`` (``qvhighlights-val`` is the paper's ``qvhighlights``): one
+    ``setting: ours (paper: theirs)`` per stated setting of ``paper_settings.csv`` that
+    differs. Compared: the settings the paper states and the presets follow (``equal`` in
+    the CSV: a difference is the config's), and those the pipeline cannot run here
+    (``cannot here``: always a difference); not the rows where the paper is vague and the
+    preset's value is our reading of it (``our choice``, ``not stated``). A row of the
+    paper's main variant counts for the other variants too, except where a variant changes
+    that setting on purpose (an ablation row). Empty when the method has no paper or the
+    paper reports nothing on the dataset."""
+    from highlight_pipeline.methods.registry import get_method
+    from highlight_pipeline.runs import resolve_run
+
+    paper = next((p for p in PAPERS.values() if p.method == method), None)
+    where = (paper_dataset or dataset).removesuffix("-val").removesuffix("-test")
+    if paper is None or where not in paper.presets:
+        return []
+    rows = [
+        r
+        for r in (load_rows() if rows is None else rows)
+        if r.paper == paper.name
+        and r.dataset in (where, "all")
+        and r.path
+        and r.stated
+        and r.status in ("equal", "cannot here")
+    ]
+    spec = get_method(method)
+    overlay = dict(spec.variants[variant].overlay) if variant in spec.variants else {}
+    own = {r.setting for r in rows if r.variant == variant}
+    run = resolve_run(config, dataset, method, variant)
+    found = []
+    for row in rows:
+        if row.variant != variant and (
+            row.setting in own
+            or row.variant != spec.default_variant
+            or _overlay_touches(overlay, row.path)
+        ):
+            continue
+        try:
+            value = resolve_path(row.path, config, dataset, run, REPO_ROOT)
+        except _Missing:
+            continue
+        if not same(value, parse_value(row.target())):
+            found.append(f"{row.setting}: {show(value)} (paper: {' '.join(row.stated.split())})")
+    return found
 
 
 # ----------------------------------------------------------------------------- rendering

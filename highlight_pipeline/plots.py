@@ -244,6 +244,8 @@ def plot_map_bars(table_csv: str | Path, out_png: str | Path) -> Path:
         raise DatasetError(f"{table_csv}: the table is empty")
     if "dataset" not in table.columns:
         table["dataset"] = Path(table_csv).stem
+    if "measure" in table.columns:  # one panel per way of scoring (tables.ROW_KEYS)
+        table["metric"] = table["measure"]
     panels = sorted(table.groupby(["dataset", "metric"], sort=True).groups)
     row_keys = ["method", "variant"] + (["features"] if "features" in table.columns else [])
     n_rows = max(len(table.groupby(row_keys)), 1)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,9 @@ from highlight_pipeline.paper_results import paper_entry
 RUN_KEYS = ("method", "variant", "seed", "split", "metric", "protocol")
 PSEUDO_METRIC = "pseudo-highlight quality"  # rows: recurrence scores on the training videos
 PSEUDO_COLUMNS = ("visual", "audio", "av", "random")
-ROW_KEYS = ["method", "variant", "features", "metric"]
+# ``scoring``: the protocol (and split schemes) a row is scored with; ``measure``: the
+# metric as the tables show it (``metric · scoring`` where a table scores rows two ways).
+ROW_KEYS = ["method", "variant", "features", "metric", "scoring", "measure"]
 DASH = "–"  # en dash: "the paper reports no number"
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,15 @@ def collect_metrics(paths: list[str | Path]) -> pd.DataFrame:
                 rows.append(
                     {**base, "metric": metric, "column": str(column), "value": float(value)}
                 )
+        for other in m.get("also_scored", []):  # a random baseline scored another way too
+            also = {**base, "protocol": other["protocol"]}
+            scored = {other["metric"]: other, **other.get("secondary", {})}
+            for metric, extra in scored.items():
+                cells = {**extra["per_category"], "average": extra["average"]}
+                for column, value in cells.items():
+                    rows.append(
+                        {**also, "metric": metric, "column": str(column), "value": float(value)}
+                    )
         quality = m.get("pseudo_quality") or {}
         for column in PSEUDO_COLUMNS:
             if quality.get(column) is not None:
@@ -75,7 +87,66 @@ def collect_metrics(paths: list[str | Path]) -> pd.DataFrame:
                 )
     if not rows:
         raise DatasetError("no metrics files to tabulate")
-    return pd.DataFrame(rows)
+    return add_scoring(pd.DataFrame(rows))
+
+
+def _compact(splits: tuple[str, ...]) -> str:
+    """``random80-s0–4`` for ``random80-s0 ... random80-s4``; else the names, comma-joined."""
+    stems = {re.sub(r"\d+$", "", s) for s in splits}
+    numbers = sorted(int(m.group()) for s in splits if (m := re.search(r"\d+$", s)))
+    if len(splits) > 2 and len(stems) == 1 and len(numbers) == len(splits):
+        if numbers == list(range(numbers[0], numbers[-1] + 1)):
+            return f"{stems.pop()}{numbers[0]}–{numbers[-1]}"
+    return ", ".join(splits)
+
+
+def add_scoring(long: pd.DataFrame) -> pd.DataFrame:
+    """Columns ``scoring`` and ``measure`` of the long table (see :data:`ROW_KEYS`).
+
+    A row is scored with its protocol over its split schemes. Where a table holds rows
+    scored two ways (a paper's own protocol or split beside the dataset's,
+    ``paper_evaluation``), each way becomes its own table, and the chance baseline's runs
+    appear in each with the runs of that protocol and those split schemes only, so that
+    every row is compared with random on the same test videos and ground truth."""
+    from highlight_pipeline.methods.registry import chance_baselines
+
+    long = long.copy()
+    chance = long["method"].isin(chance_baselines()) & (long["metric"] != PSEUDO_METRIC)
+    keys = ["method", "variant", "features", "protocol"]
+    splits_of = {
+        key: tuple(sorted(set(group["split"].astype(str))))
+        for key, group in long[~chance].groupby(keys, sort=True)
+    }
+    pairs = sorted({(key[-1], splits) for key, splits in splits_of.items()})
+    if not pairs:  # only a chance baseline: its own ways
+        pairs = sorted(
+            {
+                (protocol, tuple(sorted(set(group["split"].astype(str)))))
+                for protocol, group in long[chance].groupby("protocol", sort=True)
+            }
+        )
+    by_splits = len({splits for _, splits in pairs}) > 1
+
+    def label(protocol: str, splits: tuple[str, ...]) -> str:
+        return f"{protocol} on {_compact(splits)}" if by_splits else protocol
+
+    own = long[~chance].copy()
+    own["scoring"] = [
+        label(r.protocol, splits_of[(r.method, r.variant, r.features, r.protocol)])
+        for r in own.itertuples(index=False)
+    ]
+    parts = [own]
+    for protocol, splits in pairs:
+        same = (long["protocol"] == protocol) & long["split"].astype(str).isin(splits)
+        rows = long[chance & same]
+        parts.append(rows.assign(scoring=label(protocol, splits)))
+    out = pd.concat(parts, ignore_index=True)
+    several = out.loc[out["metric"] != PSEUDO_METRIC, "scoring"].nunique() > 1
+    out["measure"] = [
+        f"{metric} · {scoring}" if several and metric != PSEUDO_METRIC else metric
+        for metric, scoring in zip(out["metric"], out["scoring"], strict=True)
+    ]
+    return out
 
 
 def summarise(long: pd.DataFrame) -> pd.DataFrame:
@@ -135,7 +206,7 @@ def add_paper_numbers(summary: pd.DataFrame, paper_dataset: str) -> pd.DataFrame
     paper, source = [], []
     for row in summary.itertuples(index=False):
         entry = paper_entry(row.method, row.variant, paper_dataset, row.column, row.metric)
-        key = (row.method, row.variant, row.features, row.metric)
+        key = tuple(getattr(row, k) for k in ROW_KEYS)
         if entry is None and row.column == "average" and not has_all[key]:
             entry = paper_entry(row.method, row.variant, paper_dataset, "all", row.metric)
         paper.append(np.nan if entry is None else entry[0])
@@ -166,7 +237,7 @@ def _columns(summary: pd.DataFrame) -> list[str]:
 
 def _rows(summary: pd.DataFrame, metric: str):
     """Per table row: (method, variant, features, runs, {column: summary row})."""
-    part = summary[summary["metric"] == metric]
+    part = summary[summary["measure"] == metric]
     for (method, variant, features), group in part.groupby(
         ["method", "variant", "features"], sort=True
     ):
@@ -204,9 +275,10 @@ def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
     rehearsal (``summary.rehearsal``) says so above the tables and in every row."""
     summary, quality = _split_quality(summary)
     columns = _columns(summary)
-    metrics = sorted(summary["metric"].unique())
+    metrics = sorted(summary["measure"].unique())
     with_paper = "paper" in summary.columns
     rehearsal = is_rehearsal(summary)
+    differing_runs = _differing(summary)
     title = f"# {dataset}: {', '.join(metrics)} (mean ± std over seeds)"
     lines = [title + (" — REHEARSAL" if rehearsal else ""), ""]
     if rehearsal:
@@ -239,6 +311,8 @@ def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
                 for c in columns
             ]
             source = "; ".join(_sources(cells)) or DASH
+            if (method, variant) in differing_runs:
+                source += " · ⚠ not the paper's setting (below)"
             lines.append(
                 f"| ↳ paper | {variant} | {source} |  | " + " | ".join(paper_cells) + " | |"
             )
@@ -267,6 +341,15 @@ def render_markdown(summary: pd.DataFrame, dataset: str) -> str:
                 "Their features are not the papers', "
                 "so their difference to the paper is not a reproduction.",
             ]
+    differing = differ_lines(summary)
+    if differing:
+        lines += [
+            "",
+            "Rows beside a paper's number that do not run in that paper's setting "
+            "(docs/paper-settings.md; compare with care):",
+            "",
+        ]
+        lines += [f"* ⚠ {line}." for line in differing]
     lines += chance_notes(summary)
     lines += render_quality(quality)
     lines += render_paper_tables(summary)
@@ -367,7 +450,7 @@ def _chance_rows(summary: pd.DataFrame) -> dict[tuple[str, str], object]:
     part = summary[summary["method"].isin(chance_baselines())].sort_values(["method"])
     out: dict[tuple[str, str], object] = {}
     for r in part.itertuples(index=False):
-        out.setdefault((r.metric, r.column), r)
+        out.setdefault((r.measure, r.column), r)
     return out
 
 
@@ -378,9 +461,9 @@ def chance_notes(summary: pd.DataFrame) -> list[str]:
     notes = []
     for r in summary[summary["column"] == "average"].itertuples(index=False):
         if r.vs_random in NOT_ABOVE:
-            base = chance[(r.metric, "average")]
+            base = chance[(r.measure, "average")]
             notes.append(
-                f"* **{r.method}/{r.variant} is no better than random** on {r.metric} "
+                f"* **{r.method}/{r.variant} is no better than random** on {r.measure} "
                 f"({_cell(r.mean, r.std)} against {_cell(base.mean, base.std)}; {r.vs_random})."
             )
     return ["", *notes] if notes else []
@@ -406,8 +489,8 @@ def render_paper_tables(summary: pd.DataFrame) -> list[str]:
             present = [v for v in table.rows if v in set(ours["variant"])]
             if len(present) < 2:
                 continue
-            for metric in sorted(ours["metric"].unique()):
-                rows = ours[ours["metric"] == metric].set_index("variant")
+            for metric in sorted(ours["measure"].unique()):
+                rows = ours[ours["measure"] == metric].set_index("variant")
                 out += [
                     "",
                     f"## {table.source}: {table.title} ({method}, {metric}, average)",
@@ -474,7 +557,7 @@ def render_latex(summary: pd.DataFrame, dataset: str) -> str:
     """A booktabs ``tabular`` per metric; paper rows when ``summary`` has paper numbers."""
     summary = _split_quality(summary)[0]
     columns = _columns(summary)
-    metrics = sorted(summary["metric"].unique())
+    metrics = sorted(summary["measure"].unique())
     with_paper = "paper" in summary.columns
     out = [
         f"% {tex_escape(dataset)}: {tex_escape(', '.join(metrics))}, mean +- std over seeds.",
@@ -533,9 +616,12 @@ def build_table(
     dataset: str,
     paper_dataset: str | None = None,
     rehearsal: bool = False,
+    differs: dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
     """The long summary with paper numbers and the verdict against random (the CSV's rows);
-    ``rehearsal`` marks every row (column ``rehearsal``)."""
+    ``rehearsal`` marks every row (column ``rehearsal``); ``differs`` fills the column
+    ``differs_from_paper`` (the settings, ``; ``-joined) of the rows that have a paper
+    number."""
     summary = add_paper_numbers(
         summarise(collect_metrics(metrics_paths)),
         dataset if paper_dataset is None else paper_dataset,
@@ -543,9 +629,14 @@ def build_table(
     summary.insert(0, "dataset", dataset)
     if rehearsal:
         summary["rehearsal"] = True
+    differs = differs or {}
+    summary["differs_from_paper"] = [
+        "; ".join(differs.get(f"{r.method}/{r.variant}", [])) if _has_paper(r) else ""
+        for r in summary.itertuples(index=False)
+    ]
     chance = _chance_rows(summary)
     summary["vs_random"] = [
-        _chance_mark(r.method, r, chance.get((r.metric, "average")))
+        _chance_mark(r.method, r, chance.get((r.measure, "average")))
         if r.column == "average" and r.metric != PSEUDO_METRIC
         else ""
         for r in summary.itertuples(index=False)
@@ -571,12 +662,30 @@ def render_analyses(paths: list[str | Path]) -> str:
 def table_warnings(summary: pd.DataFrame) -> list[str]:
     """What the log warns about: runs not above random, pseudo-labels not above random."""
     lines = [
-        f"{r.method}/{r.variant} is {r.vs_random} on {r.metric} "
+        f"{r.method}/{r.variant} is {r.vs_random} on {r.measure} "
         f"({_cell(r.mean, r.std)}): do not trust its ranking"
         for r in summary.itertuples(index=False)
         if r.vs_random in NOT_ABOVE
     ]
-    return lines + quality_warnings(_split_quality(summary)[1])
+    return lines + differ_lines(summary) + quality_warnings(_split_quality(summary)[1])
+
+
+def _differing(summary: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(method, variant) -> what differs from its paper, for the rows with a paper number."""
+    if "differs_from_paper" not in summary.columns:
+        return {}
+    part = summary[summary["differs_from_paper"].fillna("").astype(str) != ""]
+    return {
+        (r.method, r.variant): str(r.differs_from_paper) for r in part.itertuples(index=False)
+    }
+
+
+def differ_lines(summary: pd.DataFrame) -> list[str]:
+    """One line per run beside a paper number that runs in another setting than the paper."""
+    return [
+        f"{method}/{variant} runs in a setting other than its paper's: {what}"
+        for (method, variant), what in sorted(_differing(summary).items())
+    ]
 
 
 def write_tables(
@@ -588,14 +697,17 @@ def write_tables(
     paper_dataset: str | None = None,
     analyses: list[str | Path] | None = None,
     rehearsal: bool = False,
+    differs: dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
     """Write the Markdown, CSV and (optionally) LaTeX tables; return the long summary.
 
     ``paper_dataset`` is the dataset's name in the paper numbers (default: ``dataset``);
     ``analyses`` are `hlp analyse` outputs, whose sections follow the Markdown tables;
-    ``rehearsal`` marks the tables and every row as a rehearsal's.
+    ``rehearsal`` marks the tables and every row as a rehearsal's; ``differs`` (``method/
+    variant`` -> settings, :func:`highlight_pipeline.paper_settings.run_differences`) says
+    which rows run in a setting other than their paper's (column ``differs_from_paper``).
     """
-    summary = build_table(metrics_paths, dataset, paper_dataset, rehearsal)
+    summary = build_table(metrics_paths, dataset, paper_dataset, rehearsal, differs)
     if rehearsal:
         log.warning("%s: a rehearsal (random weights, shrunk settings): not a result", dataset)
     for line in table_warnings(summary):

@@ -420,7 +420,7 @@ def test_the_metrics_name_the_device_that_trained_the_run(tmp_path, monkeypatch)
     path.write_text(json.dumps(devices))
     seen = {}
 
-    def evaluate_run(*args):
+    def evaluate_run(*args, also=()):
         seen["devices"] = args[-1]
         return {"metric": "mAP", "average": 0.5}
 

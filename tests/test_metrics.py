@@ -490,15 +490,59 @@ def test_error_messages_are_specific():
 
 
 def test_protocol_registry():
-    assert set(PROTOCOLS) == {"youtube-map", "tvsum-top5-median", "qvhighlights-hl"}
-    assert PROTOCOLS["youtube-map"].function is youtube_map
+    assert set(PROTOCOLS) == {
+        "youtube-map",
+        "tvsum-top5-median",
+        "tvsum-top5-top50",
+        "qvhighlights-hl",
+    }
     assert PROTOCOLS["tvsum-top5-median"].function is tvsum_top5_map
     assert PROTOCOLS["qvhighlights-hl"].function is qvhighlights_hl
     for entry in PROTOCOLS.values():
-        description, function = entry
-        assert isinstance(description, str) and description
-        assert callable(function)
+        assert isinstance(entry.description, str) and entry.description
+        assert callable(entry.function)
+        assert entry.averaging in ("category", "all")
+        assert entry.metric in ("mAP", "top5_mAP")
+    # every protocol takes (scores, truth[clips, columns]) pairs
+    two = [(np.array([0.9, 0.1, 0.5]), np.array([[1], [0], [0]]))]
+    assert M.evaluate("youtube-map", two) == pytest.approx(youtube_map([(two[0][0], [1, 0, 0])]))
     assert M.evaluate("tvsum-top5-median", tvsum_toy()) == pytest.approx(91 / 240)
     assert M.evaluate("tvsum-top5-median", tvsum_toy(), top_k=1) == pytest.approx(0.25)
+    with pytest.raises(M.MetricInputError, match="unknown protocol 'nope'; known: qvh"):
+        M.evaluate("nope", two)
     with pytest.raises(TypeError):
         PROTOCOLS["new"] = PROTOCOLS["youtube-map"]  # read-only
+
+
+# ------------------------------------------------------------------ TVSum top 50 % (HPCL)
+
+
+def test_top5_map_binary_by_hand():
+    # ranking by score: clips 3, 0, 4, 1, 2, 5 -> top 5 labels 1, 0, 1, 1, 0
+    scores = [0.8, 0.3, 0.1, 0.9, 0.5, 0.0]
+    labels = [0, 1, 0, 1, 1, 1]
+    # walking the top 5: (r, p) = (1/3, 1), (1/3, 1/2), (2/3, 2/3), (1, 3/4), (1, 3/5)
+    expected = (1 / 3) * (1 + 1) / 2 + (1 / 3) * (1 / 2 + 2 / 3) / 2 + (1 / 3) * (2 / 3 + 3 / 4) / 2
+    assert M.top5_map_binary([(scores, labels)]) == pytest.approx(expected)
+    # the positive past the top 5 does not count; a video without positives in its top 5: 0
+    assert M.top5_map_binary([([1, 2, 3, 4, 5, 6], [1, 0, 0, 0, 0, 0])]) == 0.0
+    assert M.top5_map_binary([(scores, labels), ([1, 2, 3, 4, 5, 6], [1, 0, 0, 0, 0, 0])]) == (
+        pytest.approx(expected / 2)
+    )
+    # the registry's entry reads the label column
+    truth = np.array(labels)[:, None]
+    assert M.evaluate("tvsum-top5-top50", [(scores, truth)]) == pytest.approx(expected)
+
+
+def test_top50_differs_from_per_annotator_median():
+    """One ground truth (the mean rating's top half) against twenty annotators' own medians:
+    the two protocols disagree where annotators disagree, so a row must name its protocol."""
+    rng = np.random.default_rng(2)  # a draw without ties at the median
+    ratings = rng.integers(1, 6, size=(30, 20)).astype(float)
+    mean = ratings.mean(axis=1)
+    label = (mean > np.median(mean)).astype(int)
+    scores = mean + rng.normal(0, 0.3, size=30)
+    top50 = M.evaluate("tvsum-top5-top50", [(scores, label[:, None])])
+    median = M.evaluate("tvsum-top5-median", [(scores, ratings)])
+    assert label.sum() == 15  # the higher 50 %
+    assert abs(top50 - median) > 0.05

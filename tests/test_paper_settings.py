@@ -4,11 +4,13 @@ CSV says ``equal``, with the presets; the generator refuses a false ``equal``.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from highlight_pipeline import paper_settings as ps
+from highlight_pipeline.config import load_configs
 from highlight_pipeline.runs import resolve_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,20 +81,21 @@ STATED = {
     ("pld", "youtube", "β per domain"): {"dog": 0.001, "gymnastics": 0.001, "skiing": 0.001},
 }
 
-# Rules the papers state in words: the phrases the CSV's `stated` must hold, and the status
-# the presets have today (they cannot run the paper's rule yet).
+# Rules the papers state in words: the phrases the CSV's `stated` must hold, the status the
+# presets have today and, for a rule they now follow, the value the preset must resolve to
+# (the method's own protocol and split scheme, `paper_evaluation`).
 STATED_RULES = {
     # HPCL §4.1: "For each category of 5 videos, following [59], we choose the longer two
     # videos for training and the remaining three videos for testing."
-    ("hpcl", "tvsum", "split"): (("per category", "longer two", "three"), "cannot here"),
+    ("hpcl", "tvsum", "split"): (("per category", "longer two", "three"), "equal", ["longest2"]),
     # HPCL §4.1: "select the higher 50% of the scores as the segment-level highlight
     # annotations".
-    ("hpcl", "tvsum", "ground truth"): (("higher 50%",), "cannot here"),
+    ("hpcl", "tvsum", "ground truth"): (("higher 50%",), "equal", "tvsum-top5-top50"),
     # PLD-VHD §4.1.1: "select top 50% of shots in terms of the scores provided by annotators
     # for each video".
-    ("pld", "tvsum", "ground truth"): (("top 50%", "for each video"), "cannot here"),
+    ("pld", "tvsum", "ground truth"): (("top 50%", "for each video"), "equal", "tvsum-top5-top50"),
     # AV-PH §4.1: SlowFast and CLIP (ViT-B/32) visual features on QVHighlights.
-    ("avph", "qvhighlights", "visual features"): (("SlowFast", "CLIP"), "cannot here"),
+    ("avph", "qvhighlights", "visual features"): (("SlowFast", "CLIP"), "cannot here", None),
 }
 
 
@@ -122,8 +125,9 @@ def preset_value(row: ps.Row, dataset: str):
         for key in rest.split("."):
             value = value[key]
         return value
-    if head == "dataset" and rest == "split_schemes":
-        return config["datasets"][dataset]["split_schemes"]
+    if head == "dataset" and rest == "split_schemes":  # the method's own, else the dataset's
+        own = config["datasets"][dataset].get("paper_evaluation", {}).get(row.method, {})
+        return own.get("split_schemes", config["datasets"][dataset]["split_schemes"])
     return ps.resolve_path(row.path, config, dataset, run, REPO)
 
 
@@ -156,11 +160,13 @@ def test_stated_settings_against_csv_and_presets(rows, key):
 @pytest.mark.parametrize("key", sorted(STATED_RULES), ids=lambda k: "-".join(k))
 def test_stated_rules(rows, key):
     paper, dataset, setting = key
-    phrases, status = STATED_RULES[key]
+    phrases, status, value = STATED_RULES[key]
     row = find(rows, paper, dataset, setting)
     for phrase in phrases:
         assert phrase.casefold() in row.stated.casefold(), f"{row.where()}: {phrase!r}"
     assert row.status == status and row.why
+    if value is not None:
+        assert preset_value(row, dataset) == value, row.where()
 
 
 def test_avph_k_range_is_recorded_with_tvsum_categories(rows):
@@ -233,3 +239,35 @@ def test_computed_status_and_differences_are_listed(tmp_path):
         in page
     )
     assert "* chd, youtube, learning rate (§4.1): **our choice**: a reason" in page
+
+
+# ------------------------------------------------------------------ a run's own settings
+
+
+def test_run_differences_name_what_the_config_changes():
+    """A run in its paper's preset differs in nothing the paper states and the preset
+    follows; the same run under the embedded CPU setting says which settings differ."""
+    preset = ps.preset_config(REPO, "pld", "tvsum")
+    assert ps.run_differences(preset, "tvsum", "pld", "tased-full") == []
+    embedded = load_configs([REPO / "config.yaml"])
+    found = ps.run_differences(embedded, "synthetic", "pld", "tased-full", "youtube")
+    settings = [line.split(":")[0] for line in found]
+    assert "optimizer" in settings and "epochs" in settings
+    assert "optimizer: adam (paper: SGD)" in found
+    changed = json.loads(json.dumps(preset))
+    changed["datasets"]["tvsum"]["methods"]["pld"]["epochs"] = 40
+    assert ps.run_differences(changed, "tvsum", "pld", "tased-full") == [
+        "epochs: 40 (paper: 1500)"
+    ]
+    # no paper, or nothing reported on the dataset: nothing to differ from
+    assert ps.run_differences(embedded, "synthetic", "random", "default", "youtube") == []
+    assert ps.run_differences(embedded, "synthetic", "pld", "tased-full", "vtw") == []
+
+
+def test_an_ablation_row_is_not_flagged_for_its_own_change():
+    """hpcl's loss ablations set λ2/λ3 to 0 on purpose (Table 4): not a difference."""
+    config = ps.preset_config(REPO, "hpcl", "youtube")
+    main = ps.run_differences(config, "youtube", "hpcl", "co-av")
+    ablation = ps.run_differences(config, "youtube", "hpcl", "loss-ce")
+    assert not any(line.startswith("λ") for line in ablation), ablation
+    assert main == ablation  # everything else is compared alike

@@ -228,7 +228,9 @@ def test_tvsum_videos_and_schemes():
     assert videos["path"].iloc[0] == str((root / "video" / "AwmHb44_ouw.mp4").resolve())
     assert videos["split"].tolist() == ["train", "test", "test"]  # UMT: val -> test
     schemes = reader.split_schemes(videos, {"root": str(root)})
-    assert list(schemes) == ["umt"] + [f"random80-s{k}" for k in range(5)]
+    assert list(schemes) == ["umt"] + [f"random80-s{k}" for k in range(5)] + ["longest2"]
+    # HPCL's split: the two longest of each category train (here every category has <= 2)
+    assert set(schemes["longest2"].values()) == {"train"}
     for k in range(5):
         scheme = schemes[f"random80-s{k}"]
         # one of the two VT videos is held out; the single BK video stays in train
@@ -237,6 +239,32 @@ def test_tvsum_videos_and_schemes():
     assert schemes == reader.split_schemes(videos, {"root": str(root)})  # deterministic
     random = reader.read_videos(root, {"root": str(root), "split_scheme": "random80-s3"})
     assert random["split"].tolist() == [schemes["random80-s3"][v] for v in random["video_id"]]
+
+
+def test_tvsum_longest_two_per_category():
+    """HPCL §4.1: per category of five, the two longest videos train, the three others test
+    (ties in the annotation's length broken by frame count, then id); only listed videos."""
+    from highlight_pipeline.datasets.tvsum import TVSumVideo, longest_two
+
+    def video(vid: str, category: str, length: float | None, nframes: int) -> TVSumVideo:
+        return TVSumVideo(vid, category, "", nframes, length, np.zeros((1, 1)), "tsv", "t")
+
+    videos = [
+        video("a1", "A", 120.0, 3600),
+        video("a2", "A", 300.0, 9000),
+        video("a3", "A", 60.0, 1800),
+        video("a4", "A", 200.0, 6000),
+        video("a5", "A", 200.0, 5000),  # ties a4 in seconds, fewer frames
+        video("b1", "B", 10.0, 300),
+        video("b2", "B", 20.0, 600),
+        video("b3", "B", 30.0, 900),
+        video("gone", "B", 999.0, 99999),  # annotated, but not in the table
+    ]
+    present = {v.video_id: v.category for v in videos if v.video_id != "gone"}
+    split = longest_two(videos, present)
+    assert [v for v, s in sorted(split.items()) if s == "train"] == ["a2", "a4", "b2", "b3"]
+    assert [v for v, s in sorted(split.items()) if s == "test"] == ["a1", "a3", "a5", "b1"]
+    assert "gone" not in split
 
 
 def test_tvsum_clips_from_mat():

@@ -36,7 +36,6 @@ from highlight_pipeline.datasets import folder
 from highlight_pipeline.errors import ConfigError, DatasetError
 
 SPLITS = ("train", "val", "test")
-PROTOCOLS = ("youtube-map", "tvsum-top5-median", "qvhighlights-hl")
 VIDEO_COLUMNS = ["video_id", "path", "category", "split"]
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -117,20 +116,26 @@ def get_reader(name: str) -> Reader:
 
 
 def protocol_columns(protocol: str, clips: pd.DataFrame) -> list[str]:
-    """Clip-table columns that hold what ``protocol`` compares scores with, in order.
-
-    ``youtube-map``: ``label``; ``tvsum-top5-median``: the rater columns ``u0, u1, ...``;
-    ``qvhighlights-hl``: the saliency columns ``s0, s1, s2``.
+    """Clip-table columns that hold what ``protocol`` compares scores with, in order
+    (:class:`highlight_pipeline.metrics.Protocol` ``columns``): ``label`` for
+    ``youtube-map`` and ``tvsum-top5-top50``; the rater columns ``u0, u1, ...`` for
+    ``tvsum-top5-median``; the saliency columns ``s0, s1, s2`` for ``qvhighlights-hl``.
     """
-    if protocol == "youtube-map":
-        return ["label"]
-    prefix = {"tvsum-top5-median": "u", "qvhighlights-hl": "s"}.get(protocol)
-    if prefix is None:
-        raise ConfigError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
-    columns = [c for c in clips.columns if c[:1] == prefix and c[1:].isdigit()]
+    from highlight_pipeline.metrics import MetricInputError, get_protocol
+
+    try:
+        spec = get_protocol(protocol).columns
+    except MetricInputError as exc:
+        raise ConfigError(str(exc)) from None
+    if not spec.endswith("*"):
+        if spec not in clips.columns:
+            raise DatasetError(f"clip table has no {spec} column for {protocol}")
+        return [spec]
+    prefix = spec[:-1]
+    columns = [c for c in clips.columns if c.startswith(prefix) and c[len(prefix) :].isdigit()]
     if not columns:
         raise DatasetError(f"clip table has no {prefix}0, {prefix}1, ... columns for {protocol}")
-    return sorted(columns, key=lambda c: int(c[1:]))
+    return sorted(columns, key=lambda c: int(c[len(prefix) :]))
 
 
 # ----------------------------------------------------------------- helpers for the readers

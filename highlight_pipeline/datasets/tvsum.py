@@ -17,11 +17,14 @@ Config keys:
 * ``root``: the folder above.
 * ``video_pattern``: default ``"video/{video_id}.mp4"``; fields ``{video_id}``, ``{category}``.
 * ``annotation``: ``"auto"`` (default: the .mat if found, else the TSV pair), ``"mat"``, ``"tsv"``.
-* ``split_scheme``: ``"umt"`` (default) or ``"random80-s0"`` ... ``"random80-s4"``.
+* ``split_scheme``: ``"umt"`` (default), ``"random80-s0"`` ... ``"random80-s4"`` or
+  ``"longest2"``.
 
 Split schemes: ``umt``: UMT's ``TVSUM_SPLITS`` (4 train videos and 1 val video per category,
 shipped as ``data/tvsum_umt_splits.json``); UMT's val, the set it reports on, -> test.
 ``random80-s{k}``: one random video of each category to test (20 %), seed k.
+``longest2``: HPCL's split (§4.1): per category, the two longest videos train, the other
+three test (:func:`longest_two`).
 
 Clips: 2-second clips as in UMT / lighthouse: ``fps = nframes / length``,
 ``n = int((nframes - 1) / (2 * fps))`` clips, clip j = [2j, 2j + 2) s takes the ratings of
@@ -354,6 +357,23 @@ def clip_ratings(video: TVSumVideo, fps: float) -> tuple[np.ndarray, np.ndarray]
     return frames, video.user_anno[:, frames].T
 
 
+def longest_two(videos: list[TVSumVideo], present: dict[str, str]) -> dict[str, str]:
+    """HPCL's TVSum split (§4.1, after Xiong et al. 2019): in each category the two longest
+    videos train and the others test. Length: the annotation's (exact in the .mat, whole
+    seconds in the info TSV), ties broken by the number of annotated frames, then the id.
+    Only the videos in ``present`` (id -> category) are split."""
+    by_category: dict[str, list[TVSumVideo]] = {}
+    for v in videos:
+        if present.get(v.video_id) == v.category:
+            by_category.setdefault(v.category, []).append(v)
+    out: dict[str, str] = {}
+    for members in by_category.values():
+        members.sort(key=lambda v: (-(v.length or 0.0), -v.nframes, v.video_id))
+        for rank, v in enumerate(members):
+            out[v.video_id] = "train" if rank < 2 else "test"
+    return out
+
+
 class TVSumReader:
     name = "tvsum"
     protocol = "tvsum-top5-median"
@@ -372,13 +392,15 @@ class TVSumReader:
             }
             for v in videos
         ]
-        schemes = self._schemes(pd.DataFrame(rows))
+        schemes = self._schemes(pd.DataFrame(rows), videos)
         return registry.video_table(rows, schemes, registry.scheme_name(schemes, spec, self.name))
 
     def split_schemes(self, videos: pd.DataFrame, spec: dict) -> dict[str, dict[str, str]]:
-        return self._schemes(videos)
+        return self._schemes(videos, load_annotations(registry.spec_root(spec, self.name), spec))
 
-    def _schemes(self, videos: pd.DataFrame) -> dict[str, dict[str, str]]:
+    def _schemes(
+        self, videos: pd.DataFrame, annotations: list[TVSumVideo]
+    ) -> dict[str, dict[str, str]]:
         present = dict(zip(videos["video_id"], videos["category"], strict=True))
         umt: dict[str, str] = {}
         for category, parts in registry.load_data_file("tvsum_umt_splits.json")["splits"].items():
@@ -386,7 +408,11 @@ class TVSumReader:
                 for vid in parts[part]:
                     if present.get(vid) == category:
                         umt[vid] = split
-        return {"umt": umt, **registry.random_schemes(videos)}
+        return {
+            "umt": umt,
+            **registry.random_schemes(videos),
+            "longest2": longest_two(annotations, present),
+        }
 
     def make_clips(self, manifest: pd.DataFrame, root: Path, spec: dict) -> pd.DataFrame:
         registry.require_columns(manifest, ["video_id"], "manifest")

@@ -20,7 +20,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from highlight_pipeline.config import slice_hash
-from highlight_pipeline.errors import VideoError
+from highlight_pipeline.errors import ConfigError, VideoError
+from highlight_pipeline.features.extractors import get_extractor
 from highlight_pipeline.features.shards import (
     ShardMeta,
     VideoEntry,
@@ -28,33 +29,19 @@ from highlight_pipeline.features.shards import (
     shard_of,
     write_shard,
 )
-from highlight_pipeline.features.weight_free import WEIGHT_FREE
 
 log = logging.getLogger(__name__)
 
 
 def build_extractor(feature_slice: dict, runtime: dict | None = None):
-    """A weight-free extractor, or a published network (``runtime``: weights_dir, weights,
-    device, amp, batch_size)."""
-    name = feature_slice["extractor"]
-    if name in WEIGHT_FREE:
-        return WEIGHT_FREE[name](feature_slice)
-    from highlight_pipeline.features.saliency import SpectralResidualSaliency, TasedSaliency
-
-    if name == "spectral":
-        return SpectralResidualSaliency(feature_slice)
-    if name == "tased":
-        return TasedSaliency(feature_slice, **(runtime or {}))
-    from highlight_pipeline.features.neural import (
-        AUDIO_BACKBONES,
-        VISUAL_BACKBONES,
-        NeuralExtractor,
-    )
-
-    if name not in VISUAL_BACKBONES + AUDIO_BACKBONES:
-        raise ValueError(f"unknown feature extractor {name!r}")
-
-    return NeuralExtractor(feature_slice, **(runtime or {}))
+    """The extractor ``feature_slice`` names (the registry, features/extractors.py); a
+    published network also takes ``runtime`` (weights_dir, weights, device, amp,
+    batch_size, cuda)."""
+    try:
+        spec = get_extractor(feature_slice["extractor"])
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return spec.build(feature_slice, runtime)
 
 
 def extract_shard(

@@ -36,15 +36,13 @@ import torch
 from highlight_pipeline.errors import NumericsError
 from highlight_pipeline.features.backbones import build, checkpoint_path, get_spec, load_checkpoint
 from highlight_pipeline.features.backbones.registry import sha256_of
+from highlight_pipeline.features.extractors import get_extractor
 from highlight_pipeline.features.prefetch import prefetch
 from highlight_pipeline.features.weight_free import WindowFeatures
 from highlight_pipeline.features.windows import long_gaps, mark_gaps, nan_runs, window_grid
 from highlight_pipeline.video.decode import StreamExtent, iter_audio_chunks, iter_frame_batches
 
 log = logging.getLogger(__name__)
-
-VISUAL_BACKBONES = ("r3d34", "c3d", "i3d")
-AUDIO_BACKBONES = ("cnn14",)
 
 #: At most this many bytes of float32 network input per forward pass: a batch holds fewer
 #: than ``batch_size`` windows where the windows are long or large (I3D at 224x224: two
@@ -71,6 +69,8 @@ class VisualInputSpec:
     channel_order: str = "RGB"
 
 
+# The reference preprocessing of each visual backbone (by its name in backbones/registry.py;
+# paper_settings.py reads this table's literals).
 REFERENCE_VISUAL = {
     "r3d34": VisualInputSpec(
         None, 16, 16, 112, None, 112, (114.7748, 107.7354, 99.4750), (1, 1, 1)
@@ -249,7 +249,8 @@ class NetworkRunner:
 
 
 class NeuralExtractor(NetworkRunner):
-    """A published network applied to a video's windows (visual) or audio windows (cnn14)."""
+    """A published network applied to a video's windows (visual) or audio windows (cnn14):
+    the backbone and modality of the extractor's registry entry (features/extractors.py)."""
 
     def __init__(
         self,
@@ -262,12 +263,16 @@ class NeuralExtractor(NetworkRunner):
         cuda: dict | None = None,
     ) -> None:
         self.name = feature_slice["extractor"]
-        self.modality = "audio" if self.name in AUDIO_BACKBONES else "visual"
-        self.dim = get_spec(self.name).feature_dim
-        super().__init__(self.name, weights_dir, weights, device, amp, batch_size, cuda)
+        registered = get_extractor(self.name)
+        backbone = registered.backbone
+        if backbone is None or registered.modality not in ("visual", "audio"):
+            raise ValueError(f"{self.name} is not a visual or audio network")
+        self.modality = registered.modality
+        self.dim = get_spec(backbone).feature_dim
+        super().__init__(backbone, weights_dir, weights, device, amp, batch_size, cuda)
         self.slice = feature_slice
         if self.modality == "visual":
-            self.spec = visual_input_spec(self.name, feature_slice.get("options"))
+            self.spec = visual_input_spec(backbone, feature_slice.get("options"))
 
     def extract(self, path: str | Path, row) -> WindowFeatures:
         if self.modality == "audio":

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from highlight_pipeline.config import WEIGHT_FREE_VERSIONS
+from highlight_pipeline.features.extractors import get_extractor
 from highlight_pipeline.features.windows import (
     frame_ranges,
     mark_gaps,
@@ -55,7 +55,7 @@ from highlight_pipeline.video.decode import StreamExtent, iter_audio_chunks, ite
 HIST_LEVELS = 8
 MOTION_GRID = 4
 MOVING_LEVELS = 20  # a pixel moved when a channel changed by more than this
-VISUAL_VERSION = WEIGHT_FREE_VERSIONS["colormotion"]
+VISUAL_VERSION = get_extractor("colormotion").version  # its registry entry says which
 N_MELS = 40
 N_FFT = 400
 MEL_HOP_SECONDS = 0.01
@@ -262,5 +262,3 @@ def _grid(feature_slice: dict, duration: float) -> np.ndarray:
 def _short(feature_slice: dict, duration: float) -> bool:
     return duration < feature_slice["window_seconds"]
 
-
-WEIGHT_FREE = {"colormotion": ColorMotionExtractor, "logmel": LogMelExtractor}

@@ -14,6 +14,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 from highlight_pipeline import config as hlconfig
+from highlight_pipeline import paper_settings as hlpaper
 from highlight_pipeline import runs as hlruns
 from highlight_pipeline.datasets.folder import listing_signature
 from highlight_pipeline.datasets.qvhighlights import release_file
@@ -21,8 +22,14 @@ from highlight_pipeline.datasets.registry import dataset_root
 from highlight_pipeline.failures import report_failures
 from highlight_pipeline.memory_guard import rule_limits
 from highlight_pipeline.errors import ConfigError
+from highlight_pipeline.features import extractors as hlextractors
 from highlight_pipeline.features.backbones.registry import checkpoint_path, get_spec
-from highlight_pipeline.methods.registry import FEATURE_INPUTS, get_method, method_names
+from highlight_pipeline.methods.registry import (
+    FEATURE_INPUTS,
+    chance_baselines,
+    get_method,
+    method_names,
+)
 
 min_version("9.0")
 
@@ -159,7 +166,12 @@ def pretrained_used():
 
 
 BACKBONES = backbones_used()
-NEURAL = sorted(hlconfig.NEURAL & (set(BACKBONES) | set(pretrained_used())))
+# The published checkpoints read: the backbones of the neural extractors used (their
+# registry entries, features/extractors.py) and the networks a training starts from.
+NEURAL = sorted(
+    ({hlextractors.backbone_of(name) for name in BACKBONES} - {None})
+    | set(pretrained_used())
+)
 
 # A published checkpoint that is missing stops the run before any job starts.
 if CFG["weights"] == "published":
@@ -177,7 +189,7 @@ if CFG["weights"] == "published":
 
 
 def weights_kind(backbone):
-    if backbone not in hlconfig.NEURAL:
+    if not hlextractors.is_neural(backbone):
         return "weight-free"
     return "random-init" if CFG["weights"] == "random" else "published"
 
@@ -197,9 +209,11 @@ def features_label(run):
     return label
 
 
-def checkpoint_signature(backbone):
-    """Size and mtime of the checkpoint file: a replaced file reruns its extraction."""
-    if backbone not in hlconfig.NEURAL or CFG["weights"] == "random":
+def checkpoint_signature(name):
+    """Size and mtime of the checkpoint file of extractor ``name``'s network (or of the
+    network of that name a training starts from): a replaced file reruns its job."""
+    backbone = hlextractors.backbone_of(name)
+    if backbone is None or CFG["weights"] == "random":
         return "none"
     stat = checkpoint_path(backbone, CFG["weights_dir"]).stat()
     return f"{stat.st_size}-{int(stat.st_mtime)}"
@@ -270,8 +284,37 @@ def label_inputs(wildcards):
     return []
 
 
-def schemes_of(dataset):
-    return CFG["datasets"][dataset]["split_schemes"]
+def schemes_of(dataset, method=None):
+    """The split schemes ``method`` runs on (its paper's where the dataset names one)."""
+    return hlconfig.split_schemes_of(CFG, dataset, method)
+
+
+def protocol_flags(wildcards):
+    """``--protocol P``: the protocol of the paper the run's row stands beside (else the
+    dataset's); a chance baseline is also scored with every other protocol used on its
+    split scheme (``--also-protocols``), so each row has its random baseline."""
+    dataset, method = wildcards.dataset, wildcards.method
+    if method in chance_baselines():
+        first, *rest = hlconfig.chance_protocols(CFG, dataset, wildcards.split)
+        return f"--protocol {first}" + (
+            f" --also-protocols {','.join(rest)}" if rest else ""
+        )
+    return f"--protocol {hlconfig.protocol_of(CFG, dataset, method)}"
+
+
+def paper_differences(dataset):
+    """``method/variant`` -> the settings in which the run differs from its paper's on the
+    dataset's paper dataset (docs/paper-settings.md's rows against this config)."""
+    paper_dataset = CFG["datasets"][dataset].get("paper_dataset")
+    if not paper_dataset:
+        return {}
+    found = {
+        f"{method}/{variant}": hlpaper.run_differences(
+            CFG, dataset, method, variant, paper_dataset
+        )
+        for method, variant in runs_of(dataset)
+    }
+    return {k: v for k, v in found.items() if v}
 
 
 def split_inputs(wildcards):
@@ -378,7 +421,7 @@ def metrics_of(dataset):
     return [
         f"{RESULTS}/{dataset}/metrics/{method}/{variant}/{split}/seed{seed}.json"
         for method, variant in runs_of(dataset)
-        for split in schemes_of(dataset)
+        for split in schemes_of(dataset, method)
         for seed in SEEDS
     ]
 
@@ -393,7 +436,7 @@ def analyses_of(dataset):
         for method, variant in runs_of(dataset)
         for a in get_method(method).analyses
         if a.applies_to(variant)
-        for split in schemes_of(dataset)
+        for split in schemes_of(dataset, method)
     ]
 
 
@@ -408,9 +451,10 @@ def explanations_of(dataset):
     split scheme), on labelled datasets (captions show the ground truth)."""
     if not labelled(dataset) or CFG["evaluation"]["explain_videos"] in (0, []):
         return []
-    split, seed = schemes_of(dataset)[0], SEEDS[0]
+    seed = SEEDS[0]
     return [
-        f"{RESULTS}/plots/{dataset}/explain/{method}/{variant}/{split}/seed{seed}"
+        f"{RESULTS}/plots/{dataset}/explain/{method}/{variant}/"
+        f"{schemes_of(dataset, method)[0]}/seed{seed}"
         for method, variant in runs_of(dataset)
         if get_method(method).explains
     ]
@@ -420,7 +464,7 @@ def scores_of(dataset):
     return [
         scores_path(dataset, method, variant, split, seed)
         for method, variant in runs_of(dataset)
-        for split in schemes_of(dataset)
+        for split in schemes_of(dataset, method)
         for seed in SEEDS
     ]
 
@@ -434,7 +478,7 @@ def scored_runs(dataset):
             "features": features_label(resolved(dataset, method, variant)),
             "scores": [
                 scores_path(dataset, method, variant, split, seed)
-                for split in schemes_of(dataset)
+                for split in schemes_of(dataset, method)
                 for seed in SEEDS
             ],
         }
@@ -462,9 +506,11 @@ def qv_submissions_of(dataset):
     if release_file(root, spec, "test") is None:
         return []
     parts = [p for p in ("val", "test") if release_file(root, spec, p) is not None]
-    split, seed = schemes_of(dataset)[0], SEEDS[0]
+    seed = SEEDS[0]
     return [
-        qv_submission_path(dataset, method, variant, split, seed, part)
+        qv_submission_path(
+            dataset, method, variant, schemes_of(dataset, method)[0], seed, part
+        )
         for method, variant in runs_of(dataset)
         for part in parts
     ]
@@ -481,7 +527,7 @@ def plot_inputs(wildcards):
     """The scores shown in plots and the reel: first run, scheme and seed."""
     dataset = wildcards.dataset
     method, variant = runs_of(dataset)[0]
-    split, seed = schemes_of(dataset)[0], SEEDS[0]
+    split, seed = schemes_of(dataset, method)[0], SEEDS[0]
     run = resolved(dataset, method, variant)
     inputs = {
         "predictions": scores_path(dataset, method, variant, split, seed),
@@ -497,7 +543,8 @@ def plot_inputs(wildcards):
 
 def plot_scheme(wildcards):
     """The split scheme of the plotted scores (plot_inputs): its eval split gets curves."""
-    return schemes_of(wildcards.dataset)[0]
+    dataset = wildcards.dataset
+    return schemes_of(dataset, runs_of(dataset)[0][0])[0]
 
 
 def pretrained_flags(wildcards):
@@ -553,7 +600,9 @@ def extractor_resources(rule_name):
     it changes the numbers, config.precision_slice)."""
     return job_resources(
         rule_name,
-        gpu=lambda w: int(w.backbone in hlconfig.NEURAL and CFG["device"] != "cpu"),
+        gpu=lambda w: int(
+            hlextractors.is_neural(w.backbone) and CFG["device"] != "cpu"
+        ),
         hlp_runtime=lambda w: as_json(hlconfig.execution_slice(CFG, w.backbone)),
     )
 

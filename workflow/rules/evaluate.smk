@@ -15,7 +15,7 @@ rule evaluate:
         **job_resources("evaluate"),
     params:
         run=lambda w: as_json(hlruns.run_slice(run_of(w))),
-        protocol=lambda w: hlconfig.protocol_of(CFG, w.dataset),
+        protocol=lambda w: protocol_flags(w),
         eval_split=lambda w: dataset_spec(w)["eval_split"],
         features=lambda w: features_label(run_of(w)),
         pseudo=lambda w, input: (
@@ -25,7 +25,7 @@ rule evaluate:
         "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
         " hlp evaluate --predictions {input.predictions} --manifest {input.manifest}"
         " --clips {input.clips} --splits {input.splits} --split-scheme {wildcards.split}"
-        " --protocol {params.protocol} --eval-split {params.eval_split}"
+        " {params.protocol} --eval-split {params.eval_split}"
         " --dataset {wildcards.dataset} --method {wildcards.method}"
         " --variant {wildcards.variant} --features {params.features:q}"
         " --seed {wildcards.seed} --slice {params.run:q} {params.pseudo}"
@@ -110,6 +110,7 @@ rule table:
     params:
         paper_dataset=lambda w: dataset_spec(w).get("paper_dataset", w.dataset),
         rehearsal="--rehearsal" if CFG["rehearsal"]["enabled"] else "",
+        differs=lambda w: as_json(paper_differences(w.dataset)),
         analyses=lambda w, input: (
             f"--analyses {input.analyses}" if input.analyses else ""
         ),
@@ -117,6 +118,7 @@ rule table:
         "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
         " hlp table --dataset {wildcards.dataset} --paper-dataset {params.paper_dataset}"
         " --metrics {input.metrics} {params.analyses} {params.rehearsal}"
+        " --differs {params.differs:q}"
         " --md {output.md} --csv {output.csv} --tex {output.tex}"
         " 2>&1 > {log} | tee -a {log} >&2"
 

@@ -29,7 +29,7 @@ def frames(t: int, h: int, w: int, seed: int = 0) -> np.ndarray:
 
 
 def test_registry_entries_complete() -> None:
-    assert NAMES == ("r3d34", "c3d", "i3d", "tased", "cnn14")
+    assert NAMES == ("r3d34", "c3d", "i3d", "tased", "cnn14", "slowfast_r50", "clip_vit_b32")
     assert set(PREPROCESSORS) == set(NAMES)
     dims = {"r3d34": 512, "c3d": 4096, "i3d": 1024, "cnn14": 2048}
     for name, spec in BACKBONES.items():

@@ -3,15 +3,19 @@
 ::
 
     from highlight_pipeline.features.backbones import build, load_checkpoint
-    model = build("r3d34")          # "r3d34", "c3d", "i3d", "tased", "cnn14"; random init
+    model = build("r3d34")          # "r3d34", "c3d", "i3d", "tased", "cnn14",
+                                    # "slowfast_r50", "clip_vit_b32"; random init
     load_checkpoint(model, "weights/resnet-34-kinetics.pth")   # strict: every key used
     model.eval()
     y = model.extract(x)
 
 Architectures, published files and input conventions are described in ``registry.py`` and
-``docs/backbones.md``; input helpers are in ``preprocess.py``. The registry's names import
-without torch; ``build``, ``load_checkpoint`` and ``read_state_dict`` (``loading.py``) import
-it on first use, so the Snakefile can check weights files without loading torch.
+``docs/backbones.md``; input helpers are in ``preprocess.py``.  Every file is read as data:
+``torch.load(weights_only=True)``, and for CLIP's TorchScript archive
+``clip_vit.read_torchscript_state`` (its tensors, without running the archive's code).
+The registry's names import without torch; ``build``, ``load_checkpoint`` and
+``read_state_dict`` (``loading.py``) import it on first use, so the Snakefile can check
+weights files without loading torch.
 """
 
 from __future__ import annotations

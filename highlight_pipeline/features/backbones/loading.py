@@ -7,6 +7,8 @@ torch.
 
 from __future__ import annotations
 
+import re
+import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,7 +25,7 @@ _MAX_LISTED = 8
 
 
 def _builders() -> dict[str, Callable[[], nn.Module]]:
-    from . import c3d, cnn14, i3d, r3d, tased
+    from . import c3d, clip_vit, cnn14, i3d, r3d, slowfast, tased
 
     return {
         "r3d34": r3d.ResNet3D34,
@@ -31,6 +33,8 @@ def _builders() -> dict[str, Callable[[], nn.Module]]:
         "i3d": i3d.InceptionI3d,
         "tased": tased.TASEDv2,
         "cnn14": cnn14.build_cnn14,
+        "slowfast_r50": slowfast.SlowFastR50,
+        "clip_vit_b32": clip_vit.CLIPImageEncoder,
     }
 
 
@@ -127,6 +131,43 @@ def _strip_prefix(state: Mapping[str, torch.Tensor], prefix: str) -> OrderedDict
     return out
 
 
+def _drop_unused(
+    state: Mapping[str, torch.Tensor], spec: BackboneSpec
+) -> Mapping[str, torch.Tensor]:
+    """Leave aside the keys of the parts of the published network the backbone does not use
+    (``spec.unused_keys``, e.g. CLIP's text encoder), where the file holds the whole network
+    (some keys under ``spec.key_prefix``); a file of the backbone alone is kept as it is."""
+    prefix = spec.key_prefix
+    if not spec.unused_keys or not prefix or not any(key.startswith(prefix) for key in state):
+        return state
+    unused = re.compile("|".join(f"(?:{pattern})" for pattern in spec.unused_keys))
+
+    def kept(key: str) -> bool:
+        return key.startswith(prefix) or not unused.fullmatch(key)
+
+    out: OrderedDict[str, torch.Tensor] = OrderedDict(
+        (key, value) for key, value in state.items() if kept(key)
+    )
+    metadata = getattr(state, "_metadata", None)
+    if metadata is not None:  # only the backbone's modules: their names would collide
+        root = prefix.rstrip(".")
+        out._metadata = OrderedDict(  # type: ignore[attr-defined]
+            (key, value)
+            for key, value in metadata.items()
+            if key in ("", root) or key.startswith(prefix)
+        )
+    return out
+
+
+def _is_torchscript_archive(path: Path) -> bool:
+    """A zip whose root folder holds ``constants.pkl``: what ``torch.jit.save`` writes (the
+    test ``torch.load`` itself uses to refuse such files under ``weights_only``)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.split("/", 1)[-1] == "constants.pkl" for name in archive.namelist())
+
+
 def _optional_missing(key: str, metadata: Mapping[str, Any] | None) -> bool:
     """BatchNorm counters absent from pre-1.0 files are filled in by ``load_state_dict``."""
     suffix = ".num_batches_tracked"
@@ -149,25 +190,33 @@ def read_state_dict(path: str | Path, name: str) -> OrderedDict[str, torch.Tenso
             f"(expected the file {spec.where()}; see docs/backbones.md)"
         )
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if _is_torchscript_archive(path):  # CLIP: tensors read as data, no code is run
+            from .clip_vit import read_torchscript_state
+
+            obj = read_torchscript_state(path)
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is a weights problem
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise WeightsError(
             f"cannot read checkpoint {path} for backbone '{spec.name}': "
             f"{type(exc).__name__}: {detail[:200]} (expected the file {spec.where()})"
         ) from exc
-    return _strip_prefix(_unwrap(obj, spec, path), spec.key_prefix)
+    return _strip_prefix(_drop_unused(_unwrap(obj, spec, path), spec), spec.key_prefix)
 
 
 def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     """Load a published checkpoint file into a model from :func:`build` (strict) and return it.
 
     ``path`` is the file (or a directory holding it under its published name).  The file is
-    read with ``torch.load(..., map_location="cpu", weights_only=True)``; the ``state_dict`` or
-    ``model`` entry is unwrapped and a ``module.`` prefix stripped as the published layout
-    needs.  Every key of the file must be used and every parameter/buffer of the model set;
-    otherwise :class:`~highlight_pipeline.errors.WeightsError` lists the missing and unexpected
-    keys (the model is left untouched).  A missing file raises ``WeightsError`` naming the path
+    read with ``torch.load(..., map_location="cpu", weights_only=True)`` (a TorchScript archive,
+    CLIP's, with :func:`.clip_vit.read_torchscript_state`: its tensors as data); the
+    ``state_dict``, ``model`` or ``model_state`` entry is unwrapped, the keys of unused parts
+    of the network (``unused_keys``) left aside and a ``module.`` (``visual.``) prefix
+    stripped as the published layout needs.  Every key of the file must be used and every
+    parameter/buffer of the model set; otherwise
+    :class:`~highlight_pipeline.errors.WeightsError` lists the missing and unexpected keys
+    (the model is left untouched).  A missing file raises ``WeightsError`` naming the path
     and where the file is published.
     """
     spec = _spec_of(model)

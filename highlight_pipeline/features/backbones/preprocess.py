@@ -14,6 +14,10 @@ Reference conventions (see ``registry.py``):
 * i3d   - short side to 256, centre crop 224, scaled to [-1, 1].
 * tased - 224x384 (no crop), ``(2x - 255) / 255`` in [-1, 1].
 * cnn14 - mono float waveform at 32 kHz.
+* slowfast_r50 - short side to 224 (bicubic), centre crop 224, x/255 then (x - 0.45) / 0.225;
+  32-frame windows (the model takes the slow pathway's 8 frames out of them).
+* clip_vit_b32 - short side to 224 (bicubic), centre crop 224, x/255 then CLIP's mean/std;
+  any number of frames per window (the model averages their embeddings).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .registry import BACKBONES
+from .registry import BACKBONES, CLIP_MEAN_255, CLIP_STD_255
 
 R3D_MEAN: tuple[float, float, float] = BACKBONES["r3d34"].preprocessing.mean  # type: ignore[assignment]
 C3D_MEAN_RGB: tuple[float, float, float] = BACKBONES["c3d"].preprocessing.mean  # type: ignore[assignment]
@@ -46,6 +50,15 @@ def _resize(x: Tensor, size: tuple[int, int], antialias: bool) -> Tensor:
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     y = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=antialias)
+    return y.round().clamp(0.0, 255.0)
+
+
+def _resize_bicubic(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bicubic, antialiased when shrinking (as PIL's, which CLIP's ``Resize`` uses), rounded
+    back to 0..255."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    y = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True)
     return y.round().clamp(0.0, 255.0)
 
 
@@ -162,10 +175,34 @@ def cnn14_input(waveform: np.ndarray | Tensor, sample_rate: int = CNN14_SAMPLE_R
     return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).unsqueeze(0)
 
 
+SLOWFAST_MEAN: tuple[float, float, float] = BACKBONES["slowfast_r50"].preprocessing.mean  # type: ignore[assignment]
+SLOWFAST_STD: tuple[float, float, float] = BACKBONES["slowfast_r50"].preprocessing.std  # type: ignore[assignment]
+
+
+def slowfast_input(frames: np.ndarray | Tensor, resize_short: int = 224, crop: int = 224) -> Tensor:
+    """SlowFast (HERO's extractor, as Moment-DETR used it): short side to ``resize_short``
+    (bicubic, like ffmpeg's ``scale`` filter), centre crop ``crop``, x/255 then
+    (x - 0.45) / 0.225.  Give 32 frames per window; ``extract`` takes the slow pathway's 8."""
+    x = _frames_tensor(frames)
+    x = _resize_bicubic(x, _short_side_size(x.shape[-2], x.shape[-1], resize_short))
+    return _to_input(_subtract(_center_crop(x, crop), SLOWFAST_MEAN, SLOWFAST_STD))
+
+
+def clip_input(frames: np.ndarray | Tensor, size: int = 224) -> Tensor:
+    """CLIP (``clip/clip.py`` ``_transform``): short side to ``size`` (bicubic), centre crop
+    ``size``, x/255 then CLIP's mean/std; (T, H, W, 3) or one (H, W, 3) frame ->
+    (1, 3, T, 224, 224).  ``extract`` averages the frames' embeddings."""
+    x = _frames_tensor(frames)
+    x = _resize_bicubic(x, _short_side_size(x.shape[-2], x.shape[-1], size))
+    return _to_input(_subtract(_center_crop(x, size), CLIP_MEAN_255, CLIP_STD_255))
+
+
 PREPROCESSORS = {
     "r3d34": r3d34_input,
     "c3d": c3d_input,
     "i3d": i3d_input,
     "tased": tased_input,
     "cnn14": cnn14_input,
+    "slowfast_r50": slowfast_input,
+    "clip_vit_b32": clip_input,
 }

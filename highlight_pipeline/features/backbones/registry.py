@@ -3,7 +3,8 @@
 Every entry describes a checkpoint *as distributed by its authors*: the file name, where it is
 published, how the state_dict is wrapped inside the file (``container``) and which prefix its
 keys carry (``key_prefix``).  :func:`highlight_pipeline.features.backbones.load_checkpoint` uses
-this to read the file unchanged.
+this to read the file unchanged.  ``container="torchscript"`` (CLIP) is a TorchScript archive,
+whose tensors are read as data (``clip_vit.read_torchscript_state``, no code in it is run).
 
 :func:`weights_status` and :func:`format_weights_table` back the ``hlp weights`` command.
 """
@@ -18,6 +19,12 @@ from typing import Any, Literal
 Modality = Literal["visual", "audio", "saliency"]
 
 DEFAULT_WEIGHTS_DIR = "weights"
+
+#: CLIP's normalisation (openai/CLIP clip/clip.py ``_transform``) on 0..255 values.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+CLIP_MEAN_255 = (255.0 * CLIP_MEAN[0], 255.0 * CLIP_MEAN[1], 255.0 * CLIP_MEAN[2])
+CLIP_STD_255 = (255.0 * CLIP_STD[0], 255.0 * CLIP_STD[1], 255.0 * CLIP_STD[2])
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,11 @@ class BackboneSpec:
     container: str | None
     key_prefix: str
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    #: Full-match patterns of keys that the published file holds for a part of the network
+    #: this backbone does not use (CLIP's text encoder beside its image encoder).  Where the
+    #: file has keys under ``key_prefix``, keys outside it that match are left aside; any
+    #: other key outside it is reported as unexpected.
+    unused_keys: tuple[str, ...] = ()
 
     def where(self) -> str:
         """One-line 'file X, published at Y' text for messages."""
@@ -181,6 +193,88 @@ BACKBONES: dict[str, BackboneSpec] = {
             sample_rate=32000,
             value_range=(-1.0, 1.0),
             notes="mono float waveform; window 1024, hop 320, 64 mel bins, 50-14000 Hz",
+        ),
+    ),
+    "slowfast_r50": BackboneSpec(
+        name="slowfast_r50",
+        title="SlowFast R50 8x8, Kinetics-400 (Feichtenhofer et al. 2019; PyTorchVideo model zoo)",
+        filename="SLOWFAST_8x8_R50.pyth",
+        source=(
+            "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/SLOWFAST_8x8_R50.pyth "
+            "(PyTorchVideo model zoo; torch.hub facebookresearch/pytorchvideo 'slowfast_r50')"
+        ),
+        reference=(
+            "facebookresearch/pytorchvideo pytorchvideo/models/slowfast.py (create_slowfast, "
+            "model_depth=50, fusion kernel (7, 1, 1)) and models/hub/slowfast.py (slowfast_r50)"
+        ),
+        feature_dim=2304,
+        modality="visual",
+        feature=(
+            "res5 outputs of the slow (2048) and fast (256) pathways, each averaged over time "
+            "and space, concatenated (the head's input, before dropout and proj), 2304-d"
+        ),
+        container="model_state",
+        key_prefix="",
+        preprocessing=Preprocessing(
+            frames_per_window=32,
+            frame_size=(224, 224),
+            resize="short side to 224 (bicubic, as ffmpeg's scale filter in HERO's extractor)",
+            crop="centre 224x224",
+            value_range=(0.0, 255.0),
+            mean=(114.75, 114.75, 114.75),
+            std=(57.375, 57.375, 57.375),
+            channel_order="RGB",
+            notes=(
+                "x/255 then (x - 0.45) / 0.225; the 32 frames feed the fast pathway, 8 of them "
+                "(linspace(0, 31, 8)) the slow one (alpha 4); Moment-DETR/HERO: 32 frames "
+                "spread over each 2-s clip decoded at 30 fps"
+            ),
+        ),
+    ),
+    "clip_vit_b32": BackboneSpec(
+        name="clip_vit_b32",
+        title="CLIP ViT-B/32 image encoder (Radford et al. 2021; OpenAI release)",
+        filename="ViT-B-32.pt",
+        source=(
+            "https://openaipublic.azureedge.net/clip/models/"
+            "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt "
+            "(linked from github.com/openai/CLIP clip/clip.py)"
+        ),
+        reference="openai/CLIP clip/model.py (VisionTransformer of CLIP; build_model)",
+        feature_dim=512,
+        modality="visual",
+        feature=(
+            "image embedding (ln_post of the class token, times proj), 512-d, per frame; "
+            "a window's feature is the mean over its frames"
+        ),
+        container="torchscript",
+        key_prefix="visual.",
+        unused_keys=(
+            r"transformer\.resblocks\.\d+\.(attn\.(in_proj_weight|in_proj_bias|out_proj\.weight"
+            r"|out_proj\.bias)|ln_[12]\.(weight|bias)|mlp\.c_(fc|proj)\.(weight|bias)|attn_mask)",
+            r"token_embedding\.weight",
+            r"positional_embedding",
+            r"ln_final\.(weight|bias)",
+            r"text_projection",
+            r"logit_scale",
+            r"input_resolution",
+            r"context_length",
+            r"vocab_size",
+        ),
+        preprocessing=Preprocessing(
+            frames_per_window=1,
+            frame_size=(224, 224),
+            resize="short side to 224 (bicubic)",
+            crop="centre 224x224",
+            value_range=(0.0, 255.0),
+            mean=CLIP_MEAN_255,
+            std=CLIP_STD_255,
+            channel_order="RGB",
+            notes=(
+                "x/255 then mean (0.48145466, 0.4578275, 0.40821073), std (0.26862954, "
+                "0.26130258, 0.27577711); fixed 224x224 input (7x7 patches of 32); "
+                "Moment-DETR/HERO: one frame per 2-s clip (0.5 fps)"
+            ),
         ),
     ),
 }

@@ -7,7 +7,7 @@ BIN := $(abspath $(VENV))/bin
 CORES ?= 2
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test lint bench rehearse clean
+.PHONY: install run test test-quick lint bench rehearse clean
 
 # The runtime packages at the versions envs/pipeline.yaml pins (the conda env and .venv
 # agree; tests/test_conda_env.py checks it), so a fresh install is the tested one.
@@ -27,6 +27,11 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The development loop: every test that does not run Snakemake (marker `integration`);
+# `make test`, which CI runs, is still the whole suite.
+test-quick: install
+	$(BIN)/python -m pytest -m "not integration and not rehearsal_ablations"
 
 # The ablation presets' rehearsals (the dataset presets' run in make test): tests/test_rehearsals.py
 rehearse: install

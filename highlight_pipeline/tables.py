@@ -675,9 +675,7 @@ def _differing(summary: pd.DataFrame) -> dict[tuple[str, str], str]:
     if "differs_from_paper" not in summary.columns:
         return {}
     part = summary[summary["differs_from_paper"].fillna("").astype(str) != ""]
-    return {
-        (r.method, r.variant): str(r.differs_from_paper) for r in part.itertuples(index=False)
-    }
+    return {(r.method, r.variant): str(r.differs_from_paper) for r in part.itertuples(index=False)}
 
 
 def differ_lines(summary: pd.DataFrame) -> list[str]:

@@ -149,6 +149,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return workdir
 
 
+@pytest.mark.integration
 def test_a_training_job_out_of_memory_is_retried_with_more(workdir: Path) -> None:
     """The default profile (retries: 1) and the rule's attempt-scaled mem_mb: attempt 1 of
     the training job gets 100 MB (hlp starts within it, training takes about 300 MB), is
@@ -215,6 +216,7 @@ def most_at_once(snakemake_log: str, rule: str) -> int:
     return most
 
 
+@pytest.mark.integration
 def test_resources_mem_mb_keeps_the_jobs_running_at_once_within_it(workdir: Path) -> None:
     """Two feature shards (16000 MB each) on two cores: one at a time under
     --resources mem_mb=16000, both at once under 32000."""

@@ -256,9 +256,7 @@ def test_run_differences_name_what_the_config_changes():
     assert "optimizer: adam (paper: SGD)" in found
     changed = json.loads(json.dumps(preset))
     changed["datasets"]["tvsum"]["methods"]["pld"]["epochs"] = 40
-    assert ps.run_differences(changed, "tvsum", "pld", "tased-full") == [
-        "epochs: 40 (paper: 1500)"
-    ]
+    assert ps.run_differences(changed, "tvsum", "pld", "tased-full") == ["epochs: 40 (paper: 1500)"]
     # no paper, or nothing reported on the dataset: nothing to differ from
     assert ps.run_differences(embedded, "synthetic", "random", "default", "youtube") == []
     assert ps.run_differences(embedded, "synthetic", "pld", "tased-full", "vtw") == []

@@ -261,4 +261,3 @@ def _grid(feature_slice: dict, duration: float) -> np.ndarray:
 
 def _short(feature_slice: dict, duration: float) -> bool:
     return duration < feature_slice["window_seconds"]
-

@@ -326,6 +326,7 @@ def resolve_path(
 
 def _backbone(keys: list[str], config: dict[str, Any], run: dict[str, Any], path: str) -> Any:
     from highlight_pipeline.features.backbones.registry import BACKBONES
+    from highlight_pipeline.features.extractors import backbone_of, networks_of
 
     if len(keys) != 2:
         raise _Missing(f"{path}: backbone.MODALITY.FIELD")
@@ -333,14 +334,15 @@ def _backbone(keys: list[str], config: dict[str, Any], run: dict[str, Any], path
     name = _walk(run["features"], [modality], path)
     if field_name == "name":
         return name
-    if name not in BACKBONES:
+    network = backbone_of(name)  # the extractor's network (slowfast_clip: slowfast_r50)
+    if network not in BACKBONES:
         raise _Missing(f"{path}: {name} is weight-free (no published backbone)")
     if field_name == "filename":
-        return BACKBONES[name].filename
+        return "+".join(BACKBONES[n].filename for n in networks_of(name))
     override = config["features"].get("backbones", {}).get(name, {})
     if field_name in override:
         return override[field_name]
-    reference = _reference_visual().get(name)
+    reference = _reference_visual().get(network)
     if reference is None or field_name not in reference:
         raise _Missing(f"{path}: {name} has no input field {field_name!r}")
     return reference[field_name]

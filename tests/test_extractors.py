@@ -45,16 +45,23 @@ def minimal(**features) -> dict:
 
 
 def test_builtin_names_per_modality_in_the_schemas_order():
-    assert extractor_names("visual") == ["colormotion", "r3d34", "c3d", "i3d"]
+    visual_networks = ["r3d34", "c3d", "i3d", "slowfast_r50", "clip_vit_b32"]
+    assert extractor_names("visual") == ["colormotion", *visual_networks, "slowfast_clip"]
     assert extractor_names("audio") == ["logmel", "cnn14"]
     assert extractor_names("saliency") == ["spectral", "tased"]
-    assert [s.name for s in BUILTIN if s.neural] == ["r3d34", "c3d", "i3d", "cnn14", "tased"]
+    assert [s.name for s in BUILTIN if s.neural] == [
+        *visual_networks,
+        "slowfast_clip",
+        "cnn14",
+        "tased",
+    ]
     # a network loads its backbone's checkpoint (the Snakefile checks the file)
     assert {n: extractors.backbone_of(n) for n in extractor_names()} == {
         "colormotion": None,
         "logmel": None,
         "spectral": None,
-        **{n: n for n in ("r3d34", "c3d", "i3d", "cnn14", "tased")},
+        "slowfast_clip": "slowfast_r50",
+        **{n: n for n in (*visual_networks, "cnn14", "tased")},
     }
 
 
@@ -69,7 +76,15 @@ def test_the_schema_names_the_registered_extractors():
     for modality in extractors.MODALITIES:
         assert schema["$defs"][f"extractor_{modality}"]["enum"] == extractor_names(modality)
     backbones = schema["properties"]["features"]["properties"]["backbones"]["properties"]
-    assert list(backbones) == [s.name for s in BUILTIN if s.options] == ["r3d34", "c3d", "i3d"]
+    assert list(backbones) == [s.name for s in BUILTIN if s.options]
+    assert list(backbones) == [
+        "r3d34",
+        "c3d",
+        "i3d",
+        "slowfast_r50",
+        "clip_vit_b32",
+        "slowfast_clip",
+    ]
 
 
 def test_every_factory_imports_and_every_visual_network_has_its_reference_input():

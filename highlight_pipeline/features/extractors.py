@@ -57,6 +57,7 @@ class ExtractorSpec:
     factory: str  # "module:Class", imported when a job extracts
     modality: str | None = None  # weight-free: visual, audio or saliency; neural: the backbone's
     backbone: str | None = None  # neural: its BACKBONES entry; None: weight-free
+    also: tuple[str, ...] = ()  # neural: further BACKBONES entries whose checkpoints it reads
     version: int | None = None  # in the feature slice when set (a new version re-extracts)
     settings: Mapping[str, str] = field(default_factory=dict)  # slice key -> config path
     options: bool = False  # takes features.backbones.NAME (visual input overrides)
@@ -80,6 +81,11 @@ class ExtractorSpec:
                     f"{self.backbone} is {own}"
                 )
             object.__setattr__(self, "modality", own)
+            for other in self.also:
+                if other not in BACKBONES:
+                    raise ConfigError(f"extractor {self.name}: unknown backbone {other!r}")
+        elif self.also:
+            raise ConfigError(f"extractor {self.name}: `also` needs a `backbone`")
         if self.modality not in MODALITIES:
             raise ConfigError(
                 f"extractor {self.name}: modality {self.modality!r} is not one of "
@@ -87,6 +93,11 @@ class ExtractorSpec:
             )
         if self.options and self.modality != "visual":
             raise ConfigError(f"extractor {self.name}: options are visual input overrides")
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        """Every BACKBONES entry whose checkpoint it reads (its backbone first)."""
+        return () if self.backbone is None else (self.backbone, *self.also)
 
     @property
     def neural(self) -> bool:
@@ -179,6 +190,29 @@ BUILTIN: tuple[ExtractorSpec, ...] = (
         options=True,
     ),
     ExtractorSpec(
+        name="slowfast_r50",
+        factory="highlight_pipeline.features.neural:NeuralExtractor",
+        backbone="slowfast_r50",
+        options=True,
+    ),
+    ExtractorSpec(
+        name="clip_vit_b32",
+        factory="highlight_pipeline.features.neural:NeuralExtractor",
+        backbone="clip_vit_b32",
+        options=True,
+    ),
+    # AV-PH's QVHighlights features (after Moment-DETR): SlowFast and CLIP per 2 s clip,
+    # each L2-normalised, concatenated (features/slowfast_clip.py)
+    ExtractorSpec(
+        name="slowfast_clip",
+        factory="highlight_pipeline.features.slowfast_clip:SlowFastClipExtractor",
+        backbone="slowfast_r50",
+        also=("clip_vit_b32",),
+        options=True,
+        version=1,
+        title="SlowFast R50 (2304) and CLIP ViT-B/32 (512), each L2-normalised, concatenated",
+    ),
+    ExtractorSpec(
         name="cnn14",
         factory="highlight_pipeline.features.neural:NeuralExtractor",
         backbone="cnn14",
@@ -250,6 +284,12 @@ def backbone_of(name: str) -> str | None:
     """The backbone (BACKBONES entry) whose checkpoint extractor ``name`` loads, or None."""
     spec = _registered().get(name)
     return None if spec is None else spec.backbone
+
+
+def networks_of(name: str) -> tuple[str, ...]:
+    """Every backbone (BACKBONES entry) whose checkpoint extractor ``name`` loads."""
+    spec = _registered().get(name)
+    return () if spec is None else spec.networks
 
 
 def fill_schema(schema: dict[str, Any]) -> dict[str, Any]:

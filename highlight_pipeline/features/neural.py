@@ -79,6 +79,23 @@ REFERENCE_VISUAL = {
     "i3d": VisualInputSpec(
         None, 16, 16, 256, None, 224, (127.5, 127.5, 127.5), (127.5, 127.5, 127.5)
     ),
+    # HERO's extractor (Moment-DETR's features): 32 frames per 2 s clip (16 fps here, HERO
+    # samples 32 of 30 fps' 60), short side 224, centre 224, (x/255 - 0.45) / 0.225.
+    "slowfast_r50": VisualInputSpec(
+        16.0, 32, 32, 224, None, 224, (114.75, 114.75, 114.75), (57.375, 57.375, 57.375)
+    ),
+    # one frame per 2 s clip (Moment-DETR's 0.5 fps), 224 short side, centre 224, CLIP's
+    # mean and std (OpenAI clip.py's Normalize, times 255)
+    "clip_vit_b32": VisualInputSpec(
+        0.5,
+        1,
+        1,
+        224,
+        None,
+        224,
+        (122.7709383, 116.7460125, 104.0937362),
+        (68.5005327, 66.6321579, 70.3231631),
+    ),
 }
 
 
@@ -277,6 +294,15 @@ class NeuralExtractor(NetworkRunner):
     def extract(self, path: str | Path, row) -> WindowFeatures:
         if self.modality == "audio":
             return self._extract_audio(path, float(row.duration))
+        return self._extract_visual(
+            path,
+            row,
+            lambda windows, p: self._run(to_model_input(windows, self.spec, self.device), p),
+        )
+
+    def _extract_visual(self, path: str | Path, row, run) -> WindowFeatures:
+        """The video's windows (``self.spec``), each batch through ``run(windows uint8
+        [B, T, H, W, 3], path) -> [B, dim]``."""
         feats, grids, short = [], [], False
         extent = StreamExtent(float(row.duration))
         batches = iter_visual_windows(
@@ -290,7 +316,7 @@ class NeuralExtractor(NetworkRunner):
             extent,
         )
         for windows, times, is_short in prefetch(batches, depth=2):
-            feats.append(self._run(to_model_input(windows, self.spec, self.device), path))
+            feats.append(run(windows, path))
             grids.append(times)
             short = short or is_short
         feats, grid = np.concatenate(feats), np.concatenate(grids)

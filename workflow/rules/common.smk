@@ -169,7 +169,7 @@ BACKBONES = backbones_used()
 # The published checkpoints read: the backbones of the neural extractors used (their
 # registry entries, features/extractors.py) and the networks a training starts from.
 NEURAL = sorted(
-    ({hlextractors.backbone_of(name) for name in BACKBONES} - {None})
+    {net for name in BACKBONES for net in hlextractors.networks_of(name)}
     | set(pretrained_used())
 )
 
@@ -212,11 +212,11 @@ def features_label(run):
 def checkpoint_signature(name):
     """Size and mtime of the checkpoint file of extractor ``name``'s network (or of the
     network of that name a training starts from): a replaced file reruns its job."""
-    backbone = hlextractors.backbone_of(name)
-    if backbone is None or CFG["weights"] == "random":
+    networks = hlextractors.networks_of(name)
+    if not networks or CFG["weights"] == "random":
         return "none"
-    stat = checkpoint_path(backbone, CFG["weights_dir"]).stat()
-    return f"{stat.st_size}-{int(stat.st_mtime)}"
+    stats = [checkpoint_path(n, CFG["weights_dir"]).stat() for n in networks]
+    return ",".join(f"{st.st_size}-{int(st.st_mtime)}" for st in stats)
 
 
 def shards_of(dataset, backbone):

@@ -37,7 +37,10 @@ PSEUDO_METRIC = "pseudo-highlight quality"  # rows: recurrence scores on the tra
 PSEUDO_COLUMNS = ("visual", "audio", "av", "random")
 # ``scoring``: the protocol (and split schemes) a row is scored with; ``measure``: the
 # metric as the tables show it (``metric · scoring`` where a table scores rows two ways).
-ROW_KEYS = ["method", "variant", "features", "metric", "scoring", "measure"]
+# ``weights``: what the run's features rest on (``published``, ``weight-free``,
+# ``random-init``, ``none``), the metrics file's field (recovered from ``features`` for a
+# file written before the field existed).
+ROW_KEYS = ["method", "variant", "features", "weights", "metric", "scoring", "measure"]
 DASH = "–"  # en dash: "the paper reports no number"
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,7 @@ def collect_metrics(paths: list[str | Path]) -> pd.DataFrame:
             raise DatasetError(f"{path}: metrics file lacks {', '.join(missing)}")
         base = {k: m[k] for k in RUN_KEYS}
         base["features"] = str(m.get("features", ""))
+        base["weights"] = str(m.get("weights") or weights_kind(base["features"]))
         for column, value in {**m["per_category"], "average": m["average"]}.items():
             rows.append({**base, "column": str(column), "value": float(value)})
         for metric, extra in m.get("secondary", {}).items():  # e.g. HIT@1 beside mAP
@@ -163,7 +167,9 @@ def summarise(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def weights_kind(features: str) -> str:
-    """``random-init``, ``weight-free``, ``none`` (reads no features) or ``published``."""
+    """``random-init``, ``weight-free``, ``none`` (reads no features) or ``published``, read
+    from a features label (for metrics files without a ``weights`` field; the workflow
+    records it, :meth:`highlight_pipeline.plan.Plan.run_weights`)."""
     text = features.lower()
     if text.strip() == "none":
         return "none"
@@ -211,7 +217,8 @@ def add_paper_numbers(summary: pd.DataFrame, paper_dataset: str) -> pd.DataFrame
             entry = paper_entry(row.method, row.variant, paper_dataset, "all", row.metric)
         paper.append(np.nan if entry is None else entry[0])
         source.append("" if entry is None else entry[1])
-    out["weights"] = [weights_kind(f) for f in summary["features"]]
+    if "weights" not in out.columns:
+        out["weights"] = [weights_kind(f) for f in summary["features"]]
     out["paper_dataset"] = paper_dataset
     out["paper"] = paper
     out["difference"] = out["mean"] - out["paper"]

@@ -1,20 +1,17 @@
-# Config validation, runs, config slices per rule, and the list of targets.
+# Wiring only: the config validated, the plan (highlight_pipeline/plan.py: runs, paths,
+# inputs and targets, as plain Python) handed to the rules, and the jobs' resources.
 # Rules pass only their own slice through params (as canonical JSON), so that
 # Snakemake's params rerun trigger reruns exactly the jobs whose slice changed.
 # Parsing imports only the config and the registries (no torch, no PyAV): on a cluster
 # the Snakefile is parsed once per job.
 
 import re
-import shlex
-import sys
-from functools import cache
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 from highlight_pipeline import config as hlconfig
-from highlight_pipeline import paper_settings as hlpaper
 from highlight_pipeline import runs as hlruns
 from highlight_pipeline.datasets.folder import listing_signature
 from highlight_pipeline.datasets.qvhighlights import release_file
@@ -23,13 +20,8 @@ from highlight_pipeline.failures import report_failures
 from highlight_pipeline.memory_guard import rule_limits
 from highlight_pipeline.errors import ConfigError
 from highlight_pipeline.features import extractors as hlextractors
-from highlight_pipeline.features.backbones.registry import checkpoint_path, get_spec
-from highlight_pipeline.methods.registry import (
-    FEATURE_INPUTS,
-    chance_baselines,
-    get_method,
-    method_names,
-)
+from highlight_pipeline.methods.registry import FEATURE_INPUTS, get_method, method_names
+from highlight_pipeline.plan import Plan
 
 min_version("9.0")
 
@@ -39,11 +31,8 @@ except ConfigError as exc:
     raise WorkflowError(f"config error: {exc}") from None
 
 RESULTS = "results"
-DATASETS = CFG["run_datasets"]
-SALIENCY = CFG["features"]["saliency"]
-SHARDS = list(range(CFG["features"]["shards"]))
-SEEDS = CFG["evaluation"]["seeds"]
-RUNS = hlruns.run_list(CFG)  # (method, variant) pairs of the tables
+PLAN = Plan(CFG, RESULTS)
+SHARDS = PLAN.shards
 VARIANT_NAMES = sorted({v for m in method_names() for v in hlruns.variants_of(CFG, m)})
 
 
@@ -75,168 +64,38 @@ def root_of(wildcards):
 # --------------------------------------------------------------------------- runs
 
 
-@cache
 def resolved(dataset, method, variant):
-    return hlruns.resolve_run(CFG, dataset, method, variant)
+    return PLAN.resolved(dataset, method, variant)
 
 
 def run_of(wildcards):
-    return resolved(wildcards.dataset, wildcards.method, wildcards.variant)
+    return PLAN.resolved(wildcards.dataset, wildcards.method, wildcards.variant)
 
 
-def kinds_of(run):
-    return hlruns.run_inputs(run)
+def run_id(wildcards):
+    """(dataset, method, variant, split, seed) of a run job."""
+    w = wildcards
+    return w.dataset, w.method, w.variant, w.split, w.seed
 
 
-def labelled(dataset):
-    """A folder dataset without highlights.csv can be scored but not evaluated."""
-    spec = CFG["datasets"][dataset]
-    if spec["reader"] != "folder":
-        return True
-    return (Path(spec["root"]) / "highlights.csv").is_file()
-
-
-@cache
-def runs_of(dataset):
-    """The runs a dataset can do: supervised ones need labels (said once, on stderr)."""
-    runs, left_out = [], []
-    for m, v in RUNS:
-        if labelled(dataset) or "labels" not in kinds_of(resolved(dataset, m, v)):
-            runs.append((m, v))
-        else:
-            left_out.append(f"{m}/{v}")
-    if left_out:
-        print(
-            f"dataset {dataset} has no labels (highlights.csv): left out the supervised "
-            f"run(s) {', '.join(left_out)}",
-            file=sys.stderr,
-        )
-    return runs
-
-
-def pseudo_base(dataset, run, seed, split):
-    slice_ = hlruns.pseudo_slice(run, int(seed))
-    feature_set = hlruns.pseudo_feature_set(slice_)
-    return (
-        f"{RESULTS}/{dataset}/pseudo/{feature_set}/{hlruns.pseudo_id(slice_)}/{split}"
-    )
-
-
-def pseudo_slices():
-    """pseudo_id -> its slice, for every pseudo job the runs need."""
-    found = {}
-    for dataset in DATASETS:
-        for method, variant in runs_of(dataset):
-            run = resolved(dataset, method, variant)
-            if "pseudo" in kinds_of(run):
-                for seed in SEEDS:
-                    slice_ = hlruns.pseudo_slice(run, seed)
-                    found[hlruns.pseudo_id(slice_)] = slice_
-    return found
-
-
-PSEUDO_SLICES = pseudo_slices()
-
-
-# --------------------------------------------------------------------------- backbones
-
-
-def backbones_used():
-    """Every extractor a run or its pseudo-labels read, and the saliency extractor."""
-    used = {SALIENCY}
-    for dataset in DATASETS:
-        for method, variant in runs_of(dataset):
-            run = resolved(dataset, method, variant)
-            used |= set(hlruns.feature_backbones(run, kinds_of(run)).values())
-    for slice_ in PSEUDO_SLICES.values():
-        used |= set(slice_["backbones"].values())
-    return sorted(used)
-
-
-def pretrained_used():
-    """Backbones whose published checkpoint a training job starts from (pld)."""
-    return sorted(
-        {
-            hlruns.pretrained_backbone(resolved(dataset, method, variant))
-            for dataset in DATASETS
-            for method, variant in runs_of(dataset)
-        }
-        - {None}
-    )
-
-
-BACKBONES = backbones_used()
-# The published checkpoints read: the backbones of the neural extractors used (their
-# registry entries, features/extractors.py) and the networks a training starts from.
-NEURAL = sorted(
-    {net for name in BACKBONES for net in hlextractors.networks_of(name)}
-    | set(pretrained_used())
-)
+PSEUDO_SLICES = PLAN.pseudo_slices()
 
 # A published checkpoint that is missing stops the run before any job starts.
-if CFG["weights"] == "published":
-    _missing = [
-        f"{checkpoint_path(name, CFG['weights_dir'])} ({get_spec(name).where()})"
-        for name in NEURAL
-        if not checkpoint_path(name, CFG["weights_dir"]).is_file()
-    ]
-    if _missing:
-        raise WorkflowError(
-            "missing checkpoint file(s): "
-            + "; ".join(_missing)
-            + ". Put them into weights_dir (see `hlp weights`), or set `weights: random`."
-        )
-
-
-def weights_kind(backbone):
-    if not hlextractors.is_neural(backbone):
-        return "weight-free"
-    return "random-init" if CFG["weights"] == "random" else "published"
+_missing = PLAN.missing_checkpoints()
+if _missing:
+    raise WorkflowError(
+        "missing checkpoint file(s): "
+        + "; ".join(_missing)
+        + ". Put them into weights_dir (see `hlp weights`), or set `weights: random`."
+    )
 
 
 def features_label(run):
-    """A run's features in the tables, e.g. ``colormotion+logmel (weight-free)``; a run
-    that learns from frames adds its network's start: ``; tased net (random-init)``."""
-    backbones = hlruns.feature_backbones(run, kinds_of(run))
-    label = "none"
-    if backbones:
-        kinds = ", ".join(sorted({weights_kind(b) for b in backbones.values()}))
-        label = f"{'+'.join(backbones.values())} ({kinds})"
-    if "frames" in kinds_of(run):  # it learns from pixels, with a network of its own
-        published = hlruns.pretrained_backbone(run) and CFG["weights"] != "random"
-        init = "published" if published else "random-init"
-        label += f"; {run['settings']['backbone']} net ({init})"
-    return label
+    return PLAN.features_label(run)
 
 
 def checkpoint_signature(name):
-    """Size and mtime of the checkpoint file of extractor ``name``'s network (or of the
-    network of that name a training starts from): a replaced file reruns its job."""
-    networks = hlextractors.networks_of(name)
-    if not networks or CFG["weights"] == "random":
-        return "none"
-    stats = [checkpoint_path(n, CFG["weights_dir"]).stat() for n in networks]
-    return ",".join(f"{st.st_size}-{int(st.st_mtime)}" for st in stats)
-
-
-def shards_of(dataset, backbone):
-    return expand(
-        f"{RESULTS}/{dataset}/features/{backbone}/shard-{{k}}.h5",
-        k=SHARDS,
-    )
-
-
-def saliency_shards_of(dataset, backbone):
-    return expand(
-        f"{RESULTS}/{dataset}/saliency/{backbone}/shard-{{k}}.h5",
-        k=SHARDS,
-    )
-
-
-def frame_shards_of(dataset, run):
-    """The frame cache a run reads (pld): results/{dataset}/frames/{frames_id}/."""
-    name = hlruns.frames_id_of(run)
-    return expand(f"{RESULTS}/{dataset}/frames/{name}/shard-{{k}}.h5", k=SHARDS)
+    return PLAN.checkpoint_signature(name)
 
 
 def feature_flags(input):
@@ -284,206 +143,55 @@ def label_inputs(wildcards):
     return []
 
 
-def schemes_of(dataset, method=None):
-    """The split schemes ``method`` runs on (its paper's where the dataset names one)."""
-    return hlconfig.split_schemes_of(CFG, dataset, method)
-
-
 def protocol_flags(wildcards):
-    """``--protocol P``: the protocol of the paper the run's row stands beside (else the
-    dataset's); a chance baseline is also scored with every other protocol used on its
-    split scheme (``--also-protocols``), so each row has its random baseline."""
-    dataset, method = wildcards.dataset, wildcards.method
-    if method in chance_baselines():
-        first, *rest = hlconfig.chance_protocols(CFG, dataset, wildcards.split)
-        return f"--protocol {first}" + (
-            f" --also-protocols {','.join(rest)}" if rest else ""
-        )
-    return f"--protocol {hlconfig.protocol_of(CFG, dataset, method)}"
+    return PLAN.protocol_flags(wildcards.dataset, wildcards.method, wildcards.split)
 
 
 def paper_differences(dataset):
-    """``method/variant`` -> the settings in which the run differs from its paper's on the
-    dataset's paper dataset (docs/paper-settings.md's rows against this config)."""
-    paper_dataset = CFG["datasets"][dataset].get("paper_dataset")
-    if not paper_dataset:
-        return {}
-    found = {
-        f"{method}/{variant}": hlpaper.run_differences(
-            CFG, dataset, method, variant, paper_dataset
-        )
-        for method, variant in runs_of(dataset)
-    }
-    return {k: v for k, v in found.items() if v}
-
-
-def split_inputs(wildcards):
-    return f"{RESULTS}/{wildcards.dataset}/splits.csv"
-
-
-def table_inputs(dataset):
-    return {
-        "manifest": f"{RESULTS}/{dataset}/manifest.csv",
-        "clips": f"{RESULTS}/{dataset}/clips.csv",
-        "splits": f"{RESULTS}/{dataset}/splits.csv",
-    }
+    return PLAN.paper_differences(dataset)
 
 
 def pseudo_inputs(wildcards):
-    if wildcards.pseudo_id not in PSEUDO_SLICES:
-        raise WorkflowError(
-            f"no run of this config uses the pseudo-labels {wildcards.pseudo_id!r}; known: "
-            + (", ".join(sorted(PSEUDO_SLICES)) or "none")
-        )
-    slice_ = PSEUDO_SLICES[wildcards.pseudo_id]
-    inputs = table_inputs(wildcards.dataset)
-    for modality, backbone in slice_["backbones"].items():
-        inputs[modality] = shards_of(wildcards.dataset, backbone)
-    return inputs
-
-
-def run_inputs(wildcards, run):
-    """The dataset's tables and the feature, saliency and frame shards the run reads."""
-    inputs = table_inputs(wildcards.dataset)
-    for modality, backbone in hlruns.feature_backbones(run, kinds_of(run)).items():
-        if modality == "saliency":
-            inputs[modality] = saliency_shards_of(wildcards.dataset, backbone)
-        else:
-            inputs[modality] = shards_of(wildcards.dataset, backbone)
-    if "frames" in kinds_of(run):
-        inputs["frames"] = frame_shards_of(wildcards.dataset, run)
-    return inputs
+    try:
+        return PLAN.pseudo_inputs(wildcards.dataset, wildcards.pseudo_id)
+    except KeyError as exc:
+        raise WorkflowError(exc.args[0]) from None
 
 
 def train_inputs(wildcards):
-    run = run_of(wildcards)
-    inputs = run_inputs(wildcards, run)
-    if "pseudo" in kinds_of(run):
-        base = pseudo_base(wildcards.dataset, run, wildcards.seed, wildcards.split)
-        inputs["pseudo"] = f"{base}/highlights.h5"
-        inputs["pseudo_model"] = f"{base}/category_model.h5"
-    return inputs
+    return PLAN.train_inputs(*run_id(wildcards))
 
 
 def score_inputs(wildcards):
-    """What scoring reads: the run's inputs but its training targets (saliency)."""
-    inputs = run_inputs(wildcards, run_of(wildcards))
-    inputs.pop("saliency", None)
-    inputs["model"] = model_path(
-        wildcards.dataset,
-        wildcards.method,
-        wildcards.variant,
-        wildcards.split,
-        wildcards.seed,
-    )
-    return inputs
+    return PLAN.score_inputs(*run_id(wildcards))
 
 
 def evaluate_inputs(wildcards):
-    """A run's scores and the dataset's tables; for a run that learns from pseudo-labels
-    also those, whose quality on the training videos the metrics record."""
-    run = run_of(wildcards)
-    inputs = table_inputs(wildcards.dataset)
-    run_id = (
-        wildcards.dataset,
-        wildcards.method,
-        wildcards.variant,
-        wildcards.split,
-        wildcards.seed,
-    )
-    inputs["predictions"] = scores_path(*run_id)
-    inputs["devices"] = devices_path(*run_id)
-    inputs["splits"] = split_inputs(wildcards)
-    if "pseudo" in kinds_of(run) and labelled(wildcards.dataset):
-        base = pseudo_base(wildcards.dataset, run, wildcards.seed, wildcards.split)
-        inputs["pseudo"] = f"{base}/highlights.h5"
-    return inputs
-
-
-def model_path(dataset, method, variant, split, seed):
-    return f"{RESULTS}/{dataset}/models/{method}/{variant}/{split}/seed{seed}.pt"
+    return PLAN.evaluate_inputs(*run_id(wildcards))
 
 
 def scores_path(dataset, method, variant, split, seed):
-    return (
-        f"{RESULTS}/{dataset}/models/{method}/{variant}/{split}/seed{seed}.scores.jsonl"
-    )
-
-
-def devices_path(dataset, method, variant, split, seed):
-    """What trained and scored a run (hlp score --devices), recorded in its metrics."""
-    return (
-        f"{RESULTS}/{dataset}/models/{method}/{variant}/{split}/seed{seed}.devices.json"
-    )
+    return PLAN.run_path("scores", dataset, method, variant, split, seed)
 
 
 def metrics_of(dataset):
-    return [
-        f"{RESULTS}/{dataset}/metrics/{method}/{variant}/{split}/seed{seed}.json"
-        for method, variant in runs_of(dataset)
-        for split in schemes_of(dataset, method)
-        for seed in SEEDS
-    ]
+    return PLAN.metrics_of(dataset)
 
 
 def analyses_of(dataset):
-    """The registry's analyses of each run (first seed, every split scheme), on labelled
-    datasets only: they compare a trained model with the ground truth."""
-    if not labelled(dataset):
-        return []
-    return [
-        f"{RESULTS}/{dataset}/analyses/{method}/{variant}/{split}/seed{SEEDS[0]}.{a.name}.json"
-        for method, variant in runs_of(dataset)
-        for a in get_method(method).analyses
-        if a.applies_to(variant)
-        for split in schemes_of(dataset, method)
-    ]
+    return PLAN.analyses_of(dataset)
 
 
 def explain_choice():
-    """``evaluation.explain_videos`` as the CLI takes it: a count or comma-separated ids."""
-    choice = CFG["evaluation"]["explain_videos"]
-    return str(choice) if isinstance(choice, int) else ",".join(choice)
-
-
-def explanations_of(dataset):
-    """Per-pixel explanation strips of the runs whose method draws them (first seed and
-    split scheme), on labelled datasets (captions show the ground truth)."""
-    if not labelled(dataset) or CFG["evaluation"]["explain_videos"] in (0, []):
-        return []
-    seed = SEEDS[0]
-    return [
-        f"{RESULTS}/plots/{dataset}/explain/{method}/{variant}/"
-        f"{schemes_of(dataset, method)[0]}/seed{seed}"
-        for method, variant in runs_of(dataset)
-        if get_method(method).explains
-    ]
+    return PLAN.explain_choice()
 
 
 def scores_of(dataset):
-    return [
-        scores_path(dataset, method, variant, split, seed)
-        for method, variant in runs_of(dataset)
-        for split in schemes_of(dataset, method)
-        for seed in SEEDS
-    ]
+    return PLAN.scores_of(dataset)
 
 
 def scored_runs(dataset):
-    """Per run of an unlabelled dataset: its features label and score files."""
-    return [
-        {
-            "method": method,
-            "variant": variant,
-            "features": features_label(resolved(dataset, method, variant)),
-            "scores": [
-                scores_path(dataset, method, variant, split, seed)
-                for split in schemes_of(dataset, method)
-                for seed in SEEDS
-            ],
-        }
-        for method, variant in runs_of(dataset)
-    ]
+    return PLAN.scored_runs(dataset)
 
 
 def qv_release_input(wildcards):
@@ -494,64 +202,19 @@ def qv_release_input(wildcards):
     return str(found or Path(root) / f"highlight_{wildcards.qv_split}_release.jsonl")
 
 
-def qv_submissions_of(dataset):
-    """The QVHighlights evaluation server's files (hl_test_submission.jsonl, and
-    hl_val_submission.jsonl beside it when the reader reads a val file: the server takes
-    both in one zip) of each run's first split scheme and seed; none unless the reader
-    is qvhighlights and reads a test file (withheld labels: the server scores it)."""
-    spec = CFG["datasets"][dataset]
-    if spec["reader"] != "qvhighlights":
-        return []
-    root = dataset_root(dataset, spec, RESULTS)
-    if release_file(root, spec, "test") is None:
-        return []
-    parts = [p for p in ("val", "test") if release_file(root, spec, p) is not None]
-    seed = SEEDS[0]
-    return [
-        qv_submission_path(
-            dataset, method, variant, schemes_of(dataset, method)[0], seed, part
-        )
-        for method, variant in runs_of(dataset)
-        for part in parts
-    ]
-
-
-def qv_submission_path(dataset, method, variant, split, seed, part):
-    name = f"hl_{part}_submission.jsonl"  # the server's name in the zip
-    return (
-        f"{RESULTS}/submissions/{dataset}/{method}/{variant}/{split}/seed{seed}/{name}"
-    )
-
-
 def plot_inputs(wildcards):
     """The scores shown in plots and the reel: first run, scheme and seed."""
-    dataset = wildcards.dataset
-    method, variant = runs_of(dataset)[0]
-    split, seed = schemes_of(dataset, method)[0], SEEDS[0]
-    run = resolved(dataset, method, variant)
-    inputs = {
-        "predictions": scores_path(dataset, method, variant, split, seed),
-        "manifest": f"{RESULTS}/{dataset}/manifest.csv",
-        "clips": f"{RESULTS}/{dataset}/clips.csv",
-        "table": f"{RESULTS}/tables/{dataset}.csv",
-        "splits": f"{RESULTS}/{dataset}/splits.csv",
-    }
-    if "pseudo" in kinds_of(run):
-        inputs["pseudo"] = f"{pseudo_base(dataset, run, seed, split)}/highlights.h5"
-    return inputs
+    return PLAN.plot_inputs(wildcards.dataset)
 
 
 def plot_scheme(wildcards):
     """The split scheme of the plotted scores (plot_inputs): its eval split gets curves."""
-    dataset = wildcards.dataset
-    return schemes_of(dataset, runs_of(dataset)[0][0])[0]
+    return PLAN.plotted_run(wildcards.dataset)[2]
 
 
 def pretrained_flags(wildcards):
     """``--weights W --weights-dir D`` for a run that starts from a checkpoint, else ""."""
-    if hlruns.pretrained_backbone(run_of(wildcards)) is None:
-        return ""
-    return f"--weights {CFG['weights']} --weights-dir {shlex.quote(CFG['weights_dir'])}"
+    return PLAN.pretrained_flags(run_of(wildcards))
 
 
 def pretrained_signature(wildcards):
@@ -637,23 +300,4 @@ def train_limits(wildcards, attempt):
 
 
 def all_targets():
-    targets = []
-    for dataset in DATASETS:
-        targets += expand(
-            f"{RESULTS}/{dataset}/saliency/{SALIENCY}/shard-{{k}}.h5",
-            k=SHARDS,
-        )
-        if not labelled(dataset):
-            targets += [*scores_of(dataset), f"{RESULTS}/tables/{dataset}.scores.md"]
-            continue
-        targets += [
-            f"{RESULTS}/tables/{dataset}.md",
-            f"{RESULTS}/tables/{dataset}.csv",
-            f"{RESULTS}/tables/{dataset}.tex",
-            f"{RESULTS}/plots/{dataset}/map_bars.png",
-            f"{RESULTS}/plots/{dataset}/curves",
-            f"{RESULTS}/plots/{dataset}/reel.mp4",
-            *explanations_of(dataset),
-            *qv_submissions_of(dataset),
-        ]
-    return targets
+    return PLAN.all_targets()

@@ -3,12 +3,12 @@
 
 rule synth:
     output:
-        videos=f"{RESULTS}/{{dataset}}/source/videos.csv",
-        highlights=f"{RESULTS}/{{dataset}}/source/highlights.csv",
-        clip_labels=f"{RESULTS}/{{dataset}}/source/clip_labels.csv",
-        folder=directory(f"{RESULTS}/{{dataset}}/source/videos"),
+        videos=PLAN.pattern("source_videos"),
+        highlights=PLAN.pattern("source_highlights"),
+        clip_labels=PLAN.pattern("source_clip_labels"),
+        folder=directory(PLAN.pattern("source_folder")),
     log:
-        f"{RESULTS}/logs/{{dataset}}/synth.log",
+        PLAN.pattern("log_synth"),
     conda:
         "../../envs/pipeline.yaml"
     threads: 2
@@ -28,11 +28,11 @@ rule manifest:
     input:
         source_inputs,
     output:
-        manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
-        rejected=f"{RESULTS}/{{dataset}}/rejected.csv",
-        splits=f"{RESULTS}/{{dataset}}/splits.csv",
+        manifest=PLAN.pattern("manifest"),
+        rejected=PLAN.pattern("rejected"),
+        splits=PLAN.pattern("splits"),
     log:
-        f"{RESULTS}/logs/{{dataset}}/manifest.log",
+        PLAN.pattern("log_manifest"),
     conda:
         "../../envs/pipeline.yaml"
     resources:
@@ -51,12 +51,12 @@ rule manifest:
 
 rule clips:
     input:
-        manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
+        manifest=PLAN.pattern("manifest"),
         labels=label_inputs,
     output:
-        f"{RESULTS}/{{dataset}}/clips.csv",
+        PLAN.pattern("clips"),
     log:
-        f"{RESULTS}/logs/{{dataset}}/clips.log",
+        PLAN.pattern("log_clips"),
     conda:
         "../../envs/pipeline.yaml"
     resources:

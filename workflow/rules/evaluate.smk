@@ -6,9 +6,9 @@ rule evaluate:
     input:
         unpack(evaluate_inputs),
     output:
-        f"{RESULTS}/{{dataset}}/metrics/{{method}}/{{variant}}/{{split}}/seed{{seed}}.json",
+        PLAN.pattern("metrics"),
     log:
-        f"{RESULTS}/logs/{{dataset}}/evaluate/{{method}}/{{variant}}/{{split}}/seed{{seed}}.log",
+        PLAN.pattern("log_evaluate"),
     conda:
         "../../envs/pipeline.yaml"
     resources:
@@ -36,9 +36,9 @@ rule analysis:
     input:
         unpack(score_inputs),
     output:
-        f"{RESULTS}/{{dataset}}/analyses/{{method}}/{{variant}}/{{split}}/seed{{seed}}.{{analysis}}.json",
+        PLAN.pattern("analysis"),
     log:
-        f"{RESULTS}/logs/{{dataset}}/analyses/{{method}}/{{variant}}/{{split}}/seed{{seed}}.{{analysis}}.log",
+        PLAN.pattern("log_analysis"),
     conda:
         "../../envs/pipeline.yaml"
     resources:
@@ -60,16 +60,14 @@ rule explain:
         unpack(score_inputs),
     output:
         report(
-            directory(
-                f"{RESULTS}/plots/{{dataset}}/explain/{{method}}/{{variant}}/{{split}}/seed{{seed}}"
-            ),
+            directory(PLAN.pattern("explain")),
             patterns=["{video}.png"],
             caption="../report/explain.rst",
             category="Explanations",
             subcategory="{method}/{variant}",
         ),
     log:
-        f"{RESULTS}/logs/{{dataset}}/explain/{{method}}/{{variant}}/{{split}}/seed{{seed}}.log",
+        PLAN.pattern("log_explain"),
     conda:
         "../../envs/pipeline.yaml"
     resources:
@@ -95,14 +93,14 @@ rule table:
         analyses=lambda w: analyses_of(w.dataset),
     output:
         md=report(
-            f"{RESULTS}/tables/{{dataset}}.md",
+            PLAN.pattern("table_md"),
             caption="../report/table.rst",
             category="Tables",
         ),
-        csv=f"{RESULTS}/tables/{{dataset}}.csv",
-        tex=f"{RESULTS}/tables/{{dataset}}.tex",
+        csv=PLAN.pattern("table_csv"),
+        tex=PLAN.pattern("table_tex"),
     log:
-        f"{RESULTS}/logs/tables/{{dataset}}.log",
+        PLAN.pattern("log_table"),
     conda:
         "../../envs/pipeline.yaml"
     resources:
@@ -127,9 +125,9 @@ rule scores_summary:
     input:
         lambda w: scores_of(w.dataset),
     output:
-        f"{RESULTS}/tables/{{dataset}}.scores.md",
+        PLAN.pattern("scores_summary"),
     log:
-        f"{RESULTS}/logs/tables/{{dataset}}.scores.log",
+        PLAN.pattern("log_scores_summary"),
     conda:
         "../../envs/pipeline.yaml"
     resources:
@@ -147,9 +145,9 @@ rule qv_submission:
         scores=lambda w: scores_path(w.dataset, w.method, w.variant, w.split, w.seed),
         annotations=qv_release_input,
     output:
-        f"{RESULTS}/submissions/{{dataset}}/{{method}}/{{variant}}/{{split}}/seed{{seed}}/hl_{{qv_split}}_submission.jsonl",
+        PLAN.pattern("submission"),
     log:
-        f"{RESULTS}/logs/{{dataset}}/submissions/{{method}}/{{variant}}/{{split}}/seed{{seed}}.{{qv_split}}.log",
+        PLAN.pattern("log_submission"),
     conda:
         "../../envs/pipeline.yaml"
     resources:
@@ -165,18 +163,18 @@ rule plots:
         unpack(plot_inputs),
     output:
         bars=report(
-            f"{RESULTS}/plots/{{dataset}}/map_bars.png",
+            PLAN.pattern("map_bars"),
             caption="../report/bars.rst",
             category="Plots",
         ),
         curves=report(
-            directory(f"{RESULTS}/plots/{{dataset}}/curves"),
+            directory(PLAN.pattern("curves")),
             patterns=["{video}.png"],
             caption="../report/curves.rst",
             category="Plots",
         ),
     log:
-        f"{RESULTS}/logs/plots/{{dataset}}.log",
+        PLAN.pattern("log_plots"),
     conda:
         "../../envs/pipeline.yaml"
     resources:
@@ -200,12 +198,12 @@ rule reel:
         unpack(plot_inputs),
     output:
         report(
-            f"{RESULTS}/plots/{{dataset}}/reel.mp4",
+            PLAN.pattern("reel"),
             caption="../report/reel.rst",
             category="Reel",
         ),
     log:
-        f"{RESULTS}/logs/plots/{{dataset}}.reel.log",
+        PLAN.pattern("log_reel"),
     conda:
         "../../envs/pipeline.yaml"
     resources:

@@ -5,11 +5,11 @@
 
 rule features:
     input:
-        manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
+        manifest=PLAN.pattern("manifest"),
     output:
-        f"{RESULTS}/{{dataset}}/features/{{backbone}}/shard-{{shard}}.h5",
+        PLAN.pattern("features"),
     log:
-        f"{RESULTS}/logs/{{dataset}}/features/{{backbone}}/shard-{{shard}}.log",
+        PLAN.pattern("log_features"),
     conda:
         "../../envs/pipeline.yaml"
     resources:
@@ -33,20 +33,20 @@ rule features:
 
 use rule features as saliency with:
     output:
-        f"{RESULTS}/{{dataset}}/saliency/{{backbone}}/shard-{{shard}}.h5",
+        PLAN.pattern("saliency"),
     log:
-        f"{RESULTS}/logs/{{dataset}}/saliency/{{backbone}}/shard-{{shard}}.log",
+        PLAN.pattern("log_saliency"),
     resources:
         **extractor_resources("saliency"),
 
 
 rule frames:
     input:
-        manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
+        manifest=PLAN.pattern("manifest"),
     output:
-        f"{RESULTS}/{{dataset}}/frames/{{frames_id}}/shard-{{shard}}.h5",
+        PLAN.pattern("frames"),
     log:
-        f"{RESULTS}/logs/{{dataset}}/frames/{{frames_id}}/shard-{{shard}}.log",
+        PLAN.pattern("log_frames"),
     conda:
         "../../envs/pipeline.yaml"
     resources:

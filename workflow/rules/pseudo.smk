@@ -8,11 +8,11 @@ rule pseudo:
     input:
         unpack(pseudo_inputs),
     output:
-        categories=f"{RESULTS}/{{dataset}}/pseudo/{{feature_set}}/{{pseudo_id}}/{{split}}/categories.csv",
-        highlights=f"{RESULTS}/{{dataset}}/pseudo/{{feature_set}}/{{pseudo_id}}/{{split}}/highlights.h5",
-        category_model=f"{RESULTS}/{{dataset}}/pseudo/{{feature_set}}/{{pseudo_id}}/{{split}}/category_model.h5",
+        categories=PLAN.pattern("pseudo_categories"),
+        highlights=PLAN.pattern("pseudo_highlights"),
+        category_model=PLAN.pattern("pseudo_model"),
     log:
-        f"{RESULTS}/logs/{{dataset}}/pseudo/{{feature_set}}/{{pseudo_id}}/{{split}}.log",
+        PLAN.pattern("log_pseudo"),
     conda:
         "../../envs/pipeline.yaml"
     resources:

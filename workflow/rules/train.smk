@@ -8,9 +8,9 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        f"{RESULTS}/{{dataset}}/models/{{method}}/{{variant}}/{{split}}/seed{{seed}}.pt",
+        PLAN.pattern("model"),
     log:
-        f"{RESULTS}/logs/{{dataset}}/train/{{method}}/{{variant}}/{{split}}/seed{{seed}}.log",
+        PLAN.pattern("log_train"),
     conda:
         "../../envs/pipeline.yaml"
     threads: 1
@@ -41,10 +41,10 @@ rule score:
     input:
         unpack(score_inputs),
     output:
-        scores=f"{RESULTS}/{{dataset}}/models/{{method}}/{{variant}}/{{split}}/seed{{seed}}.scores.jsonl",
-        devices=f"{RESULTS}/{{dataset}}/models/{{method}}/{{variant}}/{{split}}/seed{{seed}}.devices.json",
+        scores=PLAN.pattern("scores"),
+        devices=PLAN.pattern("devices"),
     log:
-        f"{RESULTS}/logs/{{dataset}}/score/{{method}}/{{variant}}/{{split}}/seed{{seed}}.log",
+        PLAN.pattern("log_score"),
     conda:
         "../../envs/pipeline.yaml"
     resources:

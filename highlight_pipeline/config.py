@@ -1,7 +1,9 @@
 """Configuration: schema validation with actionable messages, defaults, and per-rule slices.
 
-The JSON schema lives in ``workflow/schemas/config.schema.yaml`` and is the only
-description of the configuration: the Snakefile and the CLI both validate with it.
+The JSON schema is package data, ``highlight_pipeline/data/config.schema.yaml`` (read with
+:mod:`importlib.resources`, so an installed wheel validates too; Snakemake's
+``workflow/schemas/config.schema.yaml`` is a link to it), and is the only description of
+the configuration: the Snakefile and the CLI both validate with it.
 A *slice* is the part of the config one rule depends on; rules pass it through
 ``params:`` so that Snakemake reruns a job exactly when its slice changes.
 """
@@ -9,8 +11,8 @@ A *slice* is the part of the config one rule depends on; rules pass it through
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +22,34 @@ import yaml
 from highlight_pipeline.errors import ConfigError
 from highlight_pipeline.features import extractors
 
+# canonical_json, slice_hash and deep_merge live in hashing.py; re-exported here
+# (``config.slice_hash``) for the workflow rules and for users.
+from highlight_pipeline.hashing import canonical_json as canonical_json
+from highlight_pipeline.hashing import deep_merge as deep_merge
+from highlight_pipeline.hashing import slice_hash as slice_hash
+from highlight_pipeline.runs import resolve_run, run_list
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+#: The schema, a file of the package (``[tool.setuptools.package-data]`` ships it).
+SCHEMA_PATH: Traversable = resources.files("highlight_pipeline").joinpath(
+    "data", "config.schema.yaml"
+)
 
 
-def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
+def load_schema(path: str | Path | Traversable = SCHEMA_PATH) -> dict[str, Any]:
     """The config schema, with the settings of every registered method under ``methods``.
 
     Built-in methods keep their settings in the file (``$defs/method_NAME``); a method
     registered from outside the package brings its ``settings_schema``."""
     from highlight_pipeline.methods.registry import get_method, method_names
 
+    path = Path(path) if isinstance(path, str) else path
     if not path.is_file():
         raise ConfigError(
-            f"config schema not found at {path}: install the package from a checkout "
-            "with `pip install -e .`"
+            f"config schema not found at {path}: the package's data file is missing "
+            "(reinstall the package)"
         )
-    with open(path) as handle:
-        schema = yaml.safe_load(handle)
+    schema = yaml.safe_load(path.read_text(encoding="utf-8"))
     extractors.fill_schema(schema)  # the extractor names, from features/extractors.py
     from highlight_pipeline.metrics import PROTOCOLS
 
@@ -151,7 +163,6 @@ def validate_runs(config: dict[str, Any], schema: dict[str, Any]) -> None:
     """Every run of ``evaluation.runs`` names a registered method and one of its variants,
     and its resolved settings are valid (a variant overlay is checked like the config)."""
     from highlight_pipeline.methods.registry import get_method
-    from highlight_pipeline.runs import resolve_run, run_list
 
     for method in list(config["evaluation"]["runs"]) + list(config["variants"]):
         get_method(method)  # unknown method: a ConfigError naming the known ones
@@ -190,24 +201,6 @@ def load_configs(paths: list[str | Path]) -> dict[str, Any]:
             raise ConfigError(f"{path}: a config file holds a mapping of keys")
         raw = deep_merge(raw, loaded)
     return validate_config(raw)
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def slice_hash(value: Any) -> str:
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:12]
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, val in override.items():
-        if isinstance(val, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], val)
-        else:
-            merged[key] = copy.deepcopy(val)
-    return merged
 
 
 # --- slices: what each stage depends on -------------------------------------------------

@@ -463,14 +463,23 @@ def _optimizer(run: dict[str, Any]) -> str:
 
 
 def _training_unit(repo_root: Path) -> str:
+    """``pooled`` or ``per category``, from the train rule's output: the plan's path it
+    names (``PLAN.pattern(NAME)``, ``plan.PATHS``), or a template written in the rule."""
     rules = repo_root / "workflow" / "rules" / "train.smk"
     text = rules.read_text(encoding="utf-8")
     match = re.search(r"^rule train:\n(?:[ \t].*\n|\n)*?\s+output:\s*\n\s*(.+)\n", text, re.M)
     if match is None:
         raise _Missing(f"{rules}: no output of rule train")
-    wildcards = set(re.findall(r"\{\{(\w+)\}\}", match.group(1)))
+    output = match.group(1)
+    named = re.fullmatch(r'PLAN\.pattern\("(\w+)"\),?', output.strip())
+    if named is not None:
+        from highlight_pipeline.layout import PATHS
+
+        wildcards = set(re.findall(r"\{(\w+)\}", PATHS[named.group(1)]))
+    else:
+        wildcards = set(re.findall(r"\{\{(\w+)\}\}", output))
     if not {"dataset", "split", "seed"} <= wildcards:
-        raise _Missing(f"{rules}: rule train's output {match.group(1)} is not per split and seed")
+        raise _Missing(f"{rules}: rule train's output {output} is not per split and seed")
     return "per category" if wildcards & {"category", "domain"} else "pooled"
 
 

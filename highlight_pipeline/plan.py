@@ -4,7 +4,7 @@ and write, and the targets of a run of the pipeline.
 ``workflow/rules/common.smk`` only wires this to Snakemake (wildcards in, paths out; the
 resources and the rerun triggers); everything here can be tested without Snakemake.
 
-:data:`PATHS` is the one list of the pipeline's file layout: every rule's outputs and logs
+``layout.PATHS`` is the one list of the pipeline's file layout: every rule's outputs and logs
 are :meth:`Plan.pattern` of an entry (a template whose ``{fields}`` Snakemake fills as
 wildcards), every input a rule names is :meth:`Plan.path` of one. Parsing imports only the
 config and the registries (no torch, no PyAV): on a cluster the Snakefile is parsed once
@@ -20,65 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from highlight_pipeline import config as hlconfig
+from highlight_pipeline import paper_settings
 from highlight_pipeline import runs as hlruns
 from highlight_pipeline.datasets.qvhighlights import release_file
 from highlight_pipeline.datasets.registry import dataset_root
 from highlight_pipeline.features import extractors
 from highlight_pipeline.features.backbones.registry import checkpoint_path, get_spec
+from highlight_pipeline.layout import PATHS
 from highlight_pipeline.methods.registry import chance_baselines, get_method
-
-_RUN = "{method}/{variant}/{split}/seed{seed}"
-
-#: Every file and folder the pipeline writes, under ``results``: name -> template.
-PATHS: dict[str, str] = {
-    "source_videos": "{dataset}/source/videos.csv",
-    "source_highlights": "{dataset}/source/highlights.csv",
-    "source_clip_labels": "{dataset}/source/clip_labels.csv",
-    "source_folder": "{dataset}/source/videos",
-    "manifest": "{dataset}/manifest.csv",
-    "rejected": "{dataset}/rejected.csv",
-    "splits": "{dataset}/splits.csv",
-    "clips": "{dataset}/clips.csv",
-    "features": "{dataset}/features/{backbone}/shard-{shard}.h5",
-    "saliency": "{dataset}/saliency/{backbone}/shard-{shard}.h5",
-    "frames": "{dataset}/frames/{frames_id}/shard-{shard}.h5",
-    "pseudo": "{dataset}/pseudo/{feature_set}/{pseudo_id}/{split}",
-    "pseudo_categories": "{dataset}/pseudo/{feature_set}/{pseudo_id}/{split}/categories.csv",
-    "pseudo_highlights": "{dataset}/pseudo/{feature_set}/{pseudo_id}/{split}/highlights.h5",
-    "pseudo_model": "{dataset}/pseudo/{feature_set}/{pseudo_id}/{split}/category_model.h5",
-    "model": "{dataset}/models/" + _RUN + ".pt",
-    "scores": "{dataset}/models/" + _RUN + ".scores.jsonl",
-    "devices": "{dataset}/models/" + _RUN + ".devices.json",
-    "metrics": "{dataset}/metrics/" + _RUN + ".json",
-    "analysis": "{dataset}/analyses/" + _RUN + ".{analysis}.json",
-    "explain": "plots/{dataset}/explain/" + _RUN,
-    "table_md": "tables/{dataset}.md",
-    "table_csv": "tables/{dataset}.csv",
-    "table_tex": "tables/{dataset}.tex",
-    "scores_summary": "tables/{dataset}.scores.md",
-    "submission": "submissions/{dataset}/" + _RUN + "/hl_{qv_split}_submission.jsonl",
-    "map_bars": "plots/{dataset}/map_bars.png",
-    "curves": "plots/{dataset}/curves",
-    "reel": "plots/{dataset}/reel.mp4",
-    # logs, one per job
-    "log_synth": "logs/{dataset}/synth.log",
-    "log_manifest": "logs/{dataset}/manifest.log",
-    "log_clips": "logs/{dataset}/clips.log",
-    "log_features": "logs/{dataset}/features/{backbone}/shard-{shard}.log",
-    "log_saliency": "logs/{dataset}/saliency/{backbone}/shard-{shard}.log",
-    "log_frames": "logs/{dataset}/frames/{frames_id}/shard-{shard}.log",
-    "log_pseudo": "logs/{dataset}/pseudo/{feature_set}/{pseudo_id}/{split}.log",
-    "log_train": "logs/{dataset}/train/" + _RUN + ".log",
-    "log_score": "logs/{dataset}/score/" + _RUN + ".log",
-    "log_evaluate": "logs/{dataset}/evaluate/" + _RUN + ".log",
-    "log_analysis": "logs/{dataset}/analyses/" + _RUN + ".{analysis}.log",
-    "log_explain": "logs/{dataset}/explain/" + _RUN + ".log",
-    "log_table": "logs/tables/{dataset}.log",
-    "log_scores_summary": "logs/tables/{dataset}.scores.log",
-    "log_submission": "logs/{dataset}/submissions/" + _RUN + ".{qv_split}.log",
-    "log_plots": "logs/plots/{dataset}.log",
-    "log_reel": "logs/plots/{dataset}.reel.log",
-}
 
 
 class _Keep(dict):
@@ -181,13 +130,11 @@ class Plan:
     def paper_differences(self, dataset: str) -> dict[str, list[str]]:
         """``method/variant`` -> the settings in which the run differs from its paper's on
         the dataset's paper dataset (docs/paper-settings.md's rows against this config)."""
-        from highlight_pipeline.paper_settings import run_differences
-
         paper_dataset = self.config["datasets"][dataset].get("paper_dataset")
         if not paper_dataset:
             return {}
         found = {
-            f"{method}/{variant}": run_differences(
+            f"{method}/{variant}": paper_settings.run_differences(
                 self.config, dataset, method, variant, paper_dataset
             )
             for method, variant in self.runs_of(dataset)

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from highlight_pipeline.config import deep_merge, slice_hash
 from highlight_pipeline.errors import ConfigError
+from highlight_pipeline.hashing import deep_merge, slice_hash
 from highlight_pipeline.methods.registry import FEATURE_INPUTS, get_method
 
 OVERLAY_PARTS = ("method", "features", "pseudo", "training")

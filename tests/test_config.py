@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -268,3 +269,34 @@ def test_pld_preset_merged_after_a_dataset_preset_trains_with_the_papers_sgd():
     settings = resolve_run(config, "youtube", "pld", "tased-full")["settings"]
     assert settings["optimizer"] == "sgd" and settings["lr"] == 0.01
     assert settings["epochs"] == 1500 and settings["pretrained"] is True
+
+
+def test_the_schema_is_package_data_found_through_importlib_resources():
+    """An installed wheel validates a config: the schema is a file of the package, named by
+    the package-data globs of pyproject.toml, and Snakemake's workflow/schemas path is a
+    link to it."""
+    from fnmatch import fnmatch
+    from importlib import resources
+
+    from highlight_pipeline import config as hlconfig
+
+    resource = resources.files("highlight_pipeline").joinpath("data", "config.schema.yaml")
+    assert resource.is_file()
+    assert Path(str(hlconfig.SCHEMA_PATH)) == Path(str(resource))
+    assert "$defs" in hlconfig.load_schema()
+    with open(REPO_ROOT / "pyproject.toml", "rb") as handle:
+        globs = tomllib.load(handle)["tool"]["setuptools"]["package-data"]["highlight_pipeline"]
+    assert any(fnmatch("data/config.schema.yaml", glob) for glob in globs)
+    link = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+    assert link.is_symlink() and not Path(link.readlink()).is_absolute()
+    assert link.resolve() == Path(str(resource)).resolve()
+
+
+def test_moved_names_stay_importable_from_their_old_modules():
+    from highlight_pipeline import config, evaluate, hashing, scoring
+
+    for name in ("canonical_json", "slice_hash", "deep_merge"):
+        assert getattr(config, name) is getattr(hashing, name)
+    for name in ("clip_truth", "scored_clips", "unscored_clips", "protocol_scores"):
+        assert getattr(evaluate, name) is getattr(scoring, name)
+    assert evaluate.protocol_metric is scoring.protocol_metric

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from highlight_pipeline.config import slice_hash
 from highlight_pipeline.errors import ConfigError, VideoError
 from highlight_pipeline.features.extractors import get_extractor
 from highlight_pipeline.features.shards import (
@@ -29,6 +28,7 @@ from highlight_pipeline.features.shards import (
     shard_of,
     write_shard,
 )
+from highlight_pipeline.hashing import slice_hash
 
 log = logging.getLogger(__name__)
 

@@ -44,9 +44,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from highlight_pipeline import __version__
-from highlight_pipeline.config import slice_hash
 from highlight_pipeline.errors import VideoError
 from highlight_pipeline.features.shards import previous_path, publish_shard, shard_of
+from highlight_pipeline.hashing import slice_hash
 from highlight_pipeline.video.decode import END_TOLERANCE, StreamExtent, iter_frame_batches
 
 log = logging.getLogger(__name__)

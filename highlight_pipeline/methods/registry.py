@@ -31,6 +31,7 @@ Methods outside this package register through the entry-point group
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -104,7 +105,7 @@ class MethodSpec:
     # Inputs of one resolved run (a subset of ``consumes``); default: all of ``consumes``.
     inputs_of: Callable[[dict], frozenset[str]] | None = None
     # JSON schema of the method's settings, for methods registered from outside the
-    # package; built-in methods keep theirs in workflow/schemas/config.schema.yaml.
+    # package; built-in methods keep theirs in highlight_pipeline/data/config.schema.yaml.
     settings_schema: Mapping[str, Any] | None = None
     paper_tables: tuple[PaperTable, ...] = ()
     chance_baseline: bool = False  # tables compare every other run with this one's
@@ -509,3 +510,28 @@ def get_method(name: str) -> MethodSpec:
 def variant_names() -> list[str]:
     """Every variant name any registered method declares (wildcard constraints)."""
     return sorted({v for spec in _registered().values() for v in spec.variants})
+
+
+def describe_methods(only: str | None = None) -> list[str]:
+    """``hlp methods``: a line per registered method (title, supervision, GPU, what it
+    reads); below each (only ``only``'s, when given) its variants with their overlays, the
+    paper tables it lays out and its analyses."""
+    lines = []
+    for name in method_names():
+        spec = get_method(name)
+        gpu = ", GPU" if spec.uses_gpu else ""
+        kind = "supervised" if spec.supervised else "unsupervised"
+        reads = ", ".join(sorted(spec.consumes)) or "nothing"
+        lines.append(f"{name}: {spec.title} ({kind}{gpu}; reads {reads})")
+        if only and only != name:
+            continue
+        for variant, v in spec.variants.items():
+            default = " (default)" if variant == spec.default_variant else ""
+            overlay = json.dumps(dict(v.overlay)) if v.overlay else "{}"
+            lines.append(f"  {variant}{default}: {v.description or v.label}  overlay {overlay}")
+        for table in spec.paper_tables:
+            lines.append(f"  {table.source} ({table.title}): {', '.join(table.rows)}")
+        for analysis in spec.analyses:
+            applies = ", ".join(analysis.variants) or "every variant"
+            lines.append(f"  analysis {analysis.name} ({applies}): {analysis.title}")
+    return lines

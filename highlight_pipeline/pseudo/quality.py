@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from highlight_pipeline.pseudo.highlights import read_pseudo_highlights
+from highlight_pipeline.scoring import clip_truth, protocol_scores
 
 SOURCES = ("visual", "audio", "av")
 RANDOM_DRAWS = 20
@@ -35,8 +36,6 @@ def pseudo_quality(
 
     ``random`` is the mean over ``RANDOM_DRAWS`` seeded uniform rankings of the same videos.
     """
-    from highlight_pipeline.evaluate import clip_truth, protocol_scores
-
     pseudo = read_pseudo_highlights(pseudo_path)
     truth = clip_truth(protocol, clips)  # grouped once for every ranking below
     labelled = {

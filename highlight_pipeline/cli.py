@@ -1,20 +1,25 @@
 """`hlp`: the command line of the highlight pipeline. Snakemake rules call these subcommands
-with explicit paths and their own config slice (JSON); users can call them by hand too."""
+with explicit paths and their own config slice (JSON); users can call them by hand too.
+
+Each command is its parser (``_<command>_parser``: name, help and options) and
+``cmd_<command>``, which hands the parsed arguments to the one function of the module that
+does the step and reports what it returns; :data:`COMMANDS` lists the parsers in the order
+``hlp --help`` shows them. Those modules are imported when a command runs, so that ``hlp``
+starts quickly."""
 
 from __future__ import annotations
 
 import argparse
 import atexit
-import inspect
 import json
 import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from highlight_pipeline import __version__, memory_guard
-from highlight_pipeline.atomic import atomic_output, write_text_atomic
 from highlight_pipeline.errors import PipelineError
 from highlight_pipeline.methods.registry import FEATURE_INPUTS, method_names
 from highlight_pipeline.numerics import pin_numerics
@@ -39,489 +44,7 @@ _json = _json_of(dict, "object")
 _json_list = _json_of(list, "list")
 
 
-def cmd_synth(args: argparse.Namespace) -> None:
-    from highlight_pipeline.datasets.synthetic import SynthSpec, synthesize
-
-    spec = SynthSpec.from_config(args.slice, args.clip_seconds)
-    plans = synthesize(spec, args.out, jobs=args.jobs)
-    log.info("wrote %d synthetic videos to %s", len(plans), args.out)
-
-
-def cmd_manifest(args: argparse.Namespace) -> None:
-    from highlight_pipeline.manifest import build_manifest, manifest_summary
-
-    manifest, rejected, splits = build_manifest(args.reader, args.root, args.slice)
-    for frame, path in ((manifest, args.out), (rejected, args.rejected), (splits, args.splits)):
-        with atomic_output(path) as tmp:
-            frame.to_csv(tmp, index=False)
-    log.info("manifest: %d videos, %d rejected (%s)", len(manifest), len(rejected), args.rejected)
-    print(manifest_summary(args.name or Path(args.out).parent.name, manifest, rejected))
-
-
-def cmd_clips(args: argparse.Namespace) -> None:
-    from highlight_pipeline.datasets.registry import get_reader
-    from highlight_pipeline.manifest import read_manifest
-
-    clips = get_reader(args.reader).make_clips(
-        read_manifest(args.manifest), Path(args.root), args.slice
-    )
-    with atomic_output(args.out) as tmp:
-        clips.to_csv(tmp, index=False)
-    log.info("clips: %d clips of %d videos", len(clips), clips["video_id"].nunique())
-
-
-def cmd_features(args: argparse.Namespace) -> None:
-    from highlight_pipeline.features.extract import extract_shard
-    from highlight_pipeline.manifest import read_manifest
-
-    extract_shard(
-        read_manifest(args.manifest),
-        args.shard,
-        args.shards,
-        args.slice,
-        args.out,
-        runtime={**args.runtime, **args.execution} or None,
-    )
-
-
-def cmd_frames(args: argparse.Namespace) -> None:
-    from highlight_pipeline.features.frames import write_frame_shard
-    from highlight_pipeline.manifest import read_manifest
-
-    write_frame_shard(read_manifest(args.manifest), args.shard, args.shards, args.slice, args.out)
-
-
-def cmd_pseudo(args: argparse.Namespace) -> None:
-    from highlight_pipeline.features.clip_features import load_clip_features, read_clips
-    from highlight_pipeline.manifest import read_manifest
-    from highlight_pipeline.methods.inputs import training_subset
-    from highlight_pipeline.pseudo.category_model import write_category_model
-    from highlight_pipeline.pseudo.highlights import (
-        compute_pseudo_highlights,
-        write_pseudo_highlights,
-    )
-
-    clips = read_clips(args.clips)
-    features = {}
-    if args.visual:
-        features["visual"] = load_clip_features(args.visual, clips)
-    if args.audio:
-        features["audio"] = load_clip_features(args.audio, clips)
-    missing = set(args.slice["modalities"]) - set(features)
-    if missing:
-        raise PipelineError(f"hlp pseudo: the settings use {sorted(missing)}: pass their shards")
-    train = {v for v, s in _splits(args).items() if s == "train"}
-    reference = features["visual"] if "visual" in features else features["audio"]
-    videos = [v for v in reference.by_video if v in train and reference.by_video[v] is not None]
-    subset = args.slice.get("training_subset")
-    if subset:
-        videos = training_subset(videos, subset["fraction"], subset["seed"])
-        log.info("training subset: %d videos (%s of the training split)", len(videos), subset)
-    manifest = read_manifest(args.manifest)
-    real = dict(zip(manifest["video_id"], manifest["category"], strict=True))
-    categories, pseudo, summary, model = compute_pseudo_highlights(
-        videos, features, args.slice, real
-    )
-    with atomic_output(args.categories) as tmp:
-        categories.to_csv(tmp, index=False)
-    write_pseudo_highlights(
-        args.highlights, pseudo, {"config_slice": args.slice, "clustering": summary}
-    )
-    write_category_model(args.category_model, model)
-    log.info("pseudo-highlights for %d training videos, K=%d", len(pseudo), summary["k"])
-
-
-def _splits(args: argparse.Namespace) -> dict[str, str]:
-    """video_id -> split: the scheme from --splits, else the manifest's split column."""
-    from highlight_pipeline.manifest import read_manifest, read_splits
-
-    if args.splits:
-        return read_splits(args.splits, args.split_scheme)
-    manifest = read_manifest(args.manifest)
-    return dict(zip(manifest["video_id"], manifest["split"], strict=True))
-
-
-def _feature_shards(args: argparse.Namespace) -> dict[str, list[str]]:
-    return {m: getattr(args, m) for m in FEATURE_INPUTS if getattr(args, m, None)}
-
-
-def _lease(args: argparse.Namespace, uses_gpu: bool):
-    """This job's device lease: ``--device`` (a free GPU slot, or the CPU with one log line
-    where there is none) for a run that runs a network, else the CPU without asking."""
-    from highlight_pipeline.gpu_slots import lease_for_process
-
-    return lease_for_process(args.device if uses_gpu else "cpu", args.cuda)
-
-
-def cmd_train(args: argparse.Namespace) -> None:
-    import torch
-
-    from highlight_pipeline.methods.inputs import load_method_inputs
-    from highlight_pipeline.methods.models import save_model
-    from highlight_pipeline.methods.recipe import feature_recipe
-    from highlight_pipeline.methods.registry import get_method
-    from highlight_pipeline.methods.resume import EpochCheckpoint, input_key
-
-    torch.set_num_threads(args.threads)
-    spec = get_method(args.method)
-    run = {**args.run, "method": args.method, "variant": args.variant}
-    kinds = spec.inputs(run)
-    _require_inputs(args, kinds, "train")
-    inputs = load_method_inputs(
-        args.manifest,
-        args.clips,
-        _splits(args),
-        {m: v for m, v in _feature_shards(args).items() if m in kinds},
-        args.pseudo if "pseudo" in kinds else None,
-        kinds,
-        frames=args.frames if "frames" in kinds else None,
-    )
-    # where methods that start from a published checkpoint look (and whether they may)
-    run.update(weights_dir=args.weights_dir, weights=args.weights)
-    lease = _lease(args, spec.gpu(run))
-    device = lease.device
-    fit = spec.implementation().fit
-    extra = {}
-    if "checkpoint" in inspect.signature(fit).parameters:  # resumable after a kill
-        files = [f for paths in inputs.files.values() for f in paths]
-        files += [args.manifest, args.clips] + ([args.splits] if args.splits else [])
-        key = input_key(run, args.seed, files)
-        extra["checkpoint"] = EpochCheckpoint(f"{args.out}.resume", key)
-    model = fit(inputs, run, args.seed, device, not args.quiet, **extra)
-    recipe = feature_recipe(args.clips, inputs.files)
-    save_model(args.out, run, args.seed, model, recipe, lease.record())
-    if "checkpoint" in extra:
-        extra["checkpoint"].remove()
-    log.info("%s/%s seed %d: model written to %s", args.method, args.variant, args.seed, args.out)
-
-
-def _require_inputs(args: argparse.Namespace, kinds: frozenset[str], step: str) -> None:
-    files = {*FEATURE_INPUTS, "pseudo", "frames"}
-    given = {k for k in files if getattr(args, k, None)}
-    missing = sorted((kinds & files) - given)
-    if missing:
-        raise PipelineError(
-            f"hlp {step}: {args.method if hasattr(args, 'method') else 'the model'} needs "
-            + ", ".join(f"--{m}" for m in missing)
-        )
-
-
-def _model_and_inputs(args: argparse.Namespace, step: str, extra: frozenset[str] = frozenset()):
-    """A trained model, its checkpoint, and the dataset's inputs in the model's recipe (the
-    feature modalities it was trained on) plus ``extra`` kinds."""
-    from highlight_pipeline.methods.inputs import load_method_inputs
-    from highlight_pipeline.methods.models import load_model
-
-    model, checkpoint = load_model(args.model)
-    recipe = checkpoint.get("recipe", {})
-    kinds = frozenset(m for m in recipe.get("features", {}))
-    if "frames" in recipe:
-        kinds |= {"frames"}
-    _require_inputs(args, kinds & {*FEATURE_INPUTS, "frames"}, step)
-    inputs = load_method_inputs(
-        args.manifest,
-        args.clips,
-        _splits(args),
-        {m: v for m, v in _feature_shards(args).items() if m in kinds},
-        kinds=kinds | extra,
-        frames=args.frames if "frames" in kinds else None,
-    )
-    return model, checkpoint, inputs
-
-
-def _placed(args: argparse.Namespace, model, checkpoint: dict):
-    """The model on the device this job leases for it (``--device``; the CPU for a run
-    without a network), and the lease."""
-    from highlight_pipeline.methods.models import place_model, runs_network
-
-    lease = _lease(args, runs_network(checkpoint))
-    return place_model(model, lease.device), lease
-
-
-def cmd_score(args: argparse.Namespace) -> None:
-    import numpy as np
-    from tqdm import tqdm
-
-    from highlight_pipeline.methods.inputs import write_predictions
-    from highlight_pipeline.methods.registry import get_method
-
-    model, checkpoint, inputs = _model_and_inputs(args, "score")
-    model, lease = _placed(args, model, checkpoint)
-    videos = inputs.videos
-    skip = not get_method(checkpoint["method"]).scores_training_videos
-    if skip:
-        log.info("%s leaves the training videos unscored (null)", checkpoint["method"])
-    scores = [
-        np.full(v.n_clips, np.nan) if skip and v.split == "train" else model.score(v)
-        for v in tqdm(videos, desc="score", unit="video", disable=args.quiet)
-    ]
-    write_predictions(
-        args.out, [v.video_id for v in videos], scores, [v.total_clips for v in videos]
-    )
-    if args.devices:  # what trained and scored the run, for the metrics
-        record = {"train": checkpoint.get("device"), "score": lease.record()}
-        write_text_atomic(args.devices, json.dumps(record, indent=2, sort_keys=True) + "\n")
-    log.info("scored %d videos with %s on %s", len(inputs.videos), args.model, lease.device)
-
-
-def cmd_analyse(args: argparse.Namespace) -> None:
-    from highlight_pipeline.methods.registry import get_method
-
-    model, checkpoint, inputs = _model_and_inputs(args, "analyse", frozenset({"labels"}))
-    spec = get_method(checkpoint["method"])
-    found = {a.name: a for a in spec.analyses}
-    if args.name not in found:
-        raise PipelineError(
-            f"{spec.name} has no analysis {args.name!r}; it has: {', '.join(found) or 'none'}"
-        )
-    videos = inputs.subset(args.eval_split).videos
-    result = found[args.name].callable()(
-        model, videos, checkpoint["run"], checkpoint["seed"], args.paper_dataset
-    )
-    record = {
-        "method": spec.name,
-        "variant": checkpoint["variant"],
-        "seed": checkpoint["seed"],
-        "analysis": args.name,
-        "title": found[args.name].title,
-        "eval_split": args.eval_split,
-        **result,
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out, json.dumps(record, indent=2, sort_keys=True) + "\n")
-    print("\n".join([f"## {record['title']}", "", *result["markdown"]]))
-
-
-def cmd_explain(args: argparse.Namespace) -> None:
-    from highlight_pipeline.explain import chosen_videos, explain_videos
-    from highlight_pipeline.methods.registry import get_method
-
-    model, checkpoint, inputs = _model_and_inputs(args, "explain", frozenset({"labels"}))
-    if not get_method(checkpoint["method"]).explains:
-        raise PipelineError(f"{checkpoint['method']} has no per-pixel maps to explain with")
-    model, _ = _placed(args, model, checkpoint)
-    choice = [v for v in args.videos.split(",") if v] if not args.videos.isdigit() else None
-    videos = chosen_videos(
-        inputs.subset(args.eval_split).videos, choice if choice else int(args.videos)
-    )
-    title = f"{checkpoint['method']}/{checkpoint['variant']} seed {checkpoint['seed']}"
-    written = explain_videos(model, videos, args.out, args.panels, title)
-    log.info("explain: %d strips in %s", len(written), args.out)
-
-
-def cmd_evaluate(args: argparse.Namespace) -> None:
-    from highlight_pipeline.evaluate import evaluate_run, write_metrics
-    from highlight_pipeline.methods.inputs import read_predictions
-
-    run = {
-        "split": args.split_scheme,
-        "dataset": args.dataset,
-        "method": args.method,
-        "variant": args.variant,
-        "seed": args.seed,
-        "features": args.features,
-    }
-    metrics = evaluate_run(
-        read_predictions(args.predictions),
-        args.clips,
-        args.manifest,
-        args.protocol,
-        _splits(args),
-        args.eval_split,
-        run,
-        args.slice,
-        args.pseudo,
-        json.loads(Path(args.devices).read_text()) if args.devices else None,
-        also=[p for p in args.also_protocols.split(",") if p],
-    )
-    write_metrics(args.out, metrics)
-    log.info(
-        "%s %s seed %d: %s average %.4f",
-        args.method,
-        args.variant,
-        args.seed,
-        metrics["metric"],
-        metrics["average"],
-    )
-
-
-def cmd_table(args: argparse.Namespace) -> None:
-    from highlight_pipeline.tables import write_tables
-
-    write_tables(
-        args.metrics,
-        args.dataset,
-        args.md,
-        args.csv,
-        args.tex,
-        args.paper_dataset,
-        analyses=args.analyses,
-        rehearsal=args.rehearsal,
-        differs=args.differs,
-    )
-    print(Path(args.md).read_text())
-
-
-def cmd_scores_summary(args: argparse.Namespace) -> None:
-    from highlight_pipeline.tables import render_scores_summary
-
-    text = render_scores_summary(args.dataset, args.runs)
-    write_text_atomic(args.out, text)
-    print(text, end="")
-
-
-def cmd_qv_submission(args: argparse.Namespace) -> None:
-    from highlight_pipeline.qvhighlights_submission import validate_submission, write_submission
-
-    if args.check:
-        if args.scores or args.out:
-            raise PipelineError("give either --check FILE, or --scores and --out; not both")
-        n = validate_submission(args.check, args.annotations)
-        print(f"{args.check}: a valid submission for the {n} queries of {args.annotations}")
-        return
-    if not (args.scores and args.out):
-        raise PipelineError("give --scores and --out to write a submission (or --check FILE)")
-    n = write_submission(args.scores, args.annotations, args.out)
-    print(f"{args.out}: {n} queries of {args.annotations}, checked")
-
-
-def cmd_plots(args: argparse.Namespace) -> None:
-    from highlight_pipeline.plots import plot_map_bars, plot_video_curves
-
-    plot_map_bars(args.table, args.bars)
-    written = plot_video_curves(
-        args.predictions,
-        args.clips,
-        args.manifest,
-        args.curves,
-        args.pseudo,
-        args.split,
-        splits=_splits(args) if args.splits else None,
-    )
-    log.info("plots: %s and %d score curves in %s", args.bars, len(written), args.curves)
-
-
-def cmd_reel(args: argparse.Namespace) -> None:
-    from highlight_pipeline.manifest import read_manifest
-    from highlight_pipeline.methods.inputs import read_predictions
-    from highlight_pipeline.reel import video_reel
-
-    video = args.video
-    if video is None:  # the first predicted video of the split (of the scheme, if given)
-        manifest = read_manifest(args.manifest)
-        predicted = read_predictions(args.predictions)
-        split_of = _splits(args)
-        in_split = manifest["video_id"].map(lambda v: split_of.get(v) == args.split)
-        chosen = manifest[in_split & manifest["video_id"].isin(predicted)]
-        if chosen.empty:
-            raise PipelineError(f"no predicted video in split {args.split!r} for a reel")
-        video = str(chosen["video_id"].iloc[0])
-    out, segments = video_reel(
-        args.predictions, args.clips, args.manifest, video, args.out, args.seconds
-    )
-    log.info("reel of %s: %s (%d segments)", video, out, len(segments))
-
-
-def cmd_predict(args: argparse.Namespace) -> None:
-    from highlight_pipeline.predict_video import predict_video
-
-    runtime = {
-        "weights_dir": args.weights_dir,
-        "weights": args.weights,
-        "device": args.device,
-        "cuda": args.cuda,
-    }
-    result = predict_video(args.video, args.model, args.out, args.reel_seconds, runtime)
-    used = ", ".join(
-        f"{modality} {d['extractor']} ({d.get('weights', '?')})"
-        for modality, d in sorted(result["features"].items())
-    )
-    print(
-        f"{len(result['clips'])} clips scored with {used or 'no features'}; wrote "
-        f"{args.out}/scores.json, scores.png" + (", reel.mp4" if result["reel"] else "")
-    )
-    if result["note"]:
-        print(f"note: {result['note']}")
-
-
-def cmd_check_config(args: argparse.Namespace) -> None:
-    from highlight_pipeline.config import load_configs
-
-    files = list(args.config) or ["config.yaml"]
-    base = Path("config.yaml")
-    if (
-        not args.alone
-        and base.is_file()
-        and not any(Path(f).resolve() == base.resolve() for f in files)
-    ):
-        files.insert(0, str(base))  # the Snakefile's configfile, under --configfile files
-    config = load_configs(files)
-    print(f"{' + '.join(files)}: valid ({len(config['run_datasets'])} dataset(s) to run)")
-
-
-def cmd_methods(args: argparse.Namespace) -> None:
-    from highlight_pipeline.methods.registry import get_method
-
-    for name in method_names():
-        spec = get_method(name)
-        gpu = ", GPU" if spec.uses_gpu else ""
-        kind = "supervised" if spec.supervised else "unsupervised"
-        reads = ", ".join(sorted(spec.consumes)) or "nothing"
-        print(f"{name}: {spec.title} ({kind}{gpu}; reads {reads})")
-        if args.method and args.method != name:
-            continue
-        for variant, v in spec.variants.items():
-            default = " (default)" if variant == spec.default_variant else ""
-            overlay = json.dumps(dict(v.overlay)) if v.overlay else "{}"
-            print(f"  {variant}{default}: {v.description or v.label}  overlay {overlay}")
-        for table in spec.paper_tables:
-            print(f"  {table.source} ({table.title}): {', '.join(table.rows)}")
-        for analysis in spec.analyses:
-            applies = ", ".join(analysis.variants) or "every variant"
-            print(f"  analysis {analysis.name} ({applies}): {analysis.title}")
-
-
-def cmd_weights(args: argparse.Namespace) -> None:
-    from highlight_pipeline.features.backbones.registry import format_weights_table, weights_status
-
-    print(format_weights_table(weights_status(args.weights_dir)))
-
-
-# datasets.miniatures.MINIATURES, named here so that `hlp` starts without importing it
-MINIATURE_NAMES = ["youtube", "tvsum", "qvhighlights", "cosum", "vtw"]
-
-
-def cmd_paper_settings(args: argparse.Namespace) -> None:
-    from highlight_pipeline.paper_settings import write_paper_settings
-
-    print(f"wrote {write_paper_settings(args.out)}")
-
-
-def cmd_rehearsal_data(args: argparse.Namespace) -> None:
-    from highlight_pipeline.datasets.miniatures import (
-        overlay,
-        overlay_line,
-        summary,
-        write_miniature,
-    )
-
-    root = write_miniature(
-        args.dataset, args.dir, seed=args.seed, jobs=args.jobs, overwrite=args.overwrite
-    )
-    if args.config:
-        import yaml
-
-        text = yaml.safe_dump(overlay(args.dataset, root), sort_keys=False)
-        write_text_atomic(
-            args.config,
-            f"# the {args.dataset} miniature of `hlp rehearsal-data`: pass this file after "
-            f"workflow/configs/{args.dataset}.yaml\n{text}",
-        )
-    wrote = f" and {args.config}" if args.config else ""
-    print(
-        f"wrote the {args.dataset} miniature ({summary(args.dataset, root)}) to {root}{wrote}; "
-        f"rehearse the preset with: {overlay_line(args.dataset, root)}"
-    )
+# ------------------------------------------------------------------ options several share
 
 
 def _add_feature_inputs(p: argparse.ArgumentParser) -> None:
@@ -563,21 +86,35 @@ def _add_split_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split-scheme", default="default", help="split scheme in splits.csv")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hlp",
-        description="Video highlight detection pipeline. The Snakefile runs these steps in order; "
-        "each can also be run by hand. Run `hlp COMMAND --help` for a step's options.",
+def _input_files(args: argparse.Namespace):
+    """The dataset files of ``_add_feature_inputs`` (and ``--pseudo``) as given."""
+    from highlight_pipeline.methods.inputs import InputFiles
+
+    return InputFiles(
+        manifest=args.manifest,
+        clips=args.clips,
+        features={m: getattr(args, m) for m in FEATURE_INPUTS if getattr(args, m, None)},
+        frames=args.frames,
+        pseudo=getattr(args, "pseudo", None),
+        splits=args.splits,
+        split_scheme=args.split_scheme,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(func=func)
-        return p
 
+def _splits(args: argparse.Namespace) -> dict[str, str]:
+    """video_id -> split: the scheme from --splits, else the manifest's split column."""
+    from highlight_pipeline.manifest import split_map
+
+    return split_map(args.manifest, args.splits, args.split_scheme)
+
+
+# ------------------------------------------------------------------------------- commands
+
+# build_parser's `add(name, cmd_<name>, help)`: the command's parser, which runs cmd_<name>
+_Add = Callable[[str, Callable[[argparse.Namespace], None], str], argparse.ArgumentParser]
+
+
+def _synth_parser(add: _Add) -> None:
     p = add(
         "synth", cmd_synth, "generate the embedded synthetic dataset (videos with sound, labels)"
     )
@@ -588,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--jobs", type=int, default=1, help="videos written at once (processes)")
 
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    from highlight_pipeline.datasets.synthetic import SynthSpec, synthesize
+
+    spec = SynthSpec.from_config(args.slice, args.clip_seconds)
+    plans = synthesize(spec, args.out, jobs=args.jobs)
+    log.info("wrote %d synthetic videos to %s", len(plans), args.out)
+
+
+def _manifest_parser(add: _Add) -> None:
     p = add("manifest", cmd_manifest, "probe every video of a dataset into manifest.csv")
     p.add_argument("--reader", default="folder", help="dataset reader (docs/datasets.md)")
     p.add_argument("--root", required=True, help="the dataset folder")
@@ -601,6 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--name", help="the dataset's name in the summary line (default: the folder)")
 
+
+def cmd_manifest(args: argparse.Namespace) -> None:
+    from highlight_pipeline.manifest import manifest_summary, write_manifest
+
+    manifest, rejected = write_manifest(
+        args.reader, args.root, args.slice, args.out, args.rejected, args.splits
+    )
+    log.info("manifest: %d videos, %d rejected (%s)", len(manifest), len(rejected), args.rejected)
+    print(manifest_summary(args.name or Path(args.out).parent.name, manifest, rejected))
+
+
+def _clips_parser(add: _Add) -> None:
     p = add("clips", cmd_clips, "cut each video into clips and attach the dataset's clip labels")
     p.add_argument("--reader", default="folder")
     p.add_argument("--manifest", required=True)
@@ -608,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slice", type=_json, default={}, help="JSON of the dataset's config")
     p.add_argument("--out", required=True)
 
+
+def cmd_clips(args: argparse.Namespace) -> None:
+    from highlight_pipeline.manifest import write_clips
+
+    clips = write_clips(args.reader, args.manifest, args.root, args.slice, args.out)
+    log.info("clips: %d clips of %d videos", len(clips), clips["video_id"].nunique())
+
+
+def _features_parser(add: _Add) -> None:
     p = add(
         "features",
         cmd_features,
@@ -633,6 +201,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True)
 
+
+def cmd_features(args: argparse.Namespace) -> None:
+    from highlight_pipeline.features.extract import extract_shard
+    from highlight_pipeline.manifest import read_manifest
+
+    extract_shard(
+        read_manifest(args.manifest),
+        args.shard,
+        args.shards,
+        args.slice,
+        args.out,
+        runtime={**args.runtime, **args.execution} or None,
+    )
+
+
+def _frames_parser(add: _Add) -> None:
     p = add(
         "frames",
         cmd_frames,
@@ -644,6 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slice", type=_json, required=True, help='JSON: {"fps", "height", "width"}')
     p.add_argument("--out", required=True)
 
+
+def cmd_frames(args: argparse.Namespace) -> None:
+    from highlight_pipeline.features.frames import write_frame_shard
+    from highlight_pipeline.manifest import read_manifest
+
+    write_frame_shard(read_manifest(args.manifest), args.shard, args.shards, args.slice, args.out)
+
+
+def _pseudo_parser(add: _Add) -> None:
     p = add("pseudo", cmd_pseudo, "pseudo-categories and audio-visual recurrence pseudo-highlights")
     _add_feature_inputs(p)
     p.add_argument("--slice", type=_json, required=True, help="JSON of the run's pseudo slice")
@@ -655,8 +248,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="output: category_model.h5 (the fitted categories, arrays only)",
     )
 
-    methods = ", ".join(method_names())
-    p = add("train", cmd_train, f"train one run of a method ({methods}) on the training split")
+
+def cmd_pseudo(args: argparse.Namespace) -> None:
+    from highlight_pipeline.pseudo.run import write_pseudo_labels
+
+    n, summary = write_pseudo_labels(
+        _input_files(args), args.slice, args.categories, args.highlights, args.category_model
+    )
+    log.info("pseudo-highlights for %d training videos, K=%d", n, summary["k"])
+
+
+def _train_parser(add: _Add) -> None:
+    p = add(
+        "train",
+        cmd_train,
+        f"train one run of a method ({', '.join(method_names())}) on the training split",
+    )
     _add_feature_inputs(p)
     p.add_argument("--method", required=True, choices=method_names())
     p.add_argument("--variant", required=True, help="the run's variant (names the output)")
@@ -678,6 +285,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="the model file (.pt)")
 
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from highlight_pipeline.methods.steps import train_model
+
+    train_model(
+        args.method,
+        args.variant,
+        args.run,
+        _input_files(args),
+        args.out,
+        seed=args.seed,
+        threads=args.threads,
+        device=args.device,
+        cuda=args.cuda,
+        weights_dir=args.weights_dir,
+        weights=args.weights,
+        progress=not args.quiet,
+    )
+    log.info("%s/%s seed %d: model written to %s", args.method, args.variant, args.seed, args.out)
+
+
+def _score_parser(add: _Add) -> None:
     p = add(
         "score",
         cmd_score,
@@ -694,6 +323,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--devices` records them in the metrics)",
     )
 
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from highlight_pipeline.methods.steps import score_dataset
+
+    videos, lease = score_dataset(
+        args.model,
+        _input_files(args),
+        args.out,
+        devices_out=args.devices,
+        device=args.device,
+        cuda=args.cuda,
+        progress=not args.quiet,
+    )
+    log.info("scored %d videos with %s on %s", len(videos), args.model, lease.device)
+
+
+def _analyse_parser(add: _Add) -> None:
     p = add(
         "analyse",
         cmd_analyse,
@@ -707,11 +353,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper-dataset", default="", help="the dataset's name in the paper's numbers")
     p.add_argument("--out", required=True, help="JSON: the table section and its values")
 
+
+def cmd_analyse(args: argparse.Namespace) -> None:
+    from highlight_pipeline.methods.steps import analyse_model
+
+    record = analyse_model(
+        args.model, _input_files(args), args.name, args.out, args.eval_split, args.paper_dataset
+    )
+    print("\n".join([f"## {record['title']}", "", *record["markdown"]]))
+
+
+def _explain_parser(add: _Add) -> None:
     p = add(
         "explain",
         cmd_explain,
-        "draw a trained model's per-pixel maps (pld's distinction maps) over frames of chosen "
-        "evaluation videos: one strip per video, captioned with clip score and ground truth",
+        "draw a trained model's per-pixel maps (pld's distinction maps) over frames of "
+        "chosen evaluation videos: one strip per video, captioned with clip score and "
+        "ground truth",
     )
     _add_feature_inputs(p)
     p.add_argument("--model", required=True, help="model file from `hlp train`")
@@ -723,6 +381,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder: one {video_id}.png per video")
     _add_device_options(p, "the model")
 
+
+def _video_choice(text: str) -> int | list[str]:
+    """``--videos``: how many (digits), else the listed ids."""
+    listed = [v for v in text.split(",") if v] if not text.isdigit() else None
+    return listed if listed else int(text)
+
+
+def cmd_explain(args: argparse.Namespace) -> None:
+    from highlight_pipeline.explain import explain_model
+
+    written = explain_model(
+        args.model,
+        _input_files(args),
+        _video_choice(args.videos),
+        args.out,
+        panels=args.panels,
+        eval_split=args.eval_split,
+        device=args.device,
+        cuda=args.cuda,
+    )
+    log.info("explain: %d strips in %s", len(written), args.out)
+
+
+def _evaluate_parser(add: _Add) -> None:
     p = add("evaluate", cmd_evaluate, "evaluate predictions with the dataset's protocol")
     _add_run_inputs(p)
     p.add_argument(
@@ -756,6 +438,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True)
 
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from highlight_pipeline.evaluate import evaluate_run, write_metrics
+    from highlight_pipeline.predictions import read_predictions
+
+    run = {
+        "split": args.split_scheme,
+        "dataset": args.dataset,
+        "method": args.method,
+        "variant": args.variant,
+        "seed": args.seed,
+        "features": args.features,
+    }
+    metrics = evaluate_run(
+        read_predictions(args.predictions),
+        args.clips,
+        args.manifest,
+        args.protocol,
+        _splits(args),
+        args.eval_split,
+        run,
+        args.slice,
+        args.pseudo,
+        json.loads(Path(args.devices).read_text()) if args.devices else None,
+        also=[p for p in args.also_protocols.split(",") if p],
+    )
+    write_metrics(args.out, metrics)
+    log.info(
+        "%s %s seed %d: %s average %.4f",
+        args.method,
+        args.variant,
+        args.seed,
+        metrics["metric"],
+        metrics["average"],
+    )
+
+
+def _table_parser(add: _Add) -> None:
     p = add("table", cmd_table, "aggregate metrics JSON files into Markdown and CSV tables")
     p.add_argument("--dataset", required=True)
     p.add_argument("--metrics", nargs="+", required=True)
@@ -782,6 +502,25 @@ def build_parser() -> argparse.ArgumentParser:
         "'s rows); shown under the table and in the log",
     )
 
+
+def cmd_table(args: argparse.Namespace) -> None:
+    from highlight_pipeline.tables import write_tables
+
+    write_tables(
+        args.metrics,
+        args.dataset,
+        args.md,
+        args.csv,
+        args.tex,
+        args.paper_dataset,
+        analyses=args.analyses,
+        rehearsal=args.rehearsal,
+        differs=args.differs,
+    )
+    print(Path(args.md).read_text())
+
+
+def _scores_summary_parser(add: _Add) -> None:
     p = add(
         "scores-summary",
         cmd_scores_summary,
@@ -797,6 +536,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="Markdown summary")
 
+
+def cmd_scores_summary(args: argparse.Namespace) -> None:
+    from highlight_pipeline.tables import write_scores_summary
+
+    print(write_scores_summary(args.dataset, args.runs, args.out), end="")
+
+
+def _qv_submission_parser(add: _Add) -> None:
     p = add(
         "qv-submission",
         cmd_qv_submission,
@@ -833,6 +580,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead of writing: check this submission file against --annotations",
     )
 
+
+def cmd_qv_submission(args: argparse.Namespace) -> None:
+    from highlight_pipeline.qvhighlights_submission import validate_submission, write_submission
+
+    if args.check:
+        if args.scores or args.out:
+            raise PipelineError("give either --check FILE, or --scores and --out; not both")
+        n = validate_submission(args.check, args.annotations)
+        print(f"{args.check}: a valid submission for the {n} queries of {args.annotations}")
+        return
+    if not (args.scores and args.out):
+        raise PipelineError("give --scores and --out to write a submission (or --check FILE)")
+    n = write_submission(args.scores, args.annotations, args.out)
+    print(f"{args.out}: {n} queries of {args.annotations}, checked")
+
+
+def _plots_parser(add: _Add) -> None:
     p = add("plots", cmd_plots, "score curves per video and a bar chart of the metric per category")
     _add_run_inputs(p)
     p.add_argument("--table", required=True, help="results/tables/{dataset}.csv")
@@ -843,6 +607,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bars", required=True, help="output PNG of the bar chart")
     p.add_argument("--curves", required=True, help="output folder of the score curves")
 
+
+def cmd_plots(args: argparse.Namespace) -> None:
+    from highlight_pipeline.plots import plot_run
+
+    written = plot_run(
+        args.table,
+        args.bars,
+        args.predictions,
+        args.clips,
+        args.manifest,
+        args.curves,
+        args.pseudo,
+        args.split,
+        splits_csv=args.splits,
+        split_scheme=args.split_scheme,
+    )
+    log.info("plots: %s and %d score curves in %s", args.bars, len(written), args.curves)
+
+
+def _reel_parser(add: _Add) -> None:
     p = add("reel", cmd_reel, "cut a video's top-scoring clips into one playable highlight reel")
     _add_run_inputs(p)
     p.add_argument("--video", help="video id (default: the first predicted video of --split)")
@@ -852,6 +636,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=20.0, help="longest reel")
     p.add_argument("--out", required=True, help="output .mp4")
 
+
+def cmd_reel(args: argparse.Namespace) -> None:
+    from highlight_pipeline.reel import run_reel
+
+    video, out, segments = run_reel(
+        args.predictions,
+        args.clips,
+        args.manifest,
+        args.out,
+        args.seconds,
+        video_id=args.video,
+        split=args.split,
+        splits_csv=args.splits,
+        split_scheme=args.split_scheme,
+    )
+    log.info("reel of %s: %s (%d segments)", video, out, len(segments))
+
+
+def _predict_parser(add: _Add) -> None:
     p = add(
         "predict",
         cmd_predict,
@@ -865,17 +668,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", choices=["published", "random"], default="published")
     _add_device_options(p, "featurising and scoring (one device for both)")
 
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from highlight_pipeline.predict_video import predict_video, result_lines
+
+    runtime = {
+        "weights_dir": args.weights_dir,
+        "weights": args.weights,
+        "device": args.device,
+        "cuda": args.cuda,
+    }
+    result = predict_video(args.video, args.model, args.out, args.reel_seconds, runtime)
+    print("\n".join(result_lines(result, args.out)))
+
+
+def _check_config_parser(add: _Add) -> None:
     p = add(
         "check-config",
         cmd_check_config,
-        "validate the config as Snakemake sees it: ./config.yaml, then the given files merged "
-        "over it in order (as `snakemake --configfile FILE ...` does)",
+        "validate the config as Snakemake sees it: ./config.yaml, then the given files "
+        "merged over it in order (as `snakemake --configfile FILE ...` does)",
     )
     p.add_argument("config", nargs="*", help="config files (default: config.yaml)")
     p.add_argument(
         "--alone", action="store_true", help="validate the given files without ./config.yaml"
     )
 
+
+def cmd_check_config(args: argparse.Namespace) -> None:
+    from highlight_pipeline.config import load_configs
+
+    files = list(args.config) or ["config.yaml"]
+    base = Path("config.yaml")
+    if (
+        not args.alone
+        and base.is_file()
+        and not any(Path(f).resolve() == base.resolve() for f in files)
+    ):
+        files.insert(0, str(base))  # the Snakefile's configfile, under --configfile files
+    config = load_configs(files)
+    print(f"{' + '.join(files)}: valid ({len(config['run_datasets'])} dataset(s) to run)")
+
+
+def _methods_parser(add: _Add) -> None:
     p = add(
         "methods",
         cmd_methods,
@@ -884,26 +719,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("method", nargs="?", help="only this method's variants")
 
+
+def cmd_methods(args: argparse.Namespace) -> None:
+    from highlight_pipeline.methods.registry import describe_methods
+
+    for line in describe_methods(args.method):
+        print(line)
+
+
+def _weights_parser(add: _Add) -> None:
     p = add("weights", cmd_weights, "list each backbone's checkpoint file, source and presence")
     p.add_argument("--weights-dir", default="weights")
 
+
+def cmd_weights(args: argparse.Namespace) -> None:
+    from highlight_pipeline.features.backbones.registry import format_weights_table, weights_status
+
+    print(format_weights_table(weights_status(args.weights_dir)))
+
+
+def _paper_settings_parser(add: _Add) -> None:
     p = add(
         "paper-settings",
         cmd_paper_settings,
-        "write the page of every setting the four papers state beside the value each preset "
-        "resolves to (equal, our choice, not stated, cannot here), from the presets and "
-        "highlight_pipeline/data/paper_settings.csv",
+        "write the page of every setting the four papers state beside the value each "
+        "preset resolves to (equal, our choice, not stated, cannot here), from the presets "
+        "and highlight_pipeline/data/paper_settings.csv",
     )
     p.add_argument(
         "out", nargs="?", default="docs/paper-settings.md", help="the Markdown page to write"
     )
 
+
+def cmd_paper_settings(args: argparse.Namespace) -> None:
+    from highlight_pipeline.paper_settings import write_paper_settings
+
+    print(f"wrote {write_paper_settings(args.out)}")
+
+
+# datasets.miniatures.MINIATURES, named here so that `hlp` starts without importing it
+MINIATURE_NAMES = ["youtube", "tvsum", "qvhighlights", "cosum", "vtw"]
+
+
+def _rehearsal_data_parser(add: _Add) -> None:
     p = add(
         "rehearsal-data",
         cmd_rehearsal_data,
         "write a miniature of a benchmark in its release layout (the real annotation file "
-        "formats, 6-10 short synthetic videos with sound where the reader expects them, their "
-        "events where the annotation puts the highlights) to rehearse its paper preset cheaply",
+        "formats, 6-10 short synthetic videos with sound where the reader expects them, "
+        "their events where the annotation puts the highlights) to rehearse its paper "
+        "preset cheaply",
     )
     p.epilog = (
         'The layouts are in docs/datasets.md ("Miniatures for rehearsals"); DIR/miniature.json '
@@ -928,6 +793,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--overwrite", action="store_true", help="replace a miniature written to DIR before"
     )
+
+
+def cmd_rehearsal_data(args: argparse.Namespace) -> None:
+    from highlight_pipeline.datasets.miniatures import overlay_line, rehearsal_data, summary
+
+    root = rehearsal_data(
+        args.dataset,
+        args.dir,
+        config=args.config,
+        seed=args.seed,
+        jobs=args.jobs,
+        overwrite=args.overwrite,
+    )
+    wrote = f" and {args.config}" if args.config else ""
+    print(
+        f"wrote the {args.dataset} miniature ({summary(args.dataset, root)}) to {root}{wrote}; "
+        f"rehearse the preset with: {overlay_line(args.dataset, root)}"
+    )
+
+
+# ------------------------------------------------------------------------------ the parser
+
+
+# Each command's parser, in the order `hlp --help` lists them.
+COMMANDS: tuple[Callable[[_Add], None], ...] = (
+    _synth_parser,
+    _manifest_parser,
+    _clips_parser,
+    _features_parser,
+    _frames_parser,
+    _pseudo_parser,
+    _train_parser,
+    _score_parser,
+    _analyse_parser,
+    _explain_parser,
+    _evaluate_parser,
+    _table_parser,
+    _scores_summary_parser,
+    _qv_submission_parser,
+    _plots_parser,
+    _reel_parser,
+    _predict_parser,
+    _check_config_parser,
+    _methods_parser,
+    _weights_parser,
+    _paper_settings_parser,
+    _rehearsal_data_parser,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hlp",
+        description="Video highlight detection pipeline. The Snakefile runs these steps in order; "
+        "each can also be run by hand. Run `hlp COMMAND --help` for a step's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    for define in COMMANDS:
+        define(add)
     return parser
 
 

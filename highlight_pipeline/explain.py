@@ -18,7 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from highlight_pipeline.atomic import atomic_output
-from highlight_pipeline.methods.inputs import VideoInputs
+from highlight_pipeline.errors import PipelineError
+from highlight_pipeline.methods.inputs import InputFiles, VideoInputs
+from highlight_pipeline.methods.registry import get_method
+from highlight_pipeline.methods.steps import model_and_inputs, placed
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +123,28 @@ def explain_videos(
         render_strip(video, found, scores, model.explain_fps, out, f"{title}: {video.video_id}")
         written.append(str(out))
     return written
+
+
+def explain_model(
+    model_path: str | Path,
+    files: InputFiles,
+    choice: int | list[str],
+    out_dir: str | Path,
+    panels: int = 6,
+    eval_split: str = "test",
+    device: str = "auto",
+    cuda: dict | None = None,
+) -> list[str]:
+    """``hlp explain``: strips of the trained model of ``model_path`` for the chosen videos
+    (``choice``: how many, the first by id, or a list of ids) of ``eval_split`` of the
+    dataset files ``files``; returns the files written. A method without per-pixel maps
+    is refused."""
+    model, checkpoint, inputs = model_and_inputs(
+        model_path, files, "explain", frozenset({"labels"})
+    )
+    if not get_method(checkpoint["method"]).explains:
+        raise PipelineError(f"{checkpoint['method']} has no per-pixel maps to explain with")
+    model, _ = placed(model, checkpoint, device, cuda)
+    videos = chosen_videos(inputs.subset(eval_split).videos, choice)
+    title = f"{checkpoint['method']}/{checkpoint['variant']} seed {checkpoint['seed']}"
+    return explain_videos(model, videos, out_dir, panels, title)

@@ -1,4 +1,5 @@
 """Manifest of a dataset: every video probed once; unusable videos go to rejected.csv.
+Also the dataset's other tables: splits.csv (every split scheme) and clips.csv.
 
 ``audio_duration`` is the sound track's length as its header states (empty where the
 header does not say). A header only tells what the file says of itself: a sound track
@@ -15,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from highlight_pipeline.atomic import atomic_output
 from highlight_pipeline.datasets.registry import get_reader
 from highlight_pipeline.errors import DatasetError, VideoError
 from highlight_pipeline.video.decode import END_TOLERANCE
@@ -88,6 +90,45 @@ def build_manifest(
         columns=["video_id", "scheme", "split"],
     )
     return manifest, pd.DataFrame(rejected, columns=["video_id", "path", "reason"]), splits
+
+
+def write_manifest(
+    reader: str,
+    root: str | Path,
+    spec: dict,
+    out: str | Path,
+    rejected_out: str | Path,
+    splits_out: str | Path,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``hlp manifest``: :func:`build_manifest` into manifest.csv, rejected.csv and
+    splits.csv (each written atomically). Returns (manifest, rejected)."""
+    manifest, rejected, splits = build_manifest(reader, root, spec)
+    for frame, path in ((manifest, out), (rejected, rejected_out), (splits, splits_out)):
+        with atomic_output(path) as tmp:
+            frame.to_csv(tmp, index=False)
+    return manifest, rejected
+
+
+def write_clips(
+    reader: str, manifest_path: str | Path, root: str | Path, spec: dict, out: str | Path
+) -> pd.DataFrame:
+    """``hlp clips``: the reader's clips (with its clip labels) of the manifest's videos,
+    written atomically to clips.csv. Returns them."""
+    clips = get_reader(reader).make_clips(read_manifest(manifest_path), Path(root), spec)
+    with atomic_output(out) as tmp:
+        clips.to_csv(tmp, index=False)
+    return clips
+
+
+def split_map(
+    manifest_path: str | Path, splits_path: str | Path | None = None, scheme: str = "default"
+) -> dict[str, str]:
+    """video_id -> split: ``scheme`` of splits.csv (``splits_path``), else the manifest's
+    split column."""
+    if splits_path:
+        return read_splits(splits_path, scheme)
+    manifest = read_manifest(manifest_path)
+    return dict(zip(manifest["video_id"], manifest["split"], strict=True))
 
 
 def read_splits(path: str | Path, scheme: str) -> dict[str, str]:

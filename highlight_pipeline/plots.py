@@ -20,9 +20,9 @@ from tqdm import tqdm
 from highlight_pipeline.atomic import atomic_output
 from highlight_pipeline.errors import DatasetError
 from highlight_pipeline.features.clip_features import read_clips
-from highlight_pipeline.manifest import read_manifest
-from highlight_pipeline.methods.inputs import read_predictions
+from highlight_pipeline.manifest import read_manifest, read_splits
 from highlight_pipeline.metrics import ap_trapezoid
+from highlight_pipeline.predictions import read_predictions
 
 SCORE_COLOUR = "#1f4e9c"
 TRUTH_COLOUR = "#2ca02c"
@@ -312,3 +312,34 @@ def plot_map_bars(table_csv: str | Path, out_png: str | Path) -> Path:
         )
     fig.tight_layout()
     return _save(fig, out_png)
+
+
+# ------------------------------------------------------------------------------ a run's plots
+
+
+def plot_run(
+    table_csv: str | Path,
+    bars_png: str | Path,
+    predictions_path: str | Path,
+    clips_csv: str | Path,
+    manifest_csv: str | Path,
+    curves_dir: str | Path,
+    pseudo_h5: str | Path | None = None,
+    split: str | None = "test",
+    splits_csv: str | Path | None = None,
+    split_scheme: str = "default",
+) -> list[Path]:
+    """``hlp plots``: the bar chart of the dataset's table (:func:`plot_map_bars`) and the
+    score curves of the run's videos of ``split`` (:func:`plot_video_curves`; under
+    ``split_scheme`` of ``splits_csv`` if given, else the manifest's split column).
+    Returns the curves written."""
+    plot_map_bars(table_csv, bars_png)
+    return plot_video_curves(
+        predictions_path,
+        clips_csv,
+        manifest_csv,
+        curves_dir,
+        pseudo_h5,
+        split,
+        splits=read_splits(splits_csv, split_scheme) if splits_csv else None,
+    )

@@ -145,3 +145,19 @@ def predict_video(
         make_reel(video, segments, out / "reel.mp4")
     result["reel"] = [list(s) for s in segments]
     return result
+
+
+def result_lines(result: dict, out_dir: str | Path) -> list[str]:
+    """What ``hlp predict`` says of a :func:`predict_video` result: the clips scored, with
+    which features, the files written to ``out_dir``, and its note, if any."""
+    used = ", ".join(
+        f"{modality} {d['extractor']} ({d.get('weights', '?')})"
+        for modality, d in sorted(result["features"].items())
+    )
+    lines = [
+        f"{len(result['clips'])} clips scored with {used or 'no features'}; wrote "
+        f"{out_dir}/scores.json, scores.png" + (", reel.mp4" if result["reel"] else "")
+    ]
+    if result["note"]:
+        lines.append(f"note: {result['note']}")
+    return lines

@@ -45,6 +45,7 @@ from pathlib import Path
 from highlight_pipeline.atomic import write_text_atomic
 from highlight_pipeline.datasets.qvhighlights import Query, json_lines, n_clips, read_jsonl
 from highlight_pipeline.errors import SubmissionError
+from highlight_pipeline.predictions import read_prediction_lists
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +75,6 @@ def read_annotations(path: str | Path) -> list[Query]:
     return queries
 
 
-def _read_scores(path: Path) -> dict[str, list]:
-    """video_id -> its clip scores as written (None for a clip without a score)."""
-    found: dict[str, list] = {}
-    for lineno, obj in json_lines(path, SubmissionError):
-        if not isinstance(obj, dict) or not isinstance(obj.get("scores"), list):
-            raise SubmissionError(f"{path}:{lineno}: not a scores line (video_id, scores)")
-        found[str(obj.get("video_id"))] = obj["scores"]
-    return found
-
-
 def _is_score(x) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
@@ -98,7 +89,7 @@ def submission_lines(
     scores_path = Path(scores_jsonl)
     if queries is None:
         queries = read_annotations(annotation_jsonl)
-    scores = _read_scores(scores_path)
+    scores = read_prediction_lists(scores_path, SubmissionError)
     records = []
     for q in queries:
         video_id = video_id_of(q.qid)

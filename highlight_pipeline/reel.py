@@ -211,7 +211,7 @@ def video_reel(
     """The reel of one video from a run's predictions: select its clips, cut, join."""
     from highlight_pipeline.features.clip_features import read_clips
     from highlight_pipeline.manifest import read_manifest
-    from highlight_pipeline.methods.inputs import read_predictions
+    from highlight_pipeline.predictions import read_predictions
 
     predictions = read_predictions(predictions_path)
     if video_id not in predictions:
@@ -228,3 +228,48 @@ def video_reel(
     if not segments:
         raise ReelError(f"{video_id}: no clip fits in a {max_seconds} s reel")
     return make_reel(manifest.at[video_id, "path"], segments, out_path), segments
+
+
+def first_predicted_video(
+    predictions_path: str | Path,
+    manifest_csv: str | Path,
+    split: str,
+    splits_csv: str | Path | None = None,
+    split_scheme: str = "default",
+) -> str:
+    """The first video of the manifest in ``split`` (under ``split_scheme`` of
+    ``splits_csv`` if given, else the manifest's split column) that the predictions score."""
+    from highlight_pipeline.manifest import read_manifest, split_map
+    from highlight_pipeline.predictions import read_predictions
+
+    manifest = read_manifest(manifest_csv)
+    predicted = read_predictions(predictions_path)
+    split_of = split_map(manifest_csv, splits_csv, split_scheme)
+    in_split = manifest["video_id"].map(lambda v: split_of.get(v) == split)
+    chosen = manifest[in_split & manifest["video_id"].isin(predicted)]
+    if chosen.empty:
+        raise PipelineError(f"no predicted video in split {split!r} for a reel")
+    return str(chosen["video_id"].iloc[0])
+
+
+def run_reel(
+    predictions_path: str | Path,
+    clips_csv: str | Path,
+    manifest_csv: str | Path,
+    out_path: str | Path,
+    max_seconds: float,
+    video_id: str | None = None,
+    split: str = "test",
+    splits_csv: str | Path | None = None,
+    split_scheme: str = "default",
+) -> tuple[str, Path, list[tuple[float, float]]]:
+    """``hlp reel``: the reel of ``video_id`` (None: :func:`first_predicted_video` of
+    ``split``). Returns the video, the reel and its segments."""
+    if video_id is None:
+        video_id = first_predicted_video(
+            predictions_path, manifest_csv, split, splits_csv, split_scheme
+        )
+    out, segments = video_reel(
+        predictions_path, clips_csv, manifest_csv, video_id, out_path, max_seconds
+    )
+    return video_id, out, segments

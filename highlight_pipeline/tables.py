@@ -750,3 +750,11 @@ def render_scores_summary(dataset: str, runs: list[dict]) -> str:
     lines += ["", "Without labels these rankings are not checked against anything."]
     lines += [f"* ⚠ {n[0].upper()}{n[1:]}." for n in notes]
     return "\n".join(lines) + "\n"
+
+
+def write_scores_summary(dataset: str, runs: list[dict], out_md: str | Path) -> str:
+    """``hlp scores-summary``: :func:`render_scores_summary` written to ``out_md``; returns
+    the text."""
+    text = render_scores_summary(dataset, runs)
+    write_text_atomic(out_md, text)
+    return text

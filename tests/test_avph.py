@@ -6,14 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from highlight_pipeline.methods import inputs as method_inputs
 from highlight_pipeline.methods.avph import AVHighlightNet, AVPHModel, train_avph
 from highlight_pipeline.methods.batching import Standardiser, pad_batch, seeded_batches
-from highlight_pipeline.methods.inputs import (
-    MethodInputs,
-    VideoInputs,
-    read_predictions,
-    write_predictions,
-)
+from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
+from highlight_pipeline.predictions import read_predictions, write_predictions
 
 SLICE = {
     "lr": 5e-3,
@@ -217,3 +214,6 @@ def test_method_inputs_subset_and_predictions_round_trip(tmp_path):
     back = read_predictions(path)
     assert list(back) == ["007", "a/b"]  # ids stay strings
     np.testing.assert_allclose(back["007"], [0.123457, -2.0])
+    # the old home of the prediction files' I/O still answers to its names
+    assert method_inputs.read_predictions is read_predictions
+    assert method_inputs.write_predictions is write_predictions

@@ -338,10 +338,10 @@ def fake_dataset(monkeypatch):
 
     monkeypatch.setattr("highlight_pipeline.methods.inputs.load_method_inputs", load)
     monkeypatch.setattr(
-        "highlight_pipeline.methods.recipe.feature_recipe",
+        "highlight_pipeline.methods.steps.feature_recipe",
         lambda clips, files: {"features": {}, "clip_seconds": 1.0},
     )
-    monkeypatch.setattr(cli, "_splits", lambda args: {})
+    monkeypatch.setattr("highlight_pipeline.methods.inputs.InputFiles.split_of", lambda self: {})
     return data
 
 
@@ -426,7 +426,7 @@ def test_the_metrics_name_the_device_that_trained_the_run(tmp_path, monkeypatch)
 
     monkeypatch.setattr("highlight_pipeline.evaluate.evaluate_run", evaluate_run)
     monkeypatch.setattr("highlight_pipeline.evaluate.write_metrics", lambda *a: None)
-    monkeypatch.setattr("highlight_pipeline.methods.inputs.read_predictions", lambda p: {})
+    monkeypatch.setattr("highlight_pipeline.predictions.read_predictions", lambda p: {})
     monkeypatch.setattr(cli, "_splits", lambda args: {})
     argv = ["evaluate", "--predictions", "p", "--manifest", "m", "--clips", "c"]
     argv += ["--dataset", "d", "--method", "chd", "--variant", "full", "--features", "f"]

@@ -31,12 +31,9 @@ from highlight_pipeline.features.weight_free import ColorMotionExtractor, LogMel
 from highlight_pipeline.features.windows import window_grid
 from highlight_pipeline.manifest import build_manifest, manifest_summary
 from highlight_pipeline.methods.avph import _training_targets
-from highlight_pipeline.methods.inputs import (
-    load_method_inputs,
-    read_predictions,
-    write_predictions,
-)
+from highlight_pipeline.methods.inputs import load_method_inputs
 from highlight_pipeline.metrics import ap_trapezoid
+from highlight_pipeline.predictions import read_predictions, write_predictions
 from highlight_pipeline.pseudo.highlights import (
     compute_pseudo_highlights,
     read_pseudo_highlights,

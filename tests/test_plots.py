@@ -11,7 +11,7 @@ from matplotlib.image import imread
 
 import highlight_pipeline.plots as plots
 from highlight_pipeline.errors import DatasetError
-from highlight_pipeline.methods.inputs import write_predictions
+from highlight_pipeline.predictions import write_predictions
 from highlight_pipeline.pseudo.highlights import PseudoHighlight, write_pseudo_highlights
 from highlight_pipeline.tables import write_tables
 

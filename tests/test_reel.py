@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from highlight_pipeline.errors import PipelineError
-from highlight_pipeline.methods.inputs import write_predictions
+from highlight_pipeline.predictions import write_predictions
 from highlight_pipeline.reel import (
     ReelError,
     make_reel,

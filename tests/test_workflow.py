@@ -18,8 +18,8 @@ import yaml
 
 from highlight_pipeline.config import validate_config
 from highlight_pipeline.manifest import read_splits
-from highlight_pipeline.methods.inputs import read_predictions
 from highlight_pipeline.methods.registry import get_method
+from highlight_pipeline.predictions import read_predictions
 from highlight_pipeline.runs import deep_merge, resolve_run, run_inputs, run_list
 from tests.workflow_helpers import (
     CI_CONFIG,

@@ -61,6 +61,7 @@ import numpy as np
 import scipy.io
 import yaml
 
+from highlight_pipeline.atomic import write_text_atomic
 from highlight_pipeline.datasets.synthetic import CATEGORY_NAMES, SynthSpec, VideoPlan, write_video
 from highlight_pipeline.errors import ConfigError, DatasetError
 
@@ -686,6 +687,32 @@ def overlay_line(name: str, root: str | Path) -> str:
     """:func:`overlay` as one line of YAML."""
     inner = yaml.safe_dump(overlay(name, root)["datasets"], default_flow_style=True, width=10**6)
     return f"datasets: {inner.strip()}"
+
+
+def write_overlay(name: str, root: str | Path, path: str | Path) -> None:
+    """:func:`overlay` as a YAML file, with a comment saying which preset it goes after."""
+    text = yaml.safe_dump(overlay(name, root), sort_keys=False)
+    write_text_atomic(
+        path,
+        f"# the {name} miniature of `hlp rehearsal-data`: pass this file after "
+        f"workflow/configs/{name}.yaml\n{text}",
+    )
+
+
+def rehearsal_data(
+    name: str,
+    root: str | Path,
+    config: str | Path | None = None,
+    seed: int = 0,
+    jobs: int | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """``hlp rehearsal-data``: :func:`write_miniature`, and with ``config`` its config
+    overlay (:func:`write_overlay`) there. Returns the root."""
+    root = write_miniature(name, root, seed=seed, jobs=jobs, overwrite=overwrite)
+    if config:
+        write_overlay(name, root, config)
+    return root
 
 
 def summary(name: str, root: str | Path) -> str:

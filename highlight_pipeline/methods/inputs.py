@@ -1,8 +1,10 @@
-"""What a method sees of a dataset, gathered from the pipeline's files, and predictions I/O.
+"""What a method sees of a dataset, gathered from the pipeline's files.
 
 :func:`load_method_inputs` reads only what a run consumes (its registry entry says which):
 clip features per modality, ground-truth clip labels, pseudo-highlights. Every method gets
 the same per-video record, :class:`VideoInputs`; ``hlp predict`` builds one for a new video.
+:class:`InputFiles` are the files a step is given (``hlp train``, ``score``, ``pseudo``,
+...: the manifest, clips, feature shards, frames, pseudo-highlights, splits).
 
 Streams that end early. Where a modality's stream ended before the video's claimed
 duration (a truncated file, a sound track shorter than the picture), that modality has
@@ -10,8 +12,8 @@ features only for the video's leading clips (``features.clip_features``). A run 
 video cut to the clips where *every* feature modality it reads exists: its clips, labels,
 features and pseudo-highlights are those first ``n`` clips, the same for all of them, and
 ``total_clips`` keeps how many clips the video has. The clips past the cut are not shown to
-the method, for training or scoring; :func:`write_predictions` gives them no score (null
-in the JSON), and evaluation leaves them out. A modality the video lacks altogether (no
+the method, for training or scoring; ``predictions.write_predictions`` gives them no
+score (null in the JSON), and evaluation leaves them out. A modality the video lacks altogether (no
 sound; a stream that ended before its first clip) is ``None``, as before, and does not
 cut the video: the method decides what a missing modality means.
 """
@@ -23,12 +25,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from highlight_pipeline.atomic import atomic_output
-from highlight_pipeline.errors import DatasetError
+from highlight_pipeline.errors import DatasetError, PipelineError
 from highlight_pipeline.features.clip_features import load_clip_features, read_clips
-from highlight_pipeline.manifest import read_manifest
+from highlight_pipeline.manifest import read_manifest, split_map
+from highlight_pipeline.methods.registry import FEATURE_INPUTS
+
+# The prediction files' I/O lived here; it is ``highlight_pipeline.predictions`` now.
+from highlight_pipeline.predictions import read_predictions as read_predictions
+from highlight_pipeline.predictions import write_predictions as write_predictions
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +78,51 @@ class MethodInputs:
 
     def __len__(self) -> int:
         return len(self.videos)
+
+
+@dataclass(frozen=True)
+class InputFiles:
+    """The dataset files a step is given on its command line (``--manifest``, ``--clips``,
+    the shards of each feature modality, ``--frames``, ``--pseudo``, ``--splits`` and
+    ``--split-scheme``); nothing is read until asked."""
+
+    manifest: str
+    clips: str
+    features: dict[str, list[str]] = field(default_factory=dict)  # modality -> its shards
+    frames: list[str] | None = None
+    pseudo: str | None = None
+    splits: str | None = None
+    split_scheme: str = "default"
+
+    def split_of(self) -> dict[str, str]:
+        """video_id -> split: the scheme from ``splits``, else the manifest's split column."""
+        return split_map(self.manifest, self.splits, self.split_scheme)
+
+    def require(self, kinds: frozenset[str], step: str, who: str = "the model") -> None:
+        """Refuse a step whose run reads a kind of file (``kinds``) it was not given, naming
+        the options to give."""
+        files = {*FEATURE_INPUTS, "pseudo", "frames"}
+        given = {m for m, paths in self.features.items() if paths}
+        given |= {k for k in ("pseudo", "frames") if getattr(self, k)}
+        missing = sorted((kinds & files) - given)
+        if missing:
+            raise PipelineError(f"hlp {step}: {who} needs " + ", ".join(f"--{m}" for m in missing))
+
+    def load(self, kinds: frozenset[str]) -> MethodInputs:
+        """:func:`load_method_inputs` of the files of ``kinds`` (the others are not read)."""
+        return load_method_inputs(
+            self.manifest,
+            self.clips,
+            self.split_of(),
+            {m: v for m, v in self.features.items() if m in kinds},
+            self.pseudo if "pseudo" in kinds else None,
+            kinds,
+            frames=self.frames if "frames" in kinds else None,
+        )
+
+    def paths(self) -> list[str]:
+        """Every file given beside the loaded inputs: the manifest, clips and splits."""
+        return [self.manifest, self.clips] + ([self.splits] if self.splits else [])
 
 
 def training_subset(video_ids: list[str], fraction: float, seed: int) -> list[str]:
@@ -216,38 +266,3 @@ def _pixel_inputs(saliency_paths: list[str] | None, frame_paths: list[str] | Non
 
 def _head(features: np.ndarray | None, n: int) -> np.ndarray | None:
     return None if features is None else features[:n]
-
-
-def write_predictions(
-    path: str | Path,
-    videos: list[str],
-    scores: list[np.ndarray],
-    total_clips: list[int | None] | None = None,
-) -> None:
-    """One JSON line per video: its clip scores. With ``total_clips`` (each video's clips in
-    clips.csv, :attr:`VideoInputs.total_clips`), a video scored on its leading clips only
-    gets ``null`` for the rest: clips without a score, never an invented one."""
-    if total_clips is not None:
-        scores = [_padded(np.asarray(s), n) for s, n in zip(scores, total_clips, strict=True)]
-    frame = pd.DataFrame({"video_id": videos, "scores": [_rounded(s) for s in scores]})
-    with atomic_output(path) as tmp:
-        frame.to_json(tmp, orient="records", lines=True)
-
-
-def _padded(scores: np.ndarray, n: int | None) -> np.ndarray:
-    if n is None or len(scores) >= n:
-        return scores
-    return np.concatenate([scores, np.full(n - len(scores), np.nan)])
-
-
-def _rounded(scores: np.ndarray) -> list[float | None]:
-    return [None if not np.isfinite(x) else x for x in np.round(scores, 6).tolist()]
-
-
-def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
-    """video_id -> clip scores (NaN for a clip without a score)."""
-    frame = pd.read_json(path, orient="records", lines=True, dtype={"video_id": str})
-    return {
-        v: np.asarray(s, dtype=np.float64)
-        for v, s in zip(frame["video_id"], frame["scores"], strict=True)
-    }

@@ -424,6 +424,12 @@ def _evaluate_parser(add: _Add) -> None:
     p.add_argument("--method", required=True)
     p.add_argument("--variant", required=True)
     p.add_argument("--features", required=True, help="feature description recorded in the table")
+    p.add_argument(
+        "--weights",
+        choices=("published", "weight-free", "random-init", "none"),
+        help="what the run's features and networks rest on, recorded as a field (the "
+        "workflow passes it; without it the tables read it from --features)",
+    )
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--slice", type=_json, default={}, help="the method's config slice, recorded")
     p.add_argument(
@@ -451,6 +457,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         "seed": args.seed,
         "features": args.features,
     }
+    if args.weights:
+        run["weights"] = args.weights
     metrics = evaluate_run(
         read_predictions(args.predictions),
         args.clips,

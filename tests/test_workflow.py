@@ -121,6 +121,10 @@ def test_metrics_record_config_commit_and_versions(finished_run: Path) -> None:
     assert metrics["protocol"] == "youtube-map" and metrics["eval_split"] == "test"
     assert metrics["split"] == "default"  # the dataset's own split scheme
     assert 0.0 <= metrics["average"] <= 1.0
+    # what the features rest on, a field (not a phrase of the features label to search)
+    assert metrics["weights"] == "weight-free"
+    random = finished_run / "results/synthetic/metrics/random/uniform/default/seed0.json"
+    assert json.loads(random.read_text())["weights"] == "none"
 
 
 def test_nothing_to_do_after_a_finished_run(finished_run: Path) -> None:

@@ -18,6 +18,7 @@ rule evaluate:
         protocol=lambda w: protocol_flags(w),
         eval_split=lambda w: dataset_spec(w)["eval_split"],
         features=lambda w: features_label(run_of(w)),
+        weights=lambda w: PLAN.run_weights(run_of(w)),
         pseudo=lambda w, input: (
             f"--pseudo {input.pseudo}" if "pseudo" in input.keys() else ""
         ),
@@ -28,6 +29,7 @@ rule evaluate:
         " {params.protocol} --eval-split {params.eval_split}"
         " --dataset {wildcards.dataset} --method {wildcards.method}"
         " --variant {wildcards.variant} --features {params.features:q}"
+        " --weights {params.weights}"
         " --seed {wildcards.seed} --slice {params.run:q} {params.pseudo}"
         " --devices {input.devices} --out {output} 2> {log}"
 

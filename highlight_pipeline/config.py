@@ -54,6 +54,9 @@ def load_schema(path: str | Path | Traversable = SCHEMA_PATH) -> dict[str, Any]:
     from highlight_pipeline.metrics import PROTOCOLS
 
     schema["$defs"]["protocol"]["enum"] = list(PROTOCOLS)
+    from highlight_pipeline.datasets.registry import reader_names
+
+    schema["$defs"]["dataset"]["properties"]["reader"]["enum"] = reader_names()
     methods = schema["$defs"]["methods"]["properties"]
     for name in method_names():
         if name in methods:

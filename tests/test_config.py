@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 from pathlib import Path
 
@@ -300,3 +301,19 @@ def test_moved_names_stay_importable_from_their_old_modules():
     for name in ("clip_truth", "scored_clips", "unscored_clips", "protocol_scores"):
         assert getattr(evaluate, name) is getattr(scoring, name)
     assert evaluate.protocol_metric is scoring.protocol_metric
+
+
+def test_the_schema_names_come_from_the_registries():
+    """Readers, protocols and extractors are listed once, in their registries: the schema's
+    enums are filled from them when it is loaded."""
+    from highlight_pipeline.config import load_schema
+    from highlight_pipeline.datasets.registry import reader_names
+    from highlight_pipeline.metrics import PROTOCOLS
+
+    schema = load_schema()
+    assert schema["$defs"]["dataset"]["properties"]["reader"]["enum"] == reader_names()
+    assert schema["$defs"]["protocol"]["enum"] == list(PROTOCOLS)
+    text = (REPO_ROOT / "highlight_pipeline" / "data" / "config.schema.yaml").read_text()
+    enums = " ".join(re.findall(r"enum: \[([^\]]*)\]", text))
+    for name in (*reader_names(), *PROTOCOLS):
+        assert not re.search(rf"(^|[ ,]){re.escape(name)}($|,)", enums), name

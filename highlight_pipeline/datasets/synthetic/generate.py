@@ -1,9 +1,10 @@
 """`hlp synth`: a recipe's videos and the folder-dataset tables (docs/synthetic.md).
 
-Recipes: ``embedded`` (:mod:`.embedded`, the default dataset) and ``holdout``
-(:mod:`.holdout`, a second dataset made another way, used only to measure). Both write
-the same folder format: ``videos/``, ``videos.csv``, ``highlights.csv`` and
-``clip_labels.csv``.
+Recipes: ``embedded`` (:mod:`.embedded`, the default dataset), ``holdout``
+(:mod:`.holdout`, a second dataset made another way, used only to measure) and
+``camcorder`` (:mod:`.camcorder`, a third, made by code shared with neither, also only to
+measure). All write the same folder format: ``videos/``, ``videos.csv``,
+``highlights.csv`` and ``clip_labels.csv``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import csv
 from pathlib import Path
 
 from highlight_pipeline.datasets.folder import clip_grid, interval_labels
+from highlight_pipeline.datasets.synthetic.camcorder import write_camcorder_videos
 from highlight_pipeline.datasets.synthetic.embedded import write_embedded_videos
 from highlight_pipeline.datasets.synthetic.holdout import write_holdout_videos
 from highlight_pipeline.datasets.synthetic.spec import SynthSpec, VideoPlan
@@ -29,6 +31,8 @@ def synthesize(
     (out / "videos").mkdir(parents=True, exist_ok=True)
     if spec.recipe == "holdout":
         plans = write_holdout_videos(spec, out / "videos", progress)
+    elif spec.recipe == "camcorder":
+        plans = write_camcorder_videos(spec, out / "videos", progress)
     else:
         plans = write_embedded_videos(spec, out / "videos", progress, jobs)
     write_tables(out, plans, spec.clip_seconds)

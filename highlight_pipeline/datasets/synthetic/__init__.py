@@ -1,9 +1,10 @@
-"""Generated datasets (`hlp synth`): the embedded recipe and the holdout recipe.
+"""Generated datasets (`hlp synth`): the embedded recipe (the default dataset) and two
+made another way, only for measuring: holdout and camcorder.
 
-docs/synthetic.md describes both. Shared: :mod:`.spec` (what defines a dataset),
+docs/synthetic.md describes them. Shared: :mod:`.spec` (what defines a dataset),
 :mod:`.encoding` (byte-reproducible files), :mod:`.generate` (a recipe's videos and the
-folder tables). Each recipe draws its own plans, pictures and sound: ``embedded_*`` and
-``holdout_*``.
+folder tables). Each recipe draws its own plans, pictures and sound: ``embedded_*``,
+``holdout_*`` and ``camcorder_*``.
 """
 
 from highlight_pipeline.datasets.synthetic.embedded import write_embedded_videos, write_video

@@ -108,16 +108,19 @@ def protocol_scores(
         }
         truth = {v: truth[v][: cut[v][0]] if v in cut else truth[v] for v in videos["video_id"]}
     entry = _protocol(protocol)
-    if entry.columns == "label" and any((truth[v] < 0).any() for v in videos["video_id"]):
-        raise DatasetError("the dataset has no highlight labels (highlights.csv): cannot evaluate")
-    if protocol == "youtube-map":
+    if entry.columns == "label":  # one binary ground truth per clip (the dataset's labels)
+        if any((truth[v] < 0).any() for v in videos["video_id"]):
+            raise DatasetError(
+                "the dataset has no highlight labels (highlights.csv): cannot evaluate"
+            )
         empty = [v for v in videos["video_id"] if not (truth[v][:, 0] > 0).any()]
         if empty:
             log.warning(
-                "%d evaluated video(s) without a highlight clip (%s): youtube-map counts each "
-                "as AP 0, as the reference code (UMT) does; check their labels",
+                "%d evaluated video(s) without a highlight clip (%s): %s counts each as AP 0, "
+                "as the reference code (UMT) does; check their labels",
                 len(empty),
                 ", ".join(empty[:5]) + (", ..." if len(empty) > 5 else ""),
+                protocol,
             )
 
     def value(ids: list[str]):

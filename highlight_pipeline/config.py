@@ -57,6 +57,9 @@ def load_schema(path: str | Path | Traversable = SCHEMA_PATH) -> dict[str, Any]:
     from highlight_pipeline.datasets.registry import reader_names
 
     schema["$defs"]["dataset"]["properties"]["reader"]["enum"] = reader_names()
+    from highlight_pipeline.datasets.synthetic import recipe_names
+
+    schema["$defs"]["synth"]["properties"]["recipe"]["enum"] = recipe_names()
     methods = schema["$defs"]["methods"]["properties"]
     for name in method_names():
         if name in methods:

@@ -308,12 +308,14 @@ def test_the_schema_names_come_from_the_registries():
     enums are filled from them when it is loaded."""
     from highlight_pipeline.config import load_schema
     from highlight_pipeline.datasets.registry import reader_names
+    from highlight_pipeline.datasets.synthetic import RECIPES
     from highlight_pipeline.metrics import PROTOCOLS
 
     schema = load_schema()
     assert schema["$defs"]["dataset"]["properties"]["reader"]["enum"] == reader_names()
     assert schema["$defs"]["protocol"]["enum"] == list(PROTOCOLS)
+    assert schema["$defs"]["synth"]["properties"]["recipe"]["enum"] == list(RECIPES)
     text = (REPO_ROOT / "highlight_pipeline" / "data" / "config.schema.yaml").read_text()
     enums = " ".join(re.findall(r"enum: \[([^\]]*)\]", text))
-    for name in (*reader_names(), *PROTOCOLS):
+    for name in (*reader_names(), *PROTOCOLS, *RECIPES):
         assert not re.search(rf"(^|[ ,]){re.escape(name)}($|,)", enums), name

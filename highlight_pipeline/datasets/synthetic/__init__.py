@@ -7,31 +7,37 @@ folder tables). Each recipe draws its own plans, pictures and sound: ``embedded_
 ``holdout_*`` and ``camcorder_*``.
 """
 
-from highlight_pipeline.datasets.synthetic.embedded import write_embedded_videos, write_video
-from highlight_pipeline.datasets.synthetic.embedded_pictures import (
-    EVENT_COLOURS,
-    _Renderer,
-    scene_colour,
-)
-from highlight_pipeline.datasets.synthetic.embedded_plan import plan_videos
-from highlight_pipeline.datasets.synthetic.embedded_sound import event_sound, render_audio
-from highlight_pipeline.datasets.synthetic.encoding import rgb_to_yuv420p
-from highlight_pipeline.datasets.synthetic.generate import synthesize, write_tables
-from highlight_pipeline.datasets.synthetic.spec import CATEGORY_NAMES, SynthSpec, VideoPlan
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "CATEGORY_NAMES",
-    "EVENT_COLOURS",
-    "SynthSpec",
-    "VideoPlan",
-    "_Renderer",
-    "event_sound",
-    "plan_videos",
-    "render_audio",
-    "rgb_to_yuv420p",
-    "scene_colour",
-    "synthesize",
-    "write_embedded_videos",
-    "write_tables",
-    "write_video",
-]
+from highlight_pipeline.datasets.synthetic.spec import (
+    CATEGORY_NAMES,
+    RECIPES,
+    SynthSpec,
+    VideoPlan,
+    recipe_names,
+)
+
+# The rest is imported on first use (the recipes draw with numpy and encode with PyAV): the
+# config schema reads RECIPES when the Snakefile is parsed, without loading them.
+_LAZY = {
+    "write_embedded_videos": "embedded",
+    "write_video": "embedded",
+    "EVENT_COLOURS": "embedded_pictures",
+    "_Renderer": "embedded_pictures",
+    "scene_colour": "embedded_pictures",
+    "plan_videos": "embedded_plan",
+    "event_sound": "embedded_sound",
+    "render_audio": "embedded_sound",
+    "rgb_to_yuv420p": "encoding",
+    "synthesize": "generate",
+    "write_tables": "generate",
+}
+
+__all__ = ["CATEGORY_NAMES", "RECIPES", "SynthSpec", "VideoPlan", "recipe_names", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -160,7 +160,7 @@ def write_camcorder_video(path: Path, video: CamcorderVideo) -> None:
 
 
 def write_camcorder_videos(
-    spec: SynthSpec, videos_dir: Path, progress: bool = True
+    spec: SynthSpec, videos_dir: Path, progress: bool = True, jobs: int = 1
 ) -> list[VideoPlan]:
     """Write every video of the camcorder dataset into ``videos_dir``; return their plans."""
     videos = plan_camcorder(spec)

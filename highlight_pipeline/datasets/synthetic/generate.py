@@ -10,13 +10,12 @@ measure). All write the same folder format: ``videos/``, ``videos.csv``,
 from __future__ import annotations
 
 import csv
+from importlib import import_module
 from pathlib import Path
 
 from highlight_pipeline.datasets.folder import clip_grid, interval_labels
-from highlight_pipeline.datasets.synthetic.camcorder import write_camcorder_videos
-from highlight_pipeline.datasets.synthetic.embedded import write_embedded_videos
-from highlight_pipeline.datasets.synthetic.holdout import write_holdout_videos
-from highlight_pipeline.datasets.synthetic.spec import SynthSpec, VideoPlan
+from highlight_pipeline.datasets.synthetic.spec import RECIPES, SynthSpec, VideoPlan
+from highlight_pipeline.errors import ConfigError
 
 
 def synthesize(
@@ -29,12 +28,11 @@ def synthesize(
     """
     out = Path(out_dir)
     (out / "videos").mkdir(parents=True, exist_ok=True)
-    if spec.recipe == "holdout":
-        plans = write_holdout_videos(spec, out / "videos", progress)
-    elif spec.recipe == "camcorder":
-        plans = write_camcorder_videos(spec, out / "videos", progress)
-    else:
-        plans = write_embedded_videos(spec, out / "videos", progress, jobs)
+    if spec.recipe not in RECIPES:
+        raise ConfigError(f"unknown synth recipe {spec.recipe!r}; known: {', '.join(RECIPES)}")
+    module, function = RECIPES[spec.recipe].split(":")
+    write_videos = getattr(import_module(module), function)  # holdout, camcorder: one at a time
+    plans = write_videos(spec, out / "videos", progress, jobs)
     write_tables(out, plans, spec.clip_seconds)
     return plans
 

@@ -161,7 +161,7 @@ def write_holdout_video(path: Path, video: HoldoutVideo) -> None:
 
 
 def write_holdout_videos(
-    spec: SynthSpec, videos_dir: Path, progress: bool = True
+    spec: SynthSpec, videos_dir: Path, progress: bool = True, jobs: int = 1
 ) -> list[VideoPlan]:
     """Write every video of the holdout dataset into ``videos_dir``; return their plans."""
     videos = plan_holdout(spec)

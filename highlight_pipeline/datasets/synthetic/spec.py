@@ -64,3 +64,17 @@ def draw_test_videos(rng: np.random.Generator, spec: SynthSpec) -> set[int]:
     videos, at least one, drawn by ``rng``."""
     n_test = max(1, int(round(spec.videos_per_category * spec.test_fraction)))
     return set(rng.permutation(spec.videos_per_category)[:n_test].tolist())
+
+
+#: Recipe name -> ``"module:function"`` writing its videos, called as
+#: ``function(spec, videos_dir, progress, jobs)`` -> the plans. The one list of recipes:
+#: the config schema's ``synth.recipe`` names and ``hlp synth`` read it.
+RECIPES: dict[str, str] = {
+    "embedded": "highlight_pipeline.datasets.synthetic.embedded:write_embedded_videos",
+    "holdout": "highlight_pipeline.datasets.synthetic.holdout:write_holdout_videos",
+    "camcorder": "highlight_pipeline.datasets.synthetic.camcorder:write_camcorder_videos",
+}
+
+
+def recipe_names() -> list[str]:
+    return list(RECIPES)

@@ -232,8 +232,7 @@ class Plan:
             self.weights_kind(b) for b in hlruns.feature_backbones(run, self.kinds_of(run)).values()
         }
         if "frames" in self.kinds_of(run):
-            published = hlruns.pretrained_backbone(run) and self.config["weights"] != "random"
-            kinds.add("published" if published else "random-init")
+            kinds.add(self._frames_start(run))
         for kind in ("random-init", "weight-free", "published"):
             if kind in kinds:
                 return kind
@@ -248,10 +247,14 @@ class Plan:
             kinds = ", ".join(sorted({self.weights_kind(b) for b in backbones.values()}))
             label = f"{'+'.join(backbones.values())} ({kinds})"
         if "frames" in self.kinds_of(run):  # it learns from pixels, with a network of its own
-            published = hlruns.pretrained_backbone(run) and self.config["weights"] != "random"
-            init = "published" if published else "random-init"
-            label += f"; {run['settings']['backbone']} net ({init})"
+            label += f"; {run['settings']['backbone']} net ({self._frames_start(run)})"
         return label
+
+    def _frames_start(self, run: dict[str, Any]) -> str:
+        """How a run that learns from frames starts its network: ``published`` (from a
+        checkpoint) or ``random-init``."""
+        published = hlruns.pretrained_backbone(run) and self.config["weights"] != "random"
+        return "published" if published else "random-init"
 
     # ------------------------------------------------------------------- job inputs
 

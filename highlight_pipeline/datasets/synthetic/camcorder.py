@@ -46,12 +46,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from highlight_pipeline.datasets.synthetic.camcorder_pictures import CamcorderPicture
 from highlight_pipeline.datasets.synthetic.camcorder_plan import CamcorderVideo, plan_camcorder
 from highlight_pipeline.datasets.synthetic.camcorder_sound import render_sound
-from highlight_pipeline.datasets.synthetic.encoding import VideoFile
+from highlight_pipeline.datasets.synthetic.encoding import VideoFile, write_each
 from highlight_pipeline.datasets.synthetic.spec import SynthSpec, VideoPlan
 
 JPEG_RANGE = 2  # FFmpeg's AVCOL_RANGE_JPEG: full-range YUV, as Motion JPEG stores it
@@ -163,9 +162,6 @@ def write_camcorder_videos(
     spec: SynthSpec, videos_dir: Path, progress: bool = True, jobs: int = 1
 ) -> list[VideoPlan]:
     """Write every video of the camcorder dataset into ``videos_dir``; return their plans."""
-    videos = plan_camcorder(spec)
-    videos_dir = Path(videos_dir)
-    videos_dir.mkdir(parents=True, exist_ok=True)
-    for video in tqdm(videos, desc="synth camcorder", unit="video", disable=not progress):
-        write_camcorder_video(videos_dir / video.filename, video)
-    return [video.as_plan() for video in videos]
+    return write_each(
+        plan_camcorder(spec), videos_dir, write_camcorder_video, "synth camcorder", progress
+    )

@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from highlight_pipeline.datasets.synthetic.spec import SynthSpec, VideoPlan, draw_test_videos
+from highlight_pipeline.datasets.synthetic.spec import (
+    SynthSpec,
+    VideoPlan,
+    draw_test_videos,
+    plan_of,
+)
 from highlight_pipeline.errors import ConfigError
 
 CATEGORY_NAMES = ("bowling", "diving", "flambe")
@@ -103,20 +108,7 @@ class CamcorderVideo:
 
     def as_plan(self) -> VideoPlan:
         """The plan synthesize() writes the tables from (fps: the exact rate as a float)."""
-        return VideoPlan(
-            video_id=self.video_id,
-            category=self.category,
-            duration=self.duration,
-            highlights=list(self.highlights),
-            split=self.split,
-            category_name=CATEGORY_NAMES[self.category],
-            filename=self.filename,
-            fps=float(self.fps),  # type: ignore[arg-type]
-            width=self.width,
-            height=self.height,
-            sample_rate=self.sample_rate,
-            container=self.extension,
-        )
+        return plan_of(self, CATEGORY_NAMES[self.category])
 
 
 def _uni(rng: np.random.Generator, low: float, high: float) -> float:

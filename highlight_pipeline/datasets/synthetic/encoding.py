@@ -157,3 +157,15 @@ def float_rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
     v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
     planes = [y, u.reshape(h // 4, w), v.reshape(h // 4, w)]
     return np.clip(np.rint(np.concatenate(planes)), 0, 255).astype(np.uint8)
+
+
+def write_each(videos: list, videos_dir: Path, write_one, desc: str, progress: bool = True) -> list:
+    """``write_one(path, video)`` for every planned video, one at a time, into
+    ``videos_dir`` (made if missing); returns their plans (``video.as_plan()``)."""
+    from tqdm import tqdm
+
+    videos_dir = Path(videos_dir)
+    videos_dir.mkdir(parents=True, exist_ok=True)
+    for video in tqdm(videos, desc=desc, unit="video", disable=not progress):
+        write_one(videos_dir / video.filename, video)
+    return [video.as_plan() for video in videos]

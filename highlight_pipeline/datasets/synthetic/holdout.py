@@ -61,12 +61,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from highlight_pipeline.datasets.synthetic.encoding import (
     X264_REPRODUCIBLE,
     VideoFile,
     float_rgb_to_yuv420p,
+    write_each,
 )
 from highlight_pipeline.datasets.synthetic.holdout_pictures import _Picture
 from highlight_pipeline.datasets.synthetic.holdout_plan import SALT, HoldoutVideo, _u, plan_holdout
@@ -164,9 +164,6 @@ def write_holdout_videos(
     spec: SynthSpec, videos_dir: Path, progress: bool = True, jobs: int = 1
 ) -> list[VideoPlan]:
     """Write every video of the holdout dataset into ``videos_dir``; return their plans."""
-    videos = plan_holdout(spec)
-    videos_dir = Path(videos_dir)
-    videos_dir.mkdir(parents=True, exist_ok=True)
-    for video in tqdm(videos, desc="synth holdout", unit="video", disable=not progress):
-        write_holdout_video(videos_dir / video.filename, video)
-    return [video.as_plan() for video in videos]
+    return write_each(
+        plan_holdout(spec), videos_dir, write_holdout_video, "synth holdout", progress
+    )

@@ -17,7 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from highlight_pipeline.datasets.synthetic.spec import SynthSpec, VideoPlan, draw_test_videos
+from highlight_pipeline.datasets.synthetic.spec import (
+    SynthSpec,
+    VideoPlan,
+    draw_test_videos,
+    plan_of,
+)
 from highlight_pipeline.errors import ConfigError
 
 CATEGORY_NAMES = ("fireworks", "race", "concert", "goal")
@@ -91,20 +96,7 @@ class HoldoutVideo:
     def as_plan(self) -> VideoPlan:
         """The plan synthesize() writes the tables from (fps: the exact, possibly
         k x 1000/1001 rate as a float; the nominal one for the variable-rate video)."""
-        return VideoPlan(
-            video_id=self.video_id,
-            category=self.category,
-            duration=self.duration,
-            highlights=list(self.highlights),
-            split=self.split,
-            category_name=CATEGORY_NAMES[self.category],
-            filename=self.filename,
-            fps=float(self.fps),  # type: ignore[arg-type]
-            width=self.width,
-            height=self.height,
-            sample_rate=self.sample_rate,
-            container=self.extension,
-        )
+        return plan_of(self, CATEGORY_NAMES[self.category])
 
 
 def _u(rng: np.random.Generator, low: float, high: float) -> float:

@@ -66,6 +66,26 @@ def draw_test_videos(rng: np.random.Generator, spec: SynthSpec) -> set[int]:
     return set(rng.permutation(spec.videos_per_category)[:n_test].tolist())
 
 
+def plan_of(video: Any, category_name: str) -> VideoPlan:
+    """The plan a recipe's planned video hands to the tables: its id, category, duration,
+    highlights, split, file and format (``fps``: its exact rate, possibly a Fraction, as a
+    float)."""
+    return VideoPlan(
+        video_id=video.video_id,
+        category=video.category,
+        duration=video.duration,
+        highlights=list(video.highlights),
+        split=video.split,
+        category_name=category_name,
+        filename=video.filename,
+        fps=float(video.fps),
+        width=video.width,
+        height=video.height,
+        sample_rate=video.sample_rate,
+        container=video.extension,
+    )
+
+
 #: Recipe name -> ``"module:function"`` writing its videos, called as
 #: ``function(spec, videos_dir, progress, jobs)`` -> the plans. The one list of recipes:
 #: the config schema's ``synth.recipe`` names and ``hlp synth`` read it.

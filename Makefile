@@ -11,11 +11,20 @@ export PATH := $(BIN):$(PATH)
 
 # The runtime packages at the versions envs/pipeline.yaml pins (the conda env and .venv
 # agree; tests/test_conda_env.py checks it), so a fresh install is the tested one.
+# The installer is uv (from PyPI, pinned): the same packages as pip in about 20 s instead
+# of 1.5-2 min on 2 cores. It reads a local wheel folder that pip is configured with
+# (PIP_FIND_LINKS or pip's global.find-links), as pip does. Where uv cannot be installed,
+# pip installs the same pins.
+UV_VERSION := 0.13.9
+FIND_LINKS = $(foreach d,$(wildcard $(PIP_FIND_LINKS) $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)),--find-links $(d))
 $(VENV)/.installed: pyproject.toml envs/pipeline.yaml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	sed -n 's/^ *- \([A-Za-z0-9_.-]*==[^ ]*\)$$/\1/p' envs/pipeline.yaml > $(VENV)/constraints.txt
-	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e ".[dev]"
+	if $(BIN)/python -m pip install --quiet uv==$(UV_VERSION); then \
+		$(BIN)/uv pip install --quiet --python $(BIN)/python $(FIND_LINKS) -c $(VENV)/constraints.txt -e ".[dev]"; \
+	else \
+		$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e ".[dev]"; \
+	fi
 	touch $@
 
 install: $(VENV)/.installed

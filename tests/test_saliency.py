@@ -1,4 +1,5 @@
-"""Tests for features.saliency: spectral residual maps and TASED-Net windows and maps."""
+"""Tests for features.saliency and features.pqft: spectral residual maps, PQFT maps (colour
+and motion) and TASED-Net windows and maps."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from highlight_pipeline.features import pqft as pqft_module
 from highlight_pipeline.features.backbones.tased import WINDOW, window_indices
 from highlight_pipeline.features.extract import build_extractor
+from highlight_pipeline.features.pqft import PQFTSaliency, opponent_channels, pqft_saliency
 from highlight_pipeline.features.saliency import (
     TASED_SIZE,
     SpectralResidualSaliency,
@@ -143,6 +146,148 @@ def test_spectral_residual_square_dividing_the_frame_size():
     sal = spectral_residual(image[None])[0]
     row, col = np.unravel_index(np.argmax(sal), sal.shape)
     assert 8 <= row <= 15 and 0 <= col <= 7, (row, col)
+
+
+# ---------------------------------------------------------------------- PQFT (colour, motion)
+
+MAP_H, MAP_W = 56, 96
+
+
+def striped_grey(phase: float = 0.0) -> np.ndarray:
+    """A grey background of diagonal stripes, levels 60..200 (mean 130): texture that the
+    grey spectral residual marks."""
+    yy, xx = np.mgrid[0:MAP_H, 0:MAP_W]
+    level = 60 + 140 * (0.5 + 0.5 * np.sin(2 * np.pi * (5 * xx / MAP_W + 3 * yy / MAP_H) + phase))
+    return np.repeat(level[..., None], 3, axis=2)
+
+
+def inside_over_outside(saliency: np.ndarray, inside: np.ndarray) -> float:
+    return float(saliency[inside].mean() / saliency[~inside].mean())
+
+
+@pytest.mark.parametrize("top,left", [(10, 10), (20, 40), (30, 70), (5, 60)])
+def test_pqft_marks_a_coloured_moving_object_on_textured_grey(top, left):
+    # a reddish 16 x 16 square whose grey level (130) is the background's mean, moving 3 px
+    def frame(x: int) -> np.ndarray:
+        image = striped_grey()
+        image[top : top + 16, x : x + 16] = (200, 100, 90)
+        return image
+
+    current, previous = frame(left)[None], frame(left - 3)[None]
+    inside = np.zeros((MAP_H, MAP_W), bool)
+    inside[top : top + 16, left : left + 16] = True
+    colour_and_motion = pqft_saliency(current, previous)[0]
+    grey = spectral_residual(current.mean(axis=-1))[0]
+    # measured: PQFT 7.6-8.3 x the background's mean inside the object, the grey spectral
+    # residual 1.3 x (it marks the stripes as much as the object)
+    assert inside_over_outside(colour_and_motion, inside) > 4.0
+    assert inside_over_outside(grey, inside) < 2.0
+    # pld's pseudo-label mask (3 x the frame mean) lies on and around the object
+    mask = colour_and_motion > 3 * colour_and_motion.mean()
+    near = np.zeros_like(inside)
+    near[max(top - 4, 0) : top + 20, max(left - 7, 0) : left + 20] = True
+    assert mask.sum() > 0 and (mask & near).sum() / mask.sum() > 0.9
+
+
+def test_pqft_motion_channel_finds_a_camouflaged_moving_patch():
+    # a patch of the same grey noise as the static background, moving 5 px: invisible in
+    # one frame, salient with the frame before it
+    rng = np.random.default_rng(0)
+    background = rng.uniform(60, 200, size=(MAP_H, MAP_W, 1)).repeat(3, axis=2)
+    patch = rng.uniform(60, 200, size=(14, 14, 1)).repeat(3, axis=2)
+
+    def frame(x: int) -> np.ndarray:
+        image = background.copy()
+        image[20:34, x : x + 14] = patch
+        return image
+
+    current, previous = frame(45)[None], frame(40)[None]
+    moved = np.zeros((MAP_H, MAP_W), bool)
+    moved[20:34, 40:59] = True  # where the patch was and is
+    # measured: 2.2 with the reference frame, 1.05 without
+    assert inside_over_outside(pqft_saliency(current, previous)[0], moved) > 1.8
+    assert inside_over_outside(pqft_saliency(current)[0], moved) < 1.3
+    # the same frame as its reference is no motion
+    np.testing.assert_allclose(pqft_saliency(current, current), pqft_saliency(current))
+
+
+def test_opponent_channels_of_pure_colours():
+    pixels = np.array([[[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [80, 80, 80]]]])
+    intensity, rg, by = (c[0, 0] for c in opponent_channels(pixels))
+    np.testing.assert_allclose(intensity, [85, 85, 85, 170, 80])
+    # R - G: red +, green -, grey 0; B - Y: blue +, yellow -, grey 0 (Y below 0 is 0)
+    np.testing.assert_allclose(rg, [382.5, -382.5, 0, 0, 0])
+    np.testing.assert_allclose(by, [-127.5, -127.5, 255, -510, 0])
+
+
+def test_pqft_shapes_range_and_flat_frames():
+    rng = np.random.default_rng(1)
+    frames = rng.uniform(0, 255, size=(3, 20, 28, 3))
+    out = pqft_saliency(frames, frames[::-1])
+    assert out.shape == (3, 20, 28) and out.dtype == np.float64
+    np.testing.assert_allclose(out.reshape(3, -1).max(axis=1), 1.0)
+    assert out.min() >= 0.0
+    flat = pqft_saliency(np.full((2, 16, 24, 3), 77.0))
+    assert np.all(np.isfinite(flat)) and flat.min() >= 0.0 and flat.max() <= 1.0 + 1e-9
+    # each frame on its own: a batch gives what its frames give one by one
+    np.testing.assert_allclose(out[1:2], pqft_saliency(frames[1:2], frames[1:2][::-1]))
+
+
+def moving_square_video(make_video, name: str = "red_square.mp4") -> Path:
+    frames = []
+    for i in range(24):  # 2.4 s at 10 fps: a red square moving right over grey stripes
+        frame = striped_grey(0.0)[:48, :64].astype(np.uint8)
+        frame[20:28, 2 * i + 2 : 2 * i + 10] = (220, 40, 40)
+        frames.append(frame)
+    return make_video(name, frames=frames, fps=10, audio=False)
+
+
+def test_pqft_extractor_is_registered_and_on_the_spectral_grid(make_video):
+    path = moving_square_video(make_video)
+    feature_slice = {"extractor": "pqft", "fps": 4, "height": 48, "width": 64}
+    extractor = build_extractor(feature_slice)
+    assert isinstance(extractor, PQFTSaliency) and extractor.modality == "saliency"
+    assert extractor.describe()["weights"] == "weight-free"
+    found = extractor.extract(path, row_of(path))
+    spectral = build_extractor({**feature_slice, "extractor": "spectral"}).extract(
+        path, row_of(path)
+    )
+    assert found.windows.dtype == np.float16
+    assert found.windows.shape == spectral.windows.shape == (10, 48, 64)
+    np.testing.assert_allclose(found.grid, spectral.grid)  # the same map times
+    maps = found.windows.astype(np.float32)
+    assert maps.min() >= 0.0 and np.allclose(maps.reshape(10, -1).max(axis=1), 1.0, atol=1e-3)
+    for j, m in enumerate(maps):
+        i = int(round(j * 10 / 4))  # the source frame shown at time j / 4
+        square = np.zeros(m.shape, bool)
+        square[20:28, 2 * i + 2 : 2 * i + 10] = True
+        # measured: 6.6 (the first map, no motion) to 11.5 x the background's mean inside
+        # the square; the spectral residual's maps 1.6-3.0 x
+        assert inside_over_outside(m, square) > 5.0, j
+    # deterministic: a second extraction is the same to the bit
+    again = build_extractor(feature_slice).extract(path, row_of(path))
+    np.testing.assert_array_equal(again.windows, found.windows)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 7])
+def test_pqft_streaming_equals_all_frames_at_once(make_video, monkeypatch, batch):
+    # decoded in batches of any size, each map's motion reference is the frame decoded
+    # 1/(fps x step) s before it, carried across batches
+    path = moving_square_video(make_video)
+    fps, step = 2.0, pqft_module.decode_step(2.0)
+    assert step == 5  # 10 frames a second decoded, every fifth a map
+    _, frames = next(iter_frame_batches(path, fps * step, 64, 48, 1000, 2.4))
+    chosen = np.arange(0, len(frames), step)
+    reference = frames[np.maximum(chosen - 1, 0)]
+    expected = pqft_saliency(frames[chosen], reference).astype(np.float16)
+    monkeypatch.setattr(pqft_module, "DECODE_BATCH", batch)
+    found = PQFTSaliency({"extractor": "pqft", "fps": fps, "height": 48, "width": 64}).extract(
+        path, row_of(path)
+    )
+    np.testing.assert_array_equal(found.windows, expected)
+    np.testing.assert_allclose(found.grid[:, 0], np.arange(len(chosen)) / fps)
+    # the first map has no earlier frame: no motion
+    np.testing.assert_array_equal(found.windows[0], pqft_saliency(frames[:1]).astype(np.float16)[0])
 
 
 # ------------------------------------------------------------------------ TASED windows

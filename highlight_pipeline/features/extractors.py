@@ -142,7 +142,8 @@ def _lookup(config: Mapping[str, Any], path: str) -> Any:
 # ----------------------------------------------------------------------------- built-ins
 
 BUILTIN: tuple[ExtractorSpec, ...] = (
-    # weight-free (the embedded default; features/weight_free.py, features/saliency.py)
+    # weight-free (the embedded default; features/weight_free.py, features/saliency.py,
+    # features/pqft.py)
     ExtractorSpec(
         name="colormotion",
         factory="highlight_pipeline.features.weight_free:ColorMotionExtractor",
@@ -169,6 +170,13 @@ BUILTIN: tuple[ExtractorSpec, ...] = (
         modality="saliency",
         settings={"*": "saliency"},
         title="spectral residual saliency (Hou & Zhang 2007)",
+    ),
+    ExtractorSpec(
+        name="pqft",
+        factory="highlight_pipeline.features.pqft:PQFTSaliency",
+        modality="saliency",
+        settings={"*": "saliency"},
+        title="PQFT saliency: intensity, colour opponents, motion (Guo, Ma & Zhang 2008)",
     ),
     # published networks (features/neural.py, features/saliency.py; backbones/registry.py)
     ExtractorSpec(

@@ -37,8 +37,13 @@ def test_loss_of_identical_embeddings_everywhere_is_log_batch():
 
 
 def selector(dropout=0.0):
+    """A selector whose key projection is not zero (as after training), so that its scores
+    differ between clips."""
     torch.manual_seed(0)
-    return chd.HighlightSelector(input_dim=6, hidden=8, dropout=dropout).eval()
+    net = chd.HighlightSelector(input_dim=6, hidden=8, dropout=dropout)
+    with torch.no_grad():
+        net.selector.key.weight.normal_(0.0, 0.5)
+    return net.eval()
 
 
 def test_scores_are_the_selector_attention_and_sum_to_one():
@@ -50,9 +55,33 @@ def test_scores_are_the_selector_attention_and_sum_to_one():
         query = z.mean(dim=1, keepdim=True)
         alpha, h_again = net.selector(query, z, padding)
     assert scores.shape == (2, 7) and h.shape == (2, 8)
+    assert scores.std(dim=1).min() > 1e-3  # not uniform: the weights below are tested
     torch.testing.assert_close(scores.sum(dim=1), torch.ones(2))
     torch.testing.assert_close(scores, alpha[:, 0])  # the second layer's weights
     torch.testing.assert_close(h, h_again[:, 0])
+
+
+def test_selector_starts_from_uniform_scores_whatever_the_seed():
+    """The selector's key projection starts at zero: before training every clip of a video
+    gets 1/N, for any seed, so seeds do not start from different random rankings (the
+    module docstring); its gradient is not zero, so one training step moves the scores."""
+    clips = torch.randn(2, 7, 6)
+    padding = torch.zeros(2, 7, dtype=torch.bool)
+    padding[1, 5:] = True
+    for seed in (0, 1, 2):
+        torch.manual_seed(seed)
+        net = chd.HighlightSelector(input_dim=6, hidden=8, dropout=0.1)
+        assert not net.selector.key.weight.any() and not net.selector.key.bias.any()
+        assert net.self_attention.key.weight.any()  # only the selector's key starts at zero
+        with torch.no_grad():
+            scores = net.eval()(clips, padding)[0]
+        torch.testing.assert_close(scores[0], torch.full((7,), 1 / 7))
+        torch.testing.assert_close(scores[1, :5], torch.full((5,), 1 / 5))
+    net.train()
+    _, h1, _ = net(clips, padding)
+    _, h2, _ = net(clips, padding)
+    chd.contrastive_loss(h1, h2, 0.1).backward()
+    assert net.selector.key.weight.grad.abs().sum() > 0
 
 
 def test_padding_clips_get_no_weight_and_change_nothing():

@@ -9,6 +9,14 @@
 # What it runs, in this order, each phase only while the time budget lasts:
 #   probe          windows/s per backbone (random weights) on cuda, features.amp off and on,
 #                  peak allocated GPU memory, AMP against FP32 outputs (NaN/inf included);
+#   checks         one short run of device checks (GPU_REHEARSAL_CHECKS, each a few seconds;
+#                  together at most GPU_REHEARSAL_CHECKS_LIMIT_S, 150): slots, two jobs at
+#                  once on two slots (real with two devices, else HLP_FAKE_GPUS=2); amp-loud,
+#                  Cnn14 end to end on a full-scale clip, amp off and on; resume, a training
+#                  job killed after epoch 2 and resumed with no GPU visible and with all;
+#                  pld, trained and scored on cuda (frame feed, pinned batches) against the
+#                  CPU's maps; fast-paths, I3D and TASED-Net with the CPU fast paths on and
+#                  off on cuda, and the batch bound from the free memory;
 #   ci-cpu         the default workflow (workflow/configs/ci.yaml) with device: cpu;
 #   ci-gpu1        the same with device: cuda and --resources gpu=1: the jobs that ask for
 #                  a GPU (and everything after them) rerun in a copy of ci-cpu's folder;
@@ -26,6 +34,7 @@
 # after it, a running one is stopped at it), GPU_REHEARSAL_PHASES (a subset of the list
 # above), GPU_REHEARSAL_CORES (nproc), GPU_REHEARSAL_WHEELS (a wheel folder for packages the
 # machine lacks; pip's index otherwise), GPU_REHEARSAL_PROBE_SECONDS (10),
+# GPU_REHEARSAL_CHECKS (slots,amp-loud,resume,pld,fast-paths), GPU_REHEARSAL_CHECKS_LIMIT_S (150),
 # GPU_REHEARSAL_UNSET_CVD=1 (unset CUDA_VISIBLE_DEVICES so that the jobs lease from every
 # device; by default a scheduler's choice is kept: the devices it lists are the pool),
 # PYTHON (python3: the interpreter whose torch has CUDA).
@@ -48,7 +57,9 @@ HELPER=$WORK/helper.py
 BUDGET=${GPU_REHEARSAL_BUDGET_S:-480}
 CORES=${GPU_REHEARSAL_CORES:-$(nproc 2>/dev/null || echo 2)}
 PROBE_SECONDS=${GPU_REHEARSAL_PROBE_SECONDS:-10}
-ALL_PHASES="probe ci-cpu ci-gpu1 ci-gpu2 reh-data reh-cpu reh-gpu1-amp0 reh-gpu1-amp1 reh-gpu2-amp1"
+CHECKS=${GPU_REHEARSAL_CHECKS:-slots,amp-loud,resume,pld,fast-paths}
+CHECKS_LIMIT=${GPU_REHEARSAL_CHECKS_LIMIT_S:-150}
+ALL_PHASES="probe checks ci-cpu ci-gpu1 ci-gpu2 reh-data reh-cpu reh-gpu1-amp0 reh-gpu1-amp1 reh-gpu2-amp1"
 PHASES=${GPU_REHEARSAL_PHASES:-$ALL_PHASES}
 START=$(date +%s)
 CI_CONFIG=$REPO/workflow/configs/ci.yaml
@@ -241,6 +252,20 @@ phase_probe() {
         "$VPY" "$HELPER" probe "$REPO" "$RAW/probe.json" "$PROBE_SECONDS" r3d34,c3d,i3d,cnn14,tased
     rc=$?
     record_phase probe probe - cuda both 1 "$rc" "$t0" "$(date +%s.%N)" - "$RAW/probe.log"
+    report
+}
+
+phase_checks() {
+    wanted checks || return 0
+    budget_allows checks 60 || return 0
+    say "checks: $CHECKS (each a few seconds, at most $CHECKS_LIMIT s together)"
+    local t0 rc limit
+    limit=$(($(left) < CHECKS_LIMIT ? $(left) : CHECKS_LIMIT))
+    t0=$(date +%s.%N)
+    run_logged "$RAW/checks.log" "$limit" env HLP_GPU_LOCK_DIR="$WORK/locks/checks" \
+        "$VPY" "$HELPER" checks "$REPO" "$RAW/checks.json" "$WORK/checks" cuda "$CHECKS"
+    rc=$?
+    record_phase checks checks - cuda - 1 "$rc" "$t0" "$(date +%s.%N)" - "$RAW/checks.log"
     report
 }
 
@@ -549,6 +574,306 @@ def probe(repo, out_path, seconds, names):
     save()
 
 
+# ------------------------------------------------------------- the device checks
+CHILD_SLOT = r"""
+import json, os, sys, time
+from highlight_pipeline.gpu_slots import lease_for_process
+lease = lease_for_process("auto")
+start = time.time()
+if lease.device.startswith("cuda"):
+    import torch
+    x = torch.ones(1024, 1024, device=lease.device)
+    for _ in range(20):
+        x = (x @ x).clamp_(max=1.0)
+    torch.cuda.synchronize(lease.device)
+time.sleep(float(sys.argv[1]))
+print(json.dumps({**lease.record(), "pid": os.getpid(), "start": start, "end": time.time()}))
+"""
+
+CHILD_RESUME = r"""
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np, torch
+from highlight_pipeline.numerics import pin_numerics
+pin_numerics(1)
+import train as tx  # benchmarks/train.py: synthetic_inputs
+from highlight_pipeline.config import validate_config
+from highlight_pipeline.methods.registry import get_method
+from highlight_pipeline.methods.resume import EpochCheckpoint
+from highlight_pipeline.runs import resolve_run
+path, stop_after, device = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+
+
+class Stopping(EpochCheckpoint):
+    def save(self, epoch, net, optimiser, rng, losses):
+        super().save(epoch, net, optimiser, rng, losses)
+        if stop_after and epoch >= stop_after:
+            os._exit(17)  # a kill right after the state was written
+
+
+config = validate_config({"run_datasets": ["b"], "datasets": {"b": {"reader": "synthetic"}},
+                          "evaluation": {"runs": {"avph": ["av-ph"]}}})
+run = resolve_run(config, "b", "avph", "av-ph")
+run["settings"]["epochs"] = 6
+inputs = tx.synthetic_inputs(24, 20, 64, 64)
+restored = []
+checkpoint = Stopping(path, "rehearsal", every_seconds=0) if path != "-" else None
+model = get_method("avph").implementation().fit(inputs, run, 0, device, False, checkpoint=checkpoint)
+state = torch.load(path, weights_only=True) if path != "-" and os.path.exists(path) else None
+net = getattr(model, "net", None) or getattr(model, "model", None)
+weights = b"".join(v.detach().cpu().numpy().tobytes() for v in net.state_dict().values())
+import hashlib
+print(json.dumps({"device": device, "visible": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+                  "losses": [float(x) for x in model.losses], "digest": hashlib.sha256(weights).hexdigest()[:16]}))
+"""
+
+
+def _child(code, args, env=None, timeout=120):
+    import subprocess
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    last = [l for l in done.stdout.splitlines() if l.startswith("{")]
+    return done.returncode, (json.loads(last[-1]) if last else None), done.stderr[-600:]
+
+
+def check_slots(work, device):
+    """Two jobs at once, each on its own slot: real ones with two devices or more, else
+    HLP_FAKE_GPUS=2 (the lease protocol on fake slots; the work then runs on the CPU)."""
+    import subprocess
+    import torch
+    real = torch.cuda.is_available() and torch.cuda.device_count() >= 2
+    env = {**os.environ, "HLP_GPU_LOCK_DIR": str(Path(work, "locks", "slots"))}
+    if not real:
+        env["HLP_FAKE_GPUS"] = "2"
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD_SLOT, "3"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    found = []
+    for p in procs:
+        out, err = p.communicate(timeout=90)
+        lines = [l for l in out.splitlines() if l.startswith("{")]
+        found.append(json.loads(lines[-1]) if lines else {"error": err[-300:]})
+    ok = all("slot" in f for f in found)
+    slots = [f.get("slot") for f in found]
+    overlap = ok and min(f["end"] for f in found) > max(f["start"] for f in found)
+    return {"kind": "real" if real else "fake (HLP_FAKE_GPUS=2)", "jobs": found,
+            "distinct_slots": ok and len(set(slots)) == 2, "ran_together": bool(overlap),
+            "ok": bool(ok and len(set(slots)) == 2 and overlap)}
+
+
+def loud_clip(path, seconds=6.0):
+    """A short video whose sound is full scale: a clipped square wave with noise at 0 dBFS."""
+    import av
+    import numpy as np
+    rng = np.random.default_rng(0)
+    rate = 32000
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        audio = container.add_stream("aac", rate=rate, layout="mono")
+        for i in range(int(seconds * 25)):
+            frame = np.full((240, 320, 3), (i * 9) % 256, np.uint8)
+            container.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(video.encode(None))
+        t = np.arange(int(seconds * rate)) / rate
+        sound = np.sign(np.sin(2 * np.pi * 220 * t)) + rng.normal(0, 0.3, t.size)
+        sound = np.clip(sound, -1, 1).astype(np.float32)
+        for start in range(0, sound.size, 1024):
+            chunk = sound[start:start + 1024]
+            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+            frame.rate = rate
+            frame.pts = start
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode(None))
+
+
+def check_amp_loud(work, device):
+    """Cnn14 end to end (decoding included) on a full-scale clip, amp off and on."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from highlight_pipeline.features.extract import build_extractor
+    from highlight_pipeline.video.probe import probe as probe_video
+    clip = Path(work, "loud.mp4")
+    loud_clip(clip)
+    info = probe_video(clip)
+    row = SimpleNamespace(path=str(clip), **info.as_dict())
+    out = {}
+    for amp in (False, True):
+        torch.manual_seed(0)
+        ex = build_extractor({"extractor": "cnn14", "window_seconds": 1.0, "stride_seconds": 0.5},
+                             {"weights_dir": "weights", "weights": "random", "device": device,
+                              "amp": amp, "batch_size": 8})
+        try:
+            found = ex.extract(clip, row)
+            out[amp] = np.asarray(found.windows, np.float64)
+        except Exception as exc:  # NumericsError: what this check is for
+            out[amp] = f"{type(exc).__name__}: {exc}"
+    rec = {"clip": f"{info.duration:.1f} s, full-scale square wave + noise"}
+    for amp, value in out.items():
+        key = "amp" if amp else "fp32"
+        if isinstance(value, str):
+            rec[key] = value
+        else:
+            rec[key] = f"{len(value)} windows, non-finite {int((~np.isfinite(value)).sum())}"
+    if all(not isinstance(v, str) for v in out.values()):
+        a, b = out[False], out[True]
+        cos = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
+        rec["max_abs"] = float(np.abs(a - b).max())
+        rec["min_cosine"] = float(cos.min())
+        rec["ok"] = bool(np.isfinite(a).all() and np.isfinite(b).all())
+    else:
+        rec["ok"] = False
+    return rec
+
+
+def check_resume(repo, work, device):
+    """A training job (avph, 6 epochs) killed after epoch 2 on the device with every GPU
+    visible, resumed in a process that sees no GPU (CUDA_VISIBLE_DEVICES=""), and one that
+    sees them all; against the same job never stopped."""
+    bench = str(Path(repo, "benchmarks"))
+    state = Path(work, "resume", "m.pt.resume")
+    state.parent.mkdir(parents=True, exist_ok=True)
+    rec = {}
+    rc, whole, err = _child(CHILD_RESUME, [bench, "-", 0, device])
+    rec["uninterrupted"] = whole or err
+    for name, env, dev in (("resumed_without_gpus", {"CUDA_VISIBLE_DEVICES": ""}, "cpu"),
+                           ("resumed_on_the_device", {}, device)):
+        state.unlink(missing_ok=True)
+        rc, _, err = _child(CHILD_RESUME, [bench, state, 2, device])
+        if rc != 17 or not state.exists():
+            rec[name] = f"the first attempt did not stop after epoch 2 (exit {rc}): {err}"
+            continue
+        import torch
+        saved = torch.load(state, weights_only=True)
+        cuda_states = len(saved["cuda_rng"]) if saved.get("cuda_rng") is not None else 0
+        rc, result, err = _child(CHILD_RESUME, [bench, state, 0, dev], env)
+        rec[name] = {"exit": rc, "saved_epoch": int(saved["epoch"]), "cuda_states_saved": cuda_states,
+                     "result": result or err}
+    same = rec.get("resumed_on_the_device", {})
+    if isinstance(same, dict) and isinstance(same.get("result"), dict) and isinstance(whole, dict):
+        rec["same_device_bitwise"] = same["result"]["digest"] == whole["digest"]
+    other = rec.get("resumed_without_gpus", {})
+    rec["ok"] = bool(isinstance(other, dict) and other.get("exit") == 0
+                     and isinstance(other.get("result"), dict)
+                     and len(other["result"]["losses"]) == 6 and rec.get("same_device_bitwise"))
+    return rec
+
+
+def check_pld(repo, work, device):
+    """pld trained and scored on the device from a frame cache (the frame feed, pinned
+    batches), its scores against the same model's on the CPU."""
+    import numpy as np
+    import torch
+    sys.path.insert(0, str(Path(repo, "benchmarks")))
+    import train as tx
+
+    from highlight_pipeline.config import validate_config
+    from highlight_pipeline.features.frame_feed import pin_for
+    from highlight_pipeline.methods import pld
+    from highlight_pipeline.runs import resolve_run
+    config = validate_config({"run_datasets": ["b"], "datasets": {"b": {"reader": "synthetic"}},
+                              "evaluation": {"runs": {"pld": ["tased-full"]}}})
+    run = resolve_run(config, "b", "pld", "tased-full")
+    run["settings"].update(pretrained=False, spatial=False, epochs=2, windows_per_video=2,
+                           batch_size=4, bn_windows=4)
+    rec = {"pinned_batches": pin_for(device)}
+    frames = Path(work, "pld-frames.h5")
+    inputs = tx.synthetic_frame_inputs(frames, 4, 48, (32, 64))  # the embedded default's size
+    t0 = time.perf_counter()
+    model = pld.fit(inputs, run, 0, device, False)
+    rec["train_s"] = time.perf_counter() - t0
+    video = inputs.videos[0]
+    targets = np.arange(min(16, video.frames.n_frames))
+    found = {}
+    for where in (device, "cpu"):
+        model.to(where)
+        model.distinction_maps(video, targets[:2])  # warm-up
+        if where.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        maps = model.distinction_maps(video, targets)
+        seconds = time.perf_counter() - t0
+        found[where] = maps
+        rec[f"score_windows_per_s_{where.split(':')[0]}"] = len(targets) / seconds
+    a, b = found[device].astype(np.float64), found["cpu"].astype(np.float64)
+    rec["windows"] = int(len(targets))
+    rec["max_abs_vs_cpu"] = float(np.abs(a - b).max())
+    rec["nonfinite"] = int((~np.isfinite(a)).sum())
+    scores = [model.to(device).score(v) for v in inputs.videos]
+    rec["scored_clips"] = int(sum(np.isfinite(s).sum() for s in scores))
+    rec["ok"] = bool(rec["nonfinite"] == 0 and rec["max_abs_vs_cpu"] < 1e-3)
+    return rec
+
+
+def check_fast_paths(device):
+    """I3D and TASED-Net forward windows/s on the device with the CPU fast paths on and off
+    (config.cuda.cpu_fast_paths), and how far their outputs lie apart."""
+    import torch
+
+    from highlight_pipeline.features.backbones import build
+    from highlight_pipeline.features.backbones.fast_paths import use_fast_paths
+    from highlight_pipeline.features.neural import visual_batch, visual_input_spec
+    rows = []
+    shapes = (("i3d", (8, 3, 16, 224, 224)), ("tased", (4, 3, 32, 224, 384)))
+    if not device.startswith("cuda"):  # a try of the code on a CPU: small
+        shapes = (("i3d", (1, 3, 9, 224, 224)), ("tased", (1, 3, 32, 64, 128)))
+    for name, shape in shapes:
+        torch.manual_seed(0)
+        net = build(name).to(device).eval()
+        x = torch.rand(shape, device=device) * 2 - 1
+        outs, rates = {}, {}
+        for fast in (False, True, False, True):
+            use_fast_paths(net, fast)
+            with torch.inference_mode():
+                out = net.extract(x)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                n, t0 = 0, time.perf_counter()
+                while n < 3 or time.perf_counter() - t0 < 1.0:
+                    net.extract(x)
+                    n += 1
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+            rates.setdefault(fast, []).append(n * shape[0] / (time.perf_counter() - t0))
+            outs[fast] = out.float().cpu()
+        rows.append({"backbone": name, "batch": shape[0],
+                     "windows_per_s_plain": max(rates[False]), "windows_per_s_fast": max(rates[True]),
+                     "max_abs": float((outs[True] - outs[False]).abs().max())})
+        del net, x
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+    spec = visual_input_spec("i3d")
+    bound = {"i3d_batch_8": visual_batch(spec, 8, device), "i3d_batch_64": visual_batch(spec, 64, device)}
+    if device.startswith("cuda"):
+        free, total = torch.cuda.mem_get_info()
+        bound["free_mib"], bound["total_mib"] = free / 2**20, total / 2**20
+    return {"rows": rows, "batch_bound": bound, "ok": True}
+
+
+def checks(repo, out_path, work, device, names):
+    """Each named check, its figures or its error, saved after each (a stop keeps the rest)."""
+    import traceback
+    Path(work).mkdir(parents=True, exist_ok=True)
+    result = {"device": device, "checks": {}}
+    table = {"slots": lambda: check_slots(work, device),
+             "amp-loud": lambda: check_amp_loud(work, device),
+             "resume": lambda: check_resume(repo, work, device),
+             "pld": lambda: check_pld(repo, work, device),
+             "fast-paths": lambda: check_fast_paths(device)}
+    for name in names:
+        t0 = time.perf_counter()
+        try:
+            rec = table[name]()
+        except Exception as exc:  # one check failing does not stop the others
+            rec = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
+                   "trace": traceback.format_exc()[-800:]}
+        rec["seconds"] = time.perf_counter() - t0
+        result["checks"][name] = rec
+        Path(out_path).write_text(json.dumps(result, indent=1, default=str) + "\n")
+
+
 # ------------------------------------------------------------- the report
 def fnum(x, fmt="{:.1f}"):
     return "–" if x is None else fmt.format(x)
@@ -679,6 +1004,46 @@ def pipeline_windows(run, jobs):
     return per
 
 
+def check_summary(name, rec):
+    """One line of what a device check found (its error, if it failed to run)."""
+    if "error" in rec:
+        return "error: " + rec["error"].replace("|", "/").replace("\n", " ")[:300]
+    if name == "slots":
+        jobs = "; ".join(f"{j.get('device')} slot {j.get('slot')}" for j in rec.get("jobs", []))
+        return f"{rec.get('kind')}: {jobs}; distinct {rec.get('distinct_slots')}, together {rec.get('ran_together')}"
+    if name == "amp-loud":
+        return (f"{rec.get('clip')}; fp32: {rec.get('fp32')}; amp: {rec.get('amp')}; max abs "
+                f"{fnum(rec.get('max_abs'), '{:.3g}')}, min cosine {fnum(rec.get('min_cosine'), '{:.6f}')}")
+    if name == "resume":
+        parts = []
+        for key in ("resumed_without_gpus", "resumed_on_the_device"):
+            r = rec.get(key)
+            if isinstance(r, dict):
+                res = r.get("result")
+                epochs = len(res["losses"]) if isinstance(res, dict) else "?"
+                parts.append(f"{key.replace('_', ' ')}: exit {r.get('exit')}, saved after epoch "
+                             f"{r.get('saved_epoch')} with {r.get('cuda_states_saved')} CUDA state(s), {epochs} epochs")
+            elif r is not None:
+                parts.append(f"{key}: {str(r)[:120]}")
+        parts.append(f"same device bit for bit: {rec.get('same_device_bitwise')}")
+        return "; ".join(parts).replace("|", "/")
+    if name == "pld":
+        return (f"pinned {rec.get('pinned_batches')}; train {fnum(rec.get('train_s'))} s; scoring "
+                f"{fnum(rec.get('score_windows_per_s_cuda'))} windows/s on the device, "
+                f"{fnum(rec.get('score_windows_per_s_cpu'))} on the CPU; max abs vs CPU "
+                f"{fnum(rec.get('max_abs_vs_cpu'), '{:.3g}')}; non-finite {rec.get('nonfinite')}; "
+                f"{rec.get('scored_clips')} clips scored")
+    if name == "fast-paths":
+        rows = "; ".join(
+            f"{r['backbone']} batch {r['batch']}: plain {fnum(r['windows_per_s_plain'])}, fast "
+            f"{fnum(r['windows_per_s_fast'])} windows/s (x{r['windows_per_s_fast'] / r['windows_per_s_plain']:.2f}), "
+            f"max abs {r['max_abs']:.3g}" for r in rec.get("rows", []))
+        b = rec.get("batch_bound", {})
+        return (f"{rows}; I3D windows a pass for batch_size 8 / 64: {b.get('i3d_batch_8')} / "
+                f"{b.get('i3d_batch_64')} ({fnum(b.get('free_mib'), '{:.0f}')} MiB free)")
+    return json.dumps(rec)[:300]
+
+
 def report(state, out, repo):
     raw = Path(out, "raw")
     phases = phases_of(state)
@@ -734,6 +1099,19 @@ def report(state, out, repo):
                      f"{fnum(r.get('peak_allocated_mib'), '{:.0f}')} | {nonfinite} | {vs_text} |")
         for note in pr.get("notes", []):
             L.append(f"\nprobe: {note}")
+        L.append("")
+
+    checks_path = raw / "checks.json"
+    if checks_path.exists():
+        found = json.loads(checks_path.read_text()).get("checks", {})
+        L += ["## Device checks", "",
+              "Each check in a few seconds (the `checks` phase; figures in `raw/checks.json`): two "
+              "jobs leasing two slots at once, Cnn14 with AMP on a full-scale clip, a training job "
+              "resumed with fewer devices visible, pld trained and scored on the device, and the "
+              "CPU fast paths of I3D and TASED-Net on the device.", "",
+              "| check | ok | seconds | found |", "|---|---|---|---|"]
+        for name, rec in found.items():
+            L.append(f"| {name} | {rec.get('ok')} | {fnum(rec.get('seconds'))} | {check_summary(name, rec)} |")
         L.append("")
 
     runs = [p for p in phases if p["kind"] in ("ci", "rehearsal") and p["wd"] not in ("-", "")]
@@ -820,6 +1198,8 @@ if __name__ == "__main__":
         gpu_outputs(*args)
     elif command == "probe":
         probe(args[0], args[1], float(args[2]), args[3].split(","))
+    elif command == "checks":
+        checks(args[0], args[1], args[2], args[3], args[4].split(","))
     elif command == "report":
         report(*args)
     else:
@@ -853,6 +1233,7 @@ main() {
     start_sampler
     [[ $DRY == 1 ]] || trap stop_sampler EXIT
     phase_probe
+    phase_checks
     run_workflow ci-cpu ci - cpu false 99 "$CI_CONFIG"
     run_workflow ci-gpu1 ci ci-cpu cuda false 1 "$CI_CONFIG"
     run_workflow ci-gpu2 ci ci-cpu cuda false 2 "$CI_CONFIG"

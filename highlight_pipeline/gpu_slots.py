@@ -277,7 +277,8 @@ def configure_cuda(settings: dict | None = None) -> dict:
     Called only for a CUDA device: on the CPU nothing is set (and nothing changes)."""
     import torch
 
-    unknown = set(settings or {}) - set(CUDA_DEFAULTS)
+    # cpu_fast_paths is read by the networks (features/backbones/fast_paths.py), not torch
+    unknown = set(settings or {}) - set(CUDA_DEFAULTS) - {"cpu_fast_paths"}
     if unknown:
         raise ConfigError(f"cuda: unknown setting(s) {sorted(unknown)}")
     chosen = {**CUDA_DEFAULTS, **(settings or {})}

@@ -265,6 +265,16 @@ def test_config_cuda_allows_autotuning_and_tf32(torch_flags):
     assert execution_slice(config, "r3d34")["cuda"] == config["cuda"]
 
 
+def test_config_cuda_passes_the_fast_paths_switch_to_the_networks_not_to_torch(torch_flags):
+    """``cuda.cpu_fast_paths`` is the networks' (features/backbones/fast_paths.py): the lease
+    takes it without complaint and pins torch as without it."""
+    applied = configure_cuda({"cpu_fast_paths": True})
+    assert _flags() == (True, False, False, False, True)
+    assert set(applied) == {"deterministic", "tf32", "cudnn_benchmark", "cublas_workspace"}
+    with pytest.raises(ConfigError, match="unknown"):
+        configure_cuda({"cpu_fast_path": True})  # a misspelt key is still refused
+
+
 def test_a_cpu_lease_changes_no_torch_setting(tmp_path, torch_flags, caplog):
     if torch.cuda.is_available():
         pytest.skip("this test needs a machine without CUDA")
@@ -675,7 +685,10 @@ def test_the_plan_asks_for_gpus_where_a_network_runs_and_passes_the_runtime(tmp_
             continue
         runtime = _resources(job)["runtime"]
         assert job["shell"].startswith(f"HLP_MEM_MB={_resources(job)['mem_mb']} HLP_ATTEMPT=1 ")
-        assert f" HLP_RUNTIME_MIN={runtime} hlp " in job["shell"], job
+        # decoding jobs: their numeric libraries keep one thread (docs/slurm.md)
+        pins = "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "
+        pins = pins if rule in ("features", "saliency") else ""
+        assert f" HLP_RUNTIME_MIN={runtime} {pins}hlp " in job["shell"], job
     assert {("train", m) for m in ("avph", "chd", "hpcl", "pld", "random")} <= seen
     assert ("score", "random") in seen and ("explain", "pld") in seen
     evaluate = [job for job in jobs if job["rule"] == "evaluate"]

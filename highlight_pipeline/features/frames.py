@@ -24,7 +24,9 @@ so that the next run of the same shard copies every video whose fingerprint and 
 unchanged (HDF5 group copy, no decode) instead of decoding it again.
 
 Memory: a writer holds one decode batch (``BATCH`` frames); a reader holds the frames of
-the windows it was asked for (:meth:`FrameSource.read`, :meth:`FrameSource.iter_blocks`).
+the windows it was asked for (:meth:`FrameSource.read`, :meth:`FrameSource.iter_blocks`;
+:class:`FrameFiles` reads the same with the files kept open, for pld's reader thread,
+``features/frame_feed.py``).
 At the paper's 384x224 a frame is 258 KB, so a 32-frame window is 8.3 MB whatever the
 video's length.
 """
@@ -216,15 +218,18 @@ class FrameSource:
 
         Reads the covering range once (a window's frames are contiguous, or the head of the
         video for the reversed padding)."""
+        with h5py.File(self.path, "r") as handle:
+            return self.read_from(handle[self.group]["frames"], indices)
+
+    def read_from(self, frames: h5py.Dataset, indices: np.ndarray) -> np.ndarray:
+        """:meth:`read` from the video's ``frames`` dataset already open."""
         indices = np.asarray(indices, dtype=np.int64)
         if len(indices) == 0:
             raise ValueError("no frame indices")
         if indices.min() < 0 or indices.max() >= self.n_frames:
             raise IndexError(f"{self.group}: frame index out of 0..{self.n_frames - 1}")
         low, high = int(indices.min()), int(indices.max()) + 1
-        with h5py.File(self.path, "r") as handle:
-            block = handle[self.group]["frames"][low:high]
-        return block[indices - low]
+        return frames[low:high][indices - low]
 
     def iter_blocks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
         """``(first index, frames)`` of consecutive blocks of ``size`` frames, in order."""
@@ -232,6 +237,46 @@ class FrameSource:
             data = handle[self.group]["frames"]
             for low in range(0, self.n_frames, size):
                 yield low, data[low : low + size]
+
+
+class FrameFiles:
+    """Frame shards kept open for one thread's reads: each file is opened once (not once a
+    window, as :meth:`FrameSource.read` does), the last video's ``frames`` dataset stays
+    open, so that HDF5's chunk cache (1 MiB a dataset) serves the chunks that consecutive
+    windows of one video share. Every dataset but the last is closed when the next is
+    opened: the memory held does not grow with the videos read. Not thread-safe: the one
+    thread that reads owns it (``features/frame_feed.py``) and closes it."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, h5py.File] = {}
+        self._last: tuple[tuple[str, str], h5py.Dataset] | None = None
+
+    def dataset(self, source: FrameSource) -> h5py.Dataset:
+        key = (source.path, source.group)
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        handle = self._files.get(source.path)
+        if handle is None:
+            handle = self._files[source.path] = h5py.File(source.path, "r")
+        data = handle[source.group]["frames"]
+        self._last = (key, data)
+        return data
+
+    def read(self, source: FrameSource, indices: np.ndarray) -> np.ndarray:
+        """``source.read(indices)`` (the same frames, the same bytes) from the open file."""
+        return source.read_from(self.dataset(source), indices)
+
+    def close(self) -> None:
+        self._last = None
+        for handle in self._files.values():
+            handle.close()
+        self._files.clear()
+
+    def __enter__(self) -> FrameFiles:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 @dataclass

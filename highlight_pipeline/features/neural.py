@@ -20,6 +20,11 @@ the job with one line naming the video and the backbone (:class:`NumericsError`)
 of reaching the shard as a window that looks missing. On CUDA, ``amp`` runs the networks
 under float16 autocast; the steps that cannot take it (Cnn14's spectrogram and log-mel)
 run in float32 inside it (``backbones/cnn14.py``).
+
+A forward pass takes ``batch_size`` windows, fewer where they would not fit: on the CPU
+``BATCH_BYTES`` of input, on CUDA a share of the device's free memory
+(:func:`visual_batch`). The CPU inference fast paths of I3D and TASED-Net run on the CPU
+only, unless ``config.cuda.cpu_fast_paths`` asks for them on CUDA (``backbones/fast_paths.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ import torch
 
 from highlight_pipeline.errors import NumericsError
 from highlight_pipeline.features.backbones import build, checkpoint_path, get_spec, load_checkpoint
+from highlight_pipeline.features.backbones.fast_paths import (
+    fast_paths_for,
+    fast_paths_on,
+    use_fast_paths,
+)
 from highlight_pipeline.features.backbones.registry import sha256_of
 from highlight_pipeline.features.extractors import get_extractor
 from highlight_pipeline.features.prefetch import prefetch
@@ -52,6 +62,17 @@ log = logging.getLogger(__name__)
 #: windows (benchmarks/extract_peer.py: I3D's peak RSS 0.90 GiB with 6 windows of 16
 #: frames, 0.61 with 2). ``None``: ``batch_size`` windows whatever their size.
 BATCH_BYTES: int | None = 24 * 2**20
+
+#: On CUDA the bound is the device's memory instead: at most this share of the memory free
+#: on the device when a video starts (``torch.cuda.mem_get_info``, after the network's
+#: weights are loaded; other jobs on the same GPU already hold theirs) ...
+CUDA_FREE_FRACTION = 0.5
+#: ... taking each window to cost this many times its float32 input: the activations alive
+#: at once in inference. I3D at 16 x 224 x 224 holds at most 2.7 times its input in one
+#: activation (Conv3d_1a's output, 64 x 8 x 112 x 112) and a few are alive at a time; 16
+#: leaves room for cuDNN's workspaces and the allocator's rounding. With the 80 GB of an
+#: H100 free, that is far above any ``batch_size``: there ``batch_size`` decides.
+CUDA_WINDOW_COST = 16
 
 
 @dataclass(frozen=True)
@@ -205,12 +226,27 @@ def iter_visual_windows(
         yield np.stack(windows), np.asarray(times), False
 
 
-def visual_batch(spec: VisualInputSpec, batch_size: int) -> int:
-    """Windows per forward pass: ``batch_size``, fewer where they would pass ``BATCH_BYTES``."""
+def visual_batch(
+    spec: VisualInputSpec, batch_size: int, device: torch.device | str | None = None
+) -> int:
+    """Windows per forward pass: ``batch_size``, fewer where they would not fit the bound.
+
+    On the CPU (``device`` None or a CPU) the bound is ``BATCH_BYTES`` of input; on CUDA
+    it is ``CUDA_FREE_FRACTION`` of the device's free memory at ``CUDA_WINDOW_COST`` times
+    each window's input (:func:`cuda_batch_bytes`); never more than ``batch_size``."""
+    window_bytes = 3 * spec.window * spec.crop * spec.crop * 4
+    if device is not None and torch.device(device).type == "cuda":
+        return max(1, min(batch_size, cuda_batch_bytes(device) // window_bytes))
     if BATCH_BYTES is None:
         return batch_size
-    window_bytes = 3 * spec.window * spec.crop * spec.crop * 4
     return max(1, min(batch_size, BATCH_BYTES // window_bytes))
+
+
+def cuda_batch_bytes(device: torch.device | str) -> int:
+    """Bytes of float32 network input one forward pass may take on a CUDA ``device``:
+    ``CUDA_FREE_FRACTION`` of its free memory over ``CUDA_WINDOW_COST``."""
+    free, _total = torch.cuda.mem_get_info(torch.device(device))
+    return int(free * CUDA_FREE_FRACTION) // CUDA_WINDOW_COST
 
 
 def to_model_input(
@@ -242,6 +278,10 @@ class NetworkRunner:
         self.amp = amp and self.device.type == "cuda"
         self.batch_size = batch_size
         self.model, self.weights = load_backbone(name, weights_dir, weights, self.device)
+        # the CPU fast paths (I3D, TASED-Net): on on the CPU, on CUDA only when config.cuda
+        # asks (backbones/fast_paths.py)
+        self.fast_paths = fast_paths_for(self.device, cuda)
+        use_fast_paths(self.model, self.fast_paths)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), torch.autocast("cuda", enabled=self.amp):
@@ -262,6 +302,8 @@ class NetworkRunner:
             record = lease.record() if lease is not None else {}
             info["device_name"] = record.get("name")
             info["cuda"] = record.get("cuda")
+            if fast_paths_on(self.model) is not None:
+                info["fast_paths"] = self.fast_paths
         return info
 
 
@@ -312,7 +354,7 @@ class NeuralExtractor(NetworkRunner):
             int(row.width),
             int(row.height),
             float(row.duration),
-            visual_batch(self.spec, self.batch_size),
+            visual_batch(self.spec, self.batch_size, self.device),
             extent,
         )
         for windows, times, is_short in prefetch(batches, depth=2):

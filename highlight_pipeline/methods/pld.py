@@ -63,6 +63,12 @@ Choices where the paper is silent (also in docs/architecture.md):
   the training videos, Adam did not (docs/architecture.md). BatchNorm momentum is 0.1
   while training (TASED's reference 0.001 suits fine-tuning, not a few hundred steps
   from random weights).
+* **Feeding**: the windows (and, in training, their pixel targets) of the next batch are
+  read from the frame cache by a reader thread while the network computes
+  (``features/frame_feed.py``: the cache stays open in that thread, one batch ahead,
+  pinned host memory on CUDA, where the uint8 frames are sent and converted on the
+  device); the random draws stay in the training thread, so the batches, the model and
+  the scores are byte for byte those of reading each window in the loop.
 * **Scoring**: frames are cached at ``fps``; with ``score_fps`` the frames scored are those
   nearest the middle of each period of a grid of that rate (the embedded default, 0.5 per
   second, scores the middle frame of each 2 s clip, whose window lies over the clip as
@@ -84,6 +90,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from highlight_pipeline.errors import DatasetError, PipelineError
+from highlight_pipeline.features.frame_feed import FrameFeed
+from highlight_pipeline.features.frames import FrameFiles
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
 from highlight_pipeline.methods.optim import SGD, Adam
 from highlight_pipeline.methods.resume import NoCheckpoint, epoch_bar
@@ -276,13 +284,31 @@ def decoder_of(net: nn.Module, backbone: str) -> nn.ModuleList:
     return nn.ModuleList([net.convtsp1, net.convtsp2, net.convtsp3, net.convtsp4])
 
 
-def to_input(frames: np.ndarray, backbone: str) -> torch.Tensor:
+def to_input(frames: np.ndarray | torch.Tensor, backbone: str) -> torch.Tensor:
     """uint8 [B, L, H, W, 3] -> float [B, 3, L, H, W] as the backbone expects: TASED in
-    [-1, 1]; C3D 0..255 minus its mean."""
-    x = torch.from_numpy(frames).permute(0, 4, 1, 2, 3).float()
+    [-1, 1]; C3D 0..255 minus its mean. On the device the frames are on (a GPU converts
+    its own copy of the uint8 frames, a quarter of the float32 bytes to transfer)."""
+    x = torch.as_tensor(frames).permute(0, 4, 1, 2, 3).float()
     if backbone == "tased":
         return x.mul_(2.0 / 255.0).sub_(1.0)
-    return x - torch.tensor(C3D_MEAN).view(1, 3, 1, 1, 1)
+    return x - torch.tensor(C3D_MEAN, device=x.device).view(1, 3, 1, 1, 1)
+
+
+def device_input(frames: np.ndarray | torch.Tensor, backbone: str, device) -> torch.Tensor:
+    """A batch of uint8 windows as the network's input on ``device``: on the CPU
+    :func:`to_input` as it always was; on CUDA the uint8 frames (pinned by the frame feed)
+    are sent first, without waiting, and converted there."""
+    if torch.device(device).type == "cpu":
+        return to_input(frames, backbone)
+    return to_input(torch.as_tensor(frames).to(device, non_blocking=True), backbone)
+
+
+def place_network(net: nn.Module, device) -> nn.Module:
+    """``net`` on ``device`` with the CPU fast paths (TASED-Net's shifted-maxima pool) on
+    on the CPU and off on CUDA (``features/backbones/fast_paths.py``)."""
+    from highlight_pipeline.features.backbones.fast_paths import fast_paths_for, use_fast_paths
+
+    return use_fast_paths(net.to(device), fast_paths_for(device))
 
 
 # ----------------------------------------------------------------------------- the model
@@ -299,11 +325,14 @@ class PLDModel:
 
     def to(self, device: str) -> PLDModel:
         """The network on ``device`` (scoring and explaining on a leased GPU)."""
-        self.net.to(device)
+        place_network(self.net, device)
         return self
 
-    def windows(self, video: VideoInputs, targets: np.ndarray) -> np.ndarray:
-        """uint8 [len(targets), L, H, W, 3], read from the frame cache."""
+    def windows(
+        self, video: VideoInputs, targets: np.ndarray, files: FrameFiles | None = None
+    ) -> np.ndarray:
+        """uint8 [len(targets), L, H, W, 3], read from the frame cache (through ``files``,
+        the open files of the frame feed's thread, when given)."""
         source = video.frames
         index = np.stack(
             [
@@ -311,7 +340,8 @@ class PLDModel:
                 for t in targets
             ]
         )
-        frames = source.read(index.ravel())
+        flat = index.ravel()
+        frames = source.read(flat) if files is None else files.read(source, flat)
         return frames.reshape(len(targets), self.length, *frames.shape[1:])
 
     @property
@@ -330,9 +360,15 @@ class PLDModel:
         device = next(self.net.parameters()).device
         out = []
         batch = self.inference_batch
-        for low in range(0, len(targets), batch):
-            x = to_input(self.windows(video, targets[low : low + batch]), self.hparams["backbone"])
-            out.append(self.net(x.to(device)).float().cpu().numpy())
+        chunks = [targets[low : low + batch] for low in range(0, len(targets), batch)]
+
+        def load(files: FrameFiles, chunk: np.ndarray) -> np.ndarray:
+            return self.windows(video, chunk, files)
+
+        with FrameFeed(chunks, load, pin_device=device, name="pld-score-reader") as batches:
+            for frames in batches:
+                x = device_input(frames, self.hparams["backbone"], device)
+                out.append(self.net(x).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 1, 1), np.float32)
 
     def scored_frames(self, video: VideoInputs) -> tuple[np.ndarray, np.ndarray]:
@@ -458,19 +494,41 @@ def training_videos(inputs: MethodInputs, settings: dict, size: tuple[int, int])
     return found
 
 
-def _window_batch(model: PLDModel, videos: list[TrainingVideo], chosen) -> np.ndarray:
+def _window_batch(
+    model: PLDModel, videos: list[TrainingVideo], chosen, files: FrameFiles | None = None
+) -> np.ndarray:
     """uint8 windows [len(chosen), L, H, W, 3] of ``(video index, target frame)`` pairs."""
-    return np.concatenate([model.windows(videos[i].video, np.array([t])) for i, t in chosen])
+    return np.concatenate([model.windows(videos[i].video, np.array([t]), files) for i, t in chosen])
 
 
-def _bn_batches(model: PLDModel, videos: list[TrainingVideo], settings: dict, rng, device):
-    """``bn_windows`` random training windows, in batches (for recalibrate_batch_norm)."""
+def _training_batch(model: PLDModel, videos: list[TrainingVideo], chosen, files: FrameFiles):
+    """One SGD step's windows and pixel targets (read in the frame feed's thread)."""
+    x = _window_batch(model, videos, chosen, files)
+    y = np.stack([videos[i].target_map(t) for i, t in chosen])
+    return x, y
+
+
+def _bn_feed(model: PLDModel, videos: list[TrainingVideo], settings: dict, rng, device):
+    """``bn_windows`` random training windows in batches, read ahead (for
+    recalibrate_batch_norm): ``with _bn_feed(...) as inputs``. The draws are made here, in
+    the calling thread, before any window is read."""
     draws = [(i, int(t)) for i, v in enumerate(videos) for t in rng.choice(v.targets, 4)]
     draws = [draws[k] for k in rng.permutation(len(draws))[: settings["bn_windows"]]]
     batch = settings["batch_size"]
-    for k in range(0, len(draws), batch):
-        chosen = draws[k : k + batch]
-        yield to_input(_window_batch(model, videos, chosen), settings["backbone"]).to(device)
+    chunks = [draws[k : k + batch] for k in range(0, len(draws), batch)]
+
+    def load(files: FrameFiles, chosen) -> np.ndarray:
+        return _window_batch(model, videos, chosen, files)
+
+    return FrameFeed(chunks, load, pin_device=device, name="pld-bn-reader")
+
+
+def _recalibrate(model, videos, settings: dict, rng, device, within=None) -> None:
+    """Precise BN (:func:`recalibrate_batch_norm`) on ``bn_windows`` training windows."""
+    backbone = settings["backbone"]
+    with _bn_feed(model, videos, settings, rng, device) as frames:
+        inputs = (device_input(x, backbone, device) for x in frames)
+        recalibrate_batch_norm(model.net, inputs, within)
 
 
 def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True, checkpoint=None):
@@ -492,7 +550,7 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True,
     if settings["pretrained"] and run.get("weights", "published") == "published":
         weights = load_published(net, backbone, run.get("weights_dir", "weights"))
     set_bn_momentum(net, 0.1)
-    net.to(device)
+    place_network(net, device)
     encoder = encoder_of(net, backbone)
     hparams = {
         **settings,
@@ -505,7 +563,7 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True,
     if not settings["train_encoder"]:
         # a fixed (random) encoder: its BatchNorm statistics from training windows, then
         # frozen; only the decoder learns (a resumed run restores all of it)
-        recalibrate_batch_norm(net, _bn_batches(model, videos, settings, rng, device), encoder)
+        _recalibrate(model, videos, settings, rng, device, encoder)
         for parameter in encoder.parameters():
             parameter.requires_grad_(False)
     trainable = [p for p in net.parameters() if p.requires_grad]
@@ -527,6 +585,10 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True,
         cache["fps"],
     )
     done, model.losses = checkpoint.restore(net, optimiser, rng)
+
+    def load_step(files: FrameFiles, chosen):
+        return _training_batch(model, videos, chosen, files)
+
     for epoch in epoch_bar(done, settings["epochs"], "pld train", progress):
         net.train()
         if not settings["train_encoder"]:
@@ -537,22 +599,24 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True,
             for t in rng.choice(v.targets, settings["windows_per_video"])
         ]
         order = rng.permutation(len(draws))
+        steps = [
+            [draws[k] for k in order[low : low + settings["batch_size"]]]
+            for low in range(0, len(order), settings["batch_size"])
+        ]
         total, batches = 0.0, 0
-        for low in range(0, len(order), settings["batch_size"]):
-            chosen = [draws[k] for k in order[low : low + settings["batch_size"]]]
-            x = _window_batch(model, videos, chosen)
-            y = np.stack([videos[i].target_map(t) for i, t in chosen])
-            prediction = net(to_input(x, backbone).to(device))
-            loss = F.mse_loss(prediction, torch.from_numpy(y).to(device))
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            total += float(loss.detach())
-            batches += 1
+        with FrameFeed(steps, load_step, pin_device=device, name="pld-train-reader") as feed:
+            for x, y in feed:
+                prediction = net(device_input(x, backbone, device))
+                loss = F.mse_loss(prediction, torch.as_tensor(y).to(device, non_blocking=True))
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                total += float(loss.detach())
+                batches += 1
         model.losses.append(total / max(1, batches))
         checkpoint.save(epoch + 1, net, optimiser, rng, model.losses)
     within = None if settings["train_encoder"] else decoder_of(net, backbone)
-    recalibrate_batch_norm(net, _bn_batches(model, videos, settings, rng, device), within)
-    net.to("cpu").eval()
+    _recalibrate(model, videos, settings, rng, device, within)
+    place_network(net, "cpu").eval()
     log.info("pld %s: final loss %.4f", run["variant"], model.losses[-1])
     return model

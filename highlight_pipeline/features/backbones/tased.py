@@ -86,10 +86,13 @@ class Mixed(nn.Module):
             BasicConv3d(in_planes, out[5], 1, 1),
         )
 
+    #: the CPU fast path (``backbones/fast_paths.py``): the pool by shifted maxima
+    fast = True
+
     def forward(self, x: Tensor) -> Tensor:
-        if torch.is_grad_enabled() and x.requires_grad:
+        if not self.fast or (torch.is_grad_enabled() and x.requires_grad):
             pooled = self.branch3(x)
-        else:  # the same values, faster (max_pool_333); also in a frozen encoder
+        else:  # the same values, faster on a CPU (max_pool_333); also in a frozen encoder
             pooled = self.branch3[1](max_pool_333(x))
         return torch.cat((self.branch0(x), self.branch1(x), self.branch2(x), pooled), dim=1)
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -64,14 +65,22 @@ def test_both_profiles_retry_once_and_leave_memory_to_the_rules() -> None:
         assert "mem_mb" not in text and "runtime" not in text, name
 
 
-def dry_run_jobs(output: str) -> list[dict[str, str]]:
-    """Per planned job of ``snakemake -n -p``: its rule, resources line and shell command."""
+def dry_run_jobs(output: str) -> list[dict]:
+    """Per planned job of ``snakemake -n -p``: its rule, threads, resources line and shell
+    command."""
     jobs, current = [], None
     for line in output.splitlines():
         stripped = line.strip()
         if stripped.startswith(("rule ", "localrule ")):
-            current = {"rule": stripped.split()[1].rstrip(":"), "resources": "", "shell": ""}
+            current = {
+                "rule": stripped.split()[1].rstrip(":"),
+                "resources": "",
+                "shell": "",
+                "threads": 1,
+            }
             jobs.append(current)
+        elif current is not None and stripped.startswith("threads:"):
+            current["threads"] = int(stripped.split()[1])
         elif current is not None and stripped.startswith("resources:"):
             current["resources"] = stripped
         elif current is not None and stripped.startswith("Shell command: "):
@@ -80,6 +89,8 @@ def dry_run_jobs(output: str) -> list[dict[str, str]]:
 
 
 GPU_RULES = {"features", "saliency", "train", "score", "explain"}
+DECODE_RULES = {"features", "saliency", "frames"}
+ONE_NUMERIC_THREAD = "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "
 
 
 def test_every_job_hands_its_attempt_scaled_mem_mb_to_hlp(tmp_path: Path) -> None:
@@ -109,7 +120,12 @@ def test_every_job_hands_its_attempt_scaled_mem_mb_to_hlp(tmp_path: Path) -> Non
         assert (int(resources["mem_mb"]), int(resources["runtime"])) == wanted, job
         # jobs that may lease a GPU also pass their runtime: how long they may wait for one
         waits = f"HLP_RUNTIME_MIN={wanted[1]} " if job["rule"] in GPU_RULES else ""
-        assert job["shell"].startswith(f"HLP_MEM_MB={wanted[0]} HLP_ATTEMPT=1 {waits}hlp "), job
+        # jobs that decode take features.threads CPUs, their numeric libraries one thread
+        pins = ONE_NUMERIC_THREAD if job["rule"] in DECODE_RULES else ""
+        start = f"HLP_MEM_MB={wanted[0]} HLP_ATTEMPT=1 {waits}{pins}hlp "
+        assert job["shell"].startswith(start), job
+        threads = 2 if job["rule"] in DECODE_RULES | {"synth"} else 1  # features.threads: 2
+        assert job["threads"] == threads, job
     changed = ("--set-resources", "features:mem_mb=300*attempt")
     jobs = dry_run_jobs(snakemake(workdir, *args, *changed).stdout)
     features = [job for job in jobs if job["rule"] == "features"]
@@ -119,3 +135,38 @@ def test_every_job_hands_its_attempt_scaled_mem_mb_to_hlp(tmp_path: Path) -> Non
     jobs = dry_run_jobs(snakemake(workdir, *args, "--resources", "mem_mb=8000").stdout)
     saliency = [job for job in jobs if job["rule"] == "saliency"]
     assert saliency and all(j["shell"].startswith("HLP_MEM_MB=8000 ") for j in saliency)
+
+
+def feature_arrays(path: Path) -> dict[str, bytes]:
+    """Every dataset of a feature shard, as bytes."""
+    import h5py
+
+    found: dict[str, bytes] = {}
+    with h5py.File(path, "r") as shard:
+        shard.visititems(
+            lambda name, obj: (
+                found.__setitem__(name, obj[()].tobytes())
+                if isinstance(obj, h5py.Dataset)
+                else None
+            )
+        )
+    return found
+
+
+def test_decoding_threads_leave_the_features_unchanged(tmp_path: Path) -> None:
+    """The feature rules take features.threads CPUs (2), but their numeric libraries one
+    thread: log-mel features (float sums of a matmul, which OpenBLAS splits by its thread
+    count) come out the same as with one CPU."""
+    workdir = new_workdir(tmp_path / "threads")
+    (workdir / "one_shard.yaml").write_text(yaml.safe_dump({"features": {"shards": 1}}))
+    shard = "results/synthetic/features/logmel/shard-0.h5"
+    args = (shard, "--cores", "2", "--configfile", str(CI_CONFIG), "one_shard.yaml")
+    plan = dry_run_jobs(snakemake(workdir, "-n", "-p", *args).stdout)
+    assert [job["threads"] for job in plan if job["rule"] == "features"] == [2]
+    snakemake(workdir, *args)
+    two = feature_arrays(workdir / shard)
+    shutil.rmtree(workdir / Path(shard).parent / ".prev")  # no reuse: extract again
+    snakemake(workdir, *args, "--set-threads", "features=1", "--forcerun", "features")
+    one = feature_arrays(workdir / shard)
+    assert two and any(name.endswith("windows") for name in two)
+    assert one == two

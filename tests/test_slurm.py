@@ -2,9 +2,10 @@
 
 CI starts a one-node cluster on its machine first (.ci/slurm/start); where no cluster
 answers (no `sinfo`, or it fails) these tests are skipped and say why. A CI-sized config
-cut to avph and random, one seed and one shard (16 SLURM jobs) is submitted
-with the profile as written, while the same config runs locally beside it; then a
-training job given too little memory is killed by SLURM and retried with twice as much.
+cut to avph and random, one seed and one shard (16 jobs in 8 SLURM jobs: the profile
+groups the light rules) is submitted with the profile as written, while the same config
+runs locally beside it; then a training job given too little memory is killed by SLURM
+and retried with twice as much.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -26,8 +28,8 @@ from tests.workflow_helpers import CI_CONFIG, REPO, new_workdir, planned_jobs, s
 PROFILE = REPO / "profiles" / "slurm"
 # The CI config cut to avph and the random baseline, one seed and one feature shard: still
 # synthesis, probing, features, saliency, pseudo-labels, training, scoring, evaluation,
-# table, plots and reel (16 SLURM jobs), as fast as SLURM's latencies allow. The cluster
-# has no GPU: `device: cpu`, so that no job asks for one (avph's would, docs/slurm.md).
+# table, plots and reel (16 jobs in 8 SLURM jobs), as fast as SLURM's latencies allow. The
+# cluster has no GPU: `device: cpu`, so that no job asks for one (avph's would, docs/slurm.md).
 RUNS = {m: [] for m in method_names()} | {"avph": ["av-ph"], "random": ["uniform"]}
 SMALL = {
     "device": "cpu",
@@ -44,7 +46,14 @@ CLUSTER_ARGS = (
     "1",
     "--slurm-keep-successful-logs",
 )
-SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+FINISHED = re.compile(r"\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]\nFinished jobid")
+SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+# The jobs a SLURM job runs: the --target-jobs of the Snakemake it starts (its log's first
+# "Command:" line), each RULE:wildcard=value,...
+TARGET_JOBS = re.compile(r"--target-jobs (.*?) --allowed-rules")
+# The rules that profiles/slurm runs together in one SLURM job (its `groups`).
+PROFILE_GROUPS = yaml.safe_load((PROFILE / "config.yaml").read_text())["groups"]
+GROUPS = dict(item.split("=") for item in PROFILE_GROUPS)
 
 
 def largest_request() -> int:
@@ -116,13 +125,24 @@ def job_minutes(job: dict[str, str]) -> int:
     return int(days or 0) * 1440 + hours * 60 + minutes
 
 
-def expected(rule: str, wildcards: list[str], attempt: int = 1) -> tuple[int, int]:
+def expected(rule: str, wildcards: dict[str, str], attempt: int = 1) -> tuple[int, int]:
     """(mem_mb, runtime) that the rule gives a job (memory_guard.RULE_LIMITS, through
     job_resources in common.smk); training from the method's registry entry."""
-    if rule == "train":  # wildcards: dataset, method, variant, split, seed
-        spec = get_method(wildcards[1])
+    if rule == "train":
+        spec = get_method(wildcards["method"])
         return spec.mem_mb * attempt, spec.runtime_minutes * attempt
     return rule_limits(rule, attempt)
+
+
+def members(log: Path) -> list[tuple[str, dict[str, str]]]:
+    """The jobs (rule, wildcards) that a SLURM job ran, from its kept log."""
+    found = TARGET_JOBS.search(log.read_text())
+    assert found, f"no --target-jobs in {log}"
+    jobs = []
+    for target in found.group(1).split():
+        rule, _, wildcards = target.partition(":")
+        jobs.append((rule, dict(w.split("=", 1) for w in wildcards.split(",") if w)))
+    return jobs
 
 
 def archive_records(path: Path) -> dict[str, bytes]:
@@ -133,16 +153,17 @@ def archive_records(path: Path) -> dict[str, bytes]:
 
 
 def submissions(console: str) -> list[dict]:
-    """Every job the run submitted: its rule, wildcards (from the plugin's log path),
-    SLURM job id and what ``scontrol`` says of it."""
+    """Every SLURM job the run submitted: the jobs it ran (rule, wildcards), whether it was
+    a group job of the profile's `groups`, its SLURM job id and what ``scontrol`` says."""
     found = []
     for _, slurm_id, log in SUBMITTED.findall(console):
         log_path = Path(log)
-        rule = log_path.parents[1].name.removeprefix("rule_")
+        ran = members(log_path)
         found.append(
             {
-                "rule": rule,
-                "wildcards": log_path.parent.name.split("_"),
+                "members": ran,
+                "rules": sorted({rule for rule, _ in ran}),
+                "group": any(p.name.startswith("group_") for p in log_path.parents),
                 "id": slurm_id,
                 "log": log_path,
                 "job": slurm_job(slurm_id),
@@ -181,26 +202,77 @@ def default_partition() -> str:
     return next(p.rstrip("*") for p in out.stdout.split() if p.endswith("*"))
 
 
-def test_every_job_ran_as_a_slurm_job_with_the_profiles_resources(runs) -> None:
+def test_every_job_ran_in_a_slurm_job_with_the_rules_resources(runs) -> None:
+    """Each planned job (but the local `all`) ran once, in a SLURM job of this run that
+    completed on the node, in the default partition, with the rule's memory and time limit;
+    a group job with its members' (the most memory of one, the sum of their runtimes for a
+    chain; Snakemake adds up what may run side by side)."""
     jobs = runs["jobs"]
     planned = {rule: n for rule, n in runs["plan"].items() if rule != "all"}  # `all`: local
     per_rule: dict[str, int] = {}
     for job in jobs:
-        per_rule[job["rule"]] = per_rule.get(job["rule"], 0) + 1
-    assert per_rule == planned and len(jobs) == sum(planned.values())
+        for rule, _ in job["members"]:
+            per_rule[rule] = per_rule.get(rule, 0) + 1
+    assert per_rule == planned
     run_id = re.search(r"SLURM run ID: (\S+)", runs["console"]).group(1)
     partition = default_partition()
     for job in jobs:
         info = job["job"]
-        assert info["JobState"] == "COMPLETED", (job["rule"], info)
+        assert info["JobState"] == "COMPLETED", (job["rules"], info)
         assert info["JobName"] == run_id and info["NodeList"] == "localhost"
         assert info["Partition"] == partition  # the profile names none: the default
-        assert info["Comment"].startswith(f"rule_{job['rule']}_wildcards_")
-        mem, minutes = expected(job["rule"], job["wildcards"])
-        assert (job_mem_mb(info), job_minutes(info)) == (mem, minutes), job["rule"]
+        limits = [expected(rule, wildcards) for rule, wildcards in job["members"]]
+        got = (job_mem_mb(info), job_minutes(info))
+        if len(limits) == 1:
+            assert got == limits[0], job["rules"]
+        else:
+            mems, minutes = [m for m, _ in limits], [t for _, t in limits]
+            assert max(mems) <= got[0] <= sum(mems), (job["rules"], got, limits)
+            assert max(minutes) <= got[1] <= sum(minutes), (job["rules"], got, limits)
+            if GROUPS[job["rules"][0]] == "run":  # train -> score -> evaluate: one chain
+                assert got == (max(mems), sum(minutes)), (job["rules"], got, limits)
         assert "--attempt 1" in job["log"].read_text()  # the job's own log, kept
     # each rule's log is there as on a local run
-    assert len(list((runs["cluster"] / "results/logs").rglob("*.log"))) >= len(jobs)
+    assert len(list((runs["cluster"] / "results/logs").rglob("*.log"))) >= sum(planned.values())
+
+
+def test_light_rules_run_together_in_the_profiles_groups(runs) -> None:
+    """profiles/slurm's `groups`: a dataset's synthesis, probing and clips in one SLURM job;
+    each run's training, scoring and evaluation in one; the table, plots and reel in one.
+    Feature extraction and pseudo-labels stay jobs of their own."""
+    jobs = runs["jobs"]
+    grouped = [job for job in jobs if job["group"]]
+    assert {GROUPS[job["rules"][0]] for job in grouped} == {"prepare", "run", "report"}
+    for job in jobs:
+        names = {GROUPS.get(rule) for rule in job["rules"]}
+        assert len(names) == 1, job["rules"]  # no job mixes groups
+        assert job["group"] == (names != {None}), job["rules"]
+    assert sorted(job["rules"] for job in grouped) == [
+        ["clips", "manifest", "synth"],
+        ["evaluate", "score", "train"],
+        ["evaluate", "score", "train"],
+        ["plots", "reel", "table"],
+    ]
+    planned = sum(n for rule, n in runs["plan"].items() if rule != "all")
+    assert (len(jobs), planned) == (8, 16)  # 16 jobs in 8 SLURM jobs
+
+
+def test_each_slurm_job_starts_snakemake_once_and_is_seen_done_soon(runs) -> None:
+    """highlight_pipeline/slurm_executor.py: a SLURM job's Snakemake runs its jobs itself
+    (no `srun` and second Snakemake per job), and the login node's Snakemake sees a job
+    finished within seconds of its end (a status check every second here), not after the
+    plugin's growing waits (11 s, 21 s, ... after a check that found none finished)."""
+    finished = [
+        datetime.strptime(stamp, "%a %b %d %H:%M:%S %Y").timestamp()
+        for stamp in FINISHED.findall(runs["console"])
+    ]
+    for job in runs["jobs"]:
+        log = job["log"].read_text()
+        assert log.count("Building DAG of jobs") == 1, job["rules"]
+        assert "--executor slurm-jobstep" not in log and "srun" not in log, job["rules"]
+        end = datetime.fromisoformat(job["job"]["EndTime"]).timestamp()
+        seen = min(t for t in finished if t >= end - 1)
+        assert seen - end <= 8, (job["rules"], seen - end)
 
 
 def test_results_equal_a_local_run(runs) -> None:
@@ -231,7 +303,7 @@ def test_training_killed_for_memory_is_retried_with_twice_as_much(runs, tmp_path
     jobs = submissions(console)
     assert len(jobs) == 2, f"not one failed attempt and one retry:\n{console[-3000:]}"
     first, second = jobs
-    assert first["rule"] == second["rule"] == "train"
+    assert first["rules"] == second["rules"] == ["train"]
     assert "Trying to restart job" in console
     spec = get_method("random")
     assert first["job"]["JobState"] in ("OUT_OF_MEMORY", "FAILED")  # which step was killed

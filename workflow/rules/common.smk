@@ -18,12 +18,19 @@ from highlight_pipeline.datasets.qvhighlights import release_file
 from highlight_pipeline.datasets.registry import dataset_root
 from highlight_pipeline.failures import report_failures
 from highlight_pipeline.memory_guard import rule_limits
+from highlight_pipeline.numerics import THREAD_VARIABLES
 from highlight_pipeline.errors import ConfigError
 from highlight_pipeline.features import extractors as hlextractors
 from highlight_pipeline.methods.registry import FEATURE_INPUTS, get_method, method_names
 from highlight_pipeline.plan import Plan
+from highlight_pipeline import slurm_executor
 
 min_version("9.0")
+
+# On SLURM: a finished job is seen within the status-check interval, and a SLURM job runs
+# its jobs itself, with one Snakemake start-up (highlight_pipeline/slurm_executor.py).
+slurm_executor.steady_status_checks()
+slurm_executor.jobs_run_in_their_allocation()
 
 try:
     CFG = hlconfig.validate_config(config)
@@ -224,6 +231,14 @@ def pretrained_signature(wildcards):
 
 
 # --------------------------------------------------------------------------- resources
+# Threads of the jobs that decode videos (features, saliency, frames): the CPUs a SLURM job
+# asks for (--cpus-per-task) and that a local run counts; FFmpeg's frame threads use the
+# CPUs the job may run on. Snakemake sets OMP_NUM_THREADS etc. to a job's threads, and the
+# numeric libraries' thread count changes float sums (highlight_pipeline/numerics.py):
+# ONE_NUMERIC_THREAD keeps them at one, so the features do not depend on this count.
+DECODE_THREADS = CFG["features"]["threads"]
+ONE_NUMERIC_THREAD = " ".join(f"{name}=1" for name in THREAD_VARIABLES)
+
 # Every job declares its memory (mem_mb) and runtime, scaled by the attempt, so that both
 # profiles read one declaration: SLURM submits with them, locally the job's own memory
 # guard enforces mem_mb (HLP_MEM_MB in its shell line, highlight_pipeline/memory_guard.py),

@@ -1,6 +1,8 @@
 # Window features per (dataset, backbone, shard) into HDF5 shards, and saliency maps.
 # Published networks ask for one GPU (resources: gpu=1) unless `device: cpu`; weight-free
-# extractors none.
+# extractors none. Decoding jobs take `features.threads` CPUs (DECODE_THREADS, common.smk)
+# for FFmpeg's decoder threads; their numeric libraries keep one thread (ONE_NUMERIC_THREAD),
+# so the features are the same whatever that count.
 
 
 rule features:
@@ -12,6 +14,7 @@ rule features:
         PLAN.pattern("log_features"),
     conda:
         "../../envs/pipeline.yaml"
+    threads: DECODE_THREADS
     resources:
         **extractor_resources("features"),
     params:
@@ -25,8 +28,9 @@ rule features:
         shards=len(SHARDS),
     shell:
         "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
-        " HLP_RUNTIME_MIN={resources.runtime}"
-        " hlp features --manifest {input.manifest} --shard {wildcards.shard}"
+        " HLP_RUNTIME_MIN={resources.runtime} "
+        + ONE_NUMERIC_THREAD
+        + " hlp features --manifest {input.manifest} --shard {wildcards.shard}"
         " --shards {params.shards} --slice {params.slice:q} --runtime {params.weights:q}"
         " --execution {resources.hlp_runtime:q} --out {output} 2> {log}"
 
@@ -49,12 +53,14 @@ rule frames:
         PLAN.pattern("log_frames"),
     conda:
         "../../envs/pipeline.yaml"
+    threads: DECODE_THREADS
     resources:
         **job_resources("frames"),
     params:
         slice=lambda w: as_json(hlruns.parse_frames_id(w.frames_id)),
         shards=len(SHARDS),
     shell:
-        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
-        " hlp frames --manifest {input.manifest} --shard {wildcards.shard}"
+        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt} "
+        + ONE_NUMERIC_THREAD
+        + " hlp frames --manifest {input.manifest} --shard {wildcards.shard}"
         " --shards {params.shards} --slice {params.slice:q} --out {output} 2> {log}"

@@ -12,6 +12,18 @@ numerics are pinned as in the pipeline's jobs (``highlight_pipeline.numerics``).
     python benchmarks/train.py --device cuda        # a GPU when there is one
     python benchmarks/train.py --runs avph/av-ph avph/sa-early --epochs 5
     python benchmarks/train.py --runs pld/tased-full pld/c3d-full   # pld only
+    python benchmarks/train.py --numerics           # pinned against unpinned, per run
+    python benchmarks/train.py --numerics native pinned native+MKL_CBWR=COMPATIBLE \
+        --runs chd/full --repeats 5                 # the cost of one pin alone
+
+``--numerics [SETTING ...]`` (default ``native pinned``) trains each run once per setting
+and repeat, each in a fresh process, the settings alternating within every repeat, and
+prints the median CPU and wall seconds and their ratio to ``native``. A setting is
+``pinned`` (what every ``hlp`` job does), ``native`` (``HLP_NUMERICS=native``: only the
+thread counts) or either with variables added, ``native+MKL_CBWR=COMPATIBLE`` or
+``pinned+MKL_CBWR=AUTO,ATEN_CPU_CAPABILITY=avx2`` (a comma separates variables; a value
+may not contain one). The ratio of CPU seconds is the one to read on a shared machine:
+other people's work stretches the wall time, much less the CPU time of a 1-thread job.
 
 pld learns from frames, not features: each of its runs trains on a synthetic frame cache
 (``features/frames.py`` layout, random frames) at the embedded default's resolution and at
@@ -25,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -100,16 +113,18 @@ def measure_one(method: str, variant: str, args: argparse.Namespace) -> dict:
     steps = args.epochs * -(-per_epoch // batch)
     if args.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     get_method(method).implementation().fit(inputs, run, 0, args.device, False)
     if args.device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     peak = torch.cuda.max_memory_allocated() / 2**20 if args.device == "cuda" else peak_rss_mib()
     return {
         "run": f"{method}/{variant}",
         "steps": steps,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "steps_per_s": steps / seconds,
         "peak_mib": peak,
         "peak_kind": "cuda allocated" if args.device == "cuda" else "VmHWM",
@@ -316,6 +331,80 @@ def tased_inference(args: argparse.Namespace) -> dict:
     }
 
 
+#: The pinned training's CPU time may be at most this many times the unpinned one's.
+PINNED_GOAL = 1.25
+
+
+def numerics_environment(setting: str) -> dict[str, str]:
+    """The environment of a child for one ``--numerics`` setting: this one without any
+    pin variable, ``HLP_NUMERICS`` from the setting's mode, then its added variables."""
+    from highlight_pipeline.numerics import PIN_VARIABLES
+
+    mode, _, extra = setting.partition("+")
+    if mode not in ("pinned", "native"):
+        raise SystemExit(f"--numerics: {setting!r} is not pinned[+VAR=VALUE,...] or native[+...]")
+    env = {k: v for k, v in os.environ.items() if k not in PIN_VARIABLES}
+    env["HLP_NUMERICS"] = mode
+    for item in filter(None, extra.split(",")):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--numerics: {item!r} in {setting!r} is not VAR=VALUE")
+        env[name] = value
+    return env
+
+
+def compare_numerics(runs: list[str], settings: list[str], options: list[str], repeats: int):
+    """Each run under each setting in fresh processes, alternating; medians and ratios."""
+    import statistics
+
+    if "native" not in settings:
+        settings = ["native", *settings]
+    found: dict[tuple[str, str], list[dict]] = {}
+    for run in runs:
+        for _ in range(repeats):
+            for setting in settings:
+                child = [sys.executable, __file__, "--one", run, *options]
+                out = subprocess.run(
+                    child,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env=numerics_environment(setting),
+                )
+                found.setdefault((run, setting), []).append(
+                    json.loads(out.stdout.strip().splitlines()[-1])
+                )
+    print(
+        f"{'run':<22}{'numerics':<44}{'CPU s':>8}{'× native':>10}{'wall s':>8}{'× native':>10}"
+        f"  (medians of {repeats}, fresh processes, alternating)"
+    )
+    rows = []
+    for run in runs:
+        cpu = {s: statistics.median(r["cpu_seconds"] for r in found[run, s]) for s in settings}
+        wall = {s: statistics.median(r["seconds"] for r in found[run, s]) for s in settings}
+        for setting in settings:
+            rows.append(
+                {
+                    "run": run,
+                    "numerics": setting,
+                    "cpu_seconds": cpu[setting],
+                    "wall_seconds": wall[setting],
+                    "cpu_ratio": cpu[setting] / cpu["native"],
+                    "wall_ratio": wall[setting] / wall["native"],
+                }
+            )
+            r = rows[-1]
+            goal = ""
+            if setting == "pinned":  # issue 22: pinned no slower than 1.25x unpinned
+                met = "met" if r["cpu_ratio"] <= PINNED_GOAL else "not met"
+                goal = f"  goal <= {PINNED_GOAL}: {met}"
+            print(
+                f"{run:<22}{setting:<44}{r['cpu_seconds']:>8.2f}{r['cpu_ratio']:>10.2f}"
+                f"{r['wall_seconds']:>8.2f}{r['wall_ratio']:>10.2f}{goal}"
+            )
+    return rows
+
+
 def trainable_runs() -> list[str]:
     """Every variant that trains on clip features (avph's pseudo-highlight predictor
     trains nothing; pld trains on frames: its own section)."""
@@ -345,6 +434,14 @@ def main() -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: one run
     parser.add_argument("--one-pld", help=argparse.SUPPRESS)  # child: variant:scale
     parser.add_argument("--pld-scales", nargs="*", default=["embedded", "paper"])
+    parser.add_argument(
+        "--numerics",
+        nargs="*",
+        metavar="SETTING",
+        help="compare numeric settings instead (default: native pinned); see the docstring",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="--numerics: runs per setting")
+    parser.add_argument("--json", type=Path, help="--numerics: also write the rows here")
     args = parser.parse_args()
     if args.one or args.one_pld:
         from highlight_pipeline.numerics import pin_numerics
@@ -357,15 +454,21 @@ def main() -> None:
         method, variant = args.one.split("/")
         print(json.dumps(measure_one(method, variant, args)))
         return
+    options = [
+        f"--{name.replace('_', '-')}={getattr(args, name)}"
+        for name in ("videos", "clips", "visual_dim", "audio_dim", "epochs", "threads", "device")
+    ]
+    if args.numerics is not None:
+        runs = args.runs or ["avph/av-ph", "chd/full", "hpcl/co-av"]
+        rows = compare_numerics(runs, args.numerics or ["pinned"], options, args.repeats)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
+        return
     runs = args.runs or [*trainable_runs(), "pld/tased-full", "pld/c3d-full"]
     pld_runs = [r for r in runs if r.startswith("pld/")]
     runs = [r for r in runs if not r.startswith("pld/")]
     if "avph/av-ph" not in runs:
         runs = ["avph/av-ph", *runs]
-    options = [
-        f"--{name.replace('_', '-')}={getattr(args, name)}"
-        for name in ("videos", "clips", "visual_dim", "audio_dim", "epochs", "threads", "device")
-    ]
     results = []
     for run in runs:
         child = [sys.executable, __file__, "--one", run, *options]

@@ -1,6 +1,6 @@
-"""pin_numerics: which variables it sets, that it keeps the user's, and that pinning makes a
-small avph-like torch training bitwise the same under two simulated CPUs whose unpinned
-results differ (MKL capped at AVX2 vs SSE4.2 with MKL_ENABLE_INSTRUCTIONS)."""
+"""pin_numerics: which variables it sets, that it keeps the user's, that a simulated CPU
+(HLP_SIMULATE_CPU) reaches every library, and that pinning makes a small avph-like torch
+training bitwise the same under the four simulated CPUs, whose unpinned results differ."""
 
 from __future__ import annotations
 
@@ -15,14 +15,18 @@ import pytest
 
 from highlight_pipeline import numerics
 from highlight_pipeline.numerics import (
+    PIN_VARIABLES,
+    SIMULATED_CPUS,
     THREAD_VARIABLES,
     X86_PINS,
     describe_numerics,
     pin_numerics,
-    x86_64_with_avx2,
+    simulable_cpus,
+    simulated_cpu,
+    x86_64_pinnable,
 )
 
-ALL_VARIABLES = (*X86_PINS, *THREAD_VARIABLES)
+ALL_VARIABLES = (*PIN_VARIABLES, "HLP_NUMERICS", "HLP_SIMULATE_CPU")
 REPO_ROOT = Path(numerics.__file__).resolve().parents[1]
 
 
@@ -41,18 +45,22 @@ def _pin(threads=None):
         return pin_numerics(threads)
 
 
-def test_pin_sets_x86_pins_and_threads_on_avx2(clean_env):
-    clean_env.setattr(numerics, "x86_64_with_avx2", lambda: True)
+def test_pin_sets_x86_pins_and_threads_on_x86_64_v2(clean_env):
+    clean_env.setattr(numerics, "x86_64_pinnable", lambda: True)
     set_now = _pin()
     assert set_now == {**X86_PINS, **{name: "1" for name in THREAD_VARIABLES}}
     for name, value in set_now.items():
         assert os.environ[name] == value
     assert X86_PINS["MKL_CBWR"] == "COMPATIBLE"  # the branch MKL honours on AMD too
     assert X86_PINS["NUMBA_CPU_FEATURES"] == ""  # else numba adds the host's features
+    # every pin is at or below what the least of the simulated machines picks itself
+    assert {X86_PINS[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")} == {
+        SIMULATED_CPUS["sse4"].caps[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+    }
 
 
 def test_pin_keeps_the_users_values(clean_env):
-    clean_env.setattr(numerics, "x86_64_with_avx2", lambda: True)
+    clean_env.setattr(numerics, "x86_64_pinnable", lambda: True)
     clean_env.setenv("MKL_CBWR", "AVX2")
     clean_env.setenv("OMP_NUM_THREADS", "3")
     set_now = _pin()
@@ -63,7 +71,7 @@ def test_pin_keeps_the_users_values(clean_env):
 
 
 def test_pin_threads_argument(clean_env):
-    clean_env.setattr(numerics, "x86_64_with_avx2", lambda: True)
+    clean_env.setattr(numerics, "x86_64_pinnable", lambda: True)
     set_now = _pin(4)
     assert {set_now[name] for name in THREAD_VARIABLES} == {"4"}
     with pytest.raises(ValueError):
@@ -72,17 +80,50 @@ def test_pin_threads_argument(clean_env):
 
 def test_no_x86_pins_on_aarch64(clean_env):
     clean_env.setattr(numerics.platform, "machine", lambda: "aarch64")
-    assert not x86_64_with_avx2()
+    assert not x86_64_pinnable()
     set_now = _pin()
     assert set(set_now) == set(THREAD_VARIABLES)
     assert not any(name in os.environ for name in X86_PINS)
 
 
-def test_no_x86_pins_without_avx2(clean_env):
+def test_no_x86_pins_without_sse4_2(clean_env):
     clean_env.setattr(numerics.platform, "machine", lambda: "x86_64")
-    clean_env.setattr(numerics, "_cpu_flags", lambda: frozenset({"sse2", "avx", "fma"}))
-    assert not x86_64_with_avx2()
+    clean_env.setattr(numerics, "_host_cpu_flags", lambda: frozenset({"sse2", "sse3", "cx16"}))
+    assert not x86_64_pinnable()
     assert set(_pin()) == set(THREAD_VARIABLES)
+    clean_env.setattr(numerics, "_host_cpu_flags", lambda: SIMULATED_CPUS["sse4"].flags)
+    assert x86_64_pinnable()  # an SSE4.2 machine without AVX runs the pins
+
+
+def test_simulated_cpu_caps_then_pins_and_replaces_inherited_values(clean_env):
+    clean_env.setattr(numerics.platform, "machine", lambda: "x86_64")
+    clean_env.setattr(numerics, "_host_cpu_flags", lambda: SIMULATED_CPUS["avx512-intel"].flags)
+    clean_env.setenv("HLP_SIMULATE_CPU", "avx2")
+    clean_env.setenv("OPENBLAS_CORETYPE", "SkylakeX")  # inherited: the simulation replaces it
+    clean_env.setenv("OMP_NUM_THREADS", "3")  # a thread count is kept
+    set_now = _pin()
+    assert set_now["OPENBLAS_CORETYPE"] == X86_PINS["OPENBLAS_CORETYPE"]
+    assert os.environ["MKL_ENABLE_INSTRUCTIONS"] == "AVX2"  # the cap, which no pin sets
+    assert os.environ["ATEN_CPU_CAPABILITY"] == X86_PINS["ATEN_CPU_CAPABILITY"]
+    assert os.environ["OMP_NUM_THREADS"] == "3"
+    assert describe_numerics()["simulated_cpu"] == "avx2"
+    for name in PIN_VARIABLES:
+        clean_env.delenv(name, raising=False)
+    clean_env.setenv("HLP_NUMERICS", "native")  # the caps alone: what avx2 picks itself
+    _pin()
+    assert os.environ["ATEN_CPU_CAPABILITY"] == "avx2"
+    assert os.environ["NUMBA_CPU_NAME"] == "haswell"
+    assert os.environ["OPENBLAS_CORETYPE"] == "Haswell"
+
+
+def test_simulating_a_cpu_this_one_cannot_be_is_refused(clean_env):
+    clean_env.setattr(numerics, "_host_cpu_flags", lambda: SIMULATED_CPUS["avx2"].flags)
+    clean_env.setenv("HLP_SIMULATE_CPU", "avx512-intel")
+    with pytest.raises(ValueError, match="avx512f"):
+        simulated_cpu()
+    clean_env.setenv("HLP_SIMULATE_CPU", "pentium")
+    with pytest.raises(ValueError, match="sse4"):
+        simulated_cpu()
 
 
 def test_warns_when_called_after_numpy(clean_env):
@@ -97,7 +138,7 @@ def test_describe_reports_the_environment(clean_env):
     info = describe_numerics()
     assert info["environment"]["OPENBLAS_CORETYPE"] == "Haswell"
     assert info["environment"]["MKL_CBWR"] is None
-    assert set(info["environment"]) == set(ALL_VARIABLES)
+    assert set(info["environment"]) == {"HLP_NUMERICS", *PIN_VARIABLES}
     json.dumps(info)  # goes into a provenance record
 
 
@@ -146,61 +187,100 @@ modules.eval()
 with torch.no_grad():
     scores = forward(x)
 digest = hashlib.sha256(np.asarray(losses).tobytes() + scores.numpy().tobytes()).hexdigest()
-print(json.dumps({"digest": digest, "final_loss": losses[-1], "numerics": describe_numerics()}))
+import numba.core.config, threadpoolctl  # noqa: E401, F401 (what describe_numerics reads)
+from highlight_pipeline.numerics import pin_ffmpeg
+pin_ffmpeg()
+info = describe_numerics()
+info["numba_target"] = numba.core.config.CPU_NAME
+print(json.dumps({"digest": digest, "final_loss": losses[-1], "numerics": info}))
 """
 
 
-def _train(pin: bool, mkl_instructions: str) -> dict:
+def _child_env(pin: bool, cpu: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ALL_VARIABLES}
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-        MKL_ENABLE_INSTRUCTIONS=mkl_instructions,  # the simulated CPU
-        HLP_TEST_PIN="1" if pin else "0",
+        HLP_SIMULATE_CPU=cpu,
+        HLP_NUMERICS="pinned" if pin else "native",
+        HLP_TEST_PIN="1",
     )
-    if not pin:
-        env["OMP_NUM_THREADS"] = "1"  # same thread count: only the kernels differ
+    return env
+
+
+def _train(pin: bool, cpu: str) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", CHILD],
+        env=_child_env(pin, cpu),
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _mkl_torch() -> bool:
-    import torch
+needs_avx512 = pytest.mark.skipif(
+    simulable_cpus() != list(SIMULATED_CPUS),
+    reason="simulating the four CPUs needs an AVX-512 x86_64",
+)
 
-    return bool(torch.backends.mkl.is_available())
+
+@pytest.fixture(scope="module")
+def simulated_trainings() -> dict[tuple[bool, str], dict]:
+    """The small training, unpinned and pinned, on each simulated CPU (fresh processes)."""
+    return {(pin, cpu): _train(pin, cpu) for pin in (False, True) for cpu in SIMULATED_CPUS}
 
 
-@pytest.mark.skipif(not x86_64_with_avx2(), reason="the pins apply to x86_64 with AVX2")
-def test_pinned_training_is_bitwise_equal_across_simulated_cpus():
-    if not _mkl_torch():
-        pytest.skip("this torch build has no MKL to simulate CPUs with")
-    unpinned = [_train(False, isa) for isa in ("AVX2", "SSE4_2")]
-    if unpinned[0]["digest"] == unpinned[1]["digest"]:
-        pytest.skip("MKL gave the same results for AVX2 and SSE4_2 here: nothing to pin")
-    pinned = [_train(True, isa) for isa in ("AVX2", "SSE4_2")]
-    assert pinned[0]["digest"] == pinned[1]["digest"], (pinned, unpinned)
-    info = pinned[0]["numerics"]
+@needs_avx512
+def test_pinned_training_is_bitwise_equal_across_simulated_cpus(simulated_trainings):
+    unpinned = {cpu: r["digest"] for (pin, cpu), r in simulated_trainings.items() if not pin}
+    # torch's avx512, avx2 and default kernels: the simulation does change the results
+    assert unpinned["avx512-intel"] != unpinned["sse4"], unpinned
+    assert unpinned["avx2"] != unpinned["sse4"], unpinned
+    pinned = {cpu: r for (pin, cpu), r in simulated_trainings.items() if pin}
+    assert len({r["digest"] for r in pinned.values()}) == 1, pinned
+    info = pinned["avx512-intel"]["numerics"]
     assert info["environment"]["MKL_CBWR"] == "COMPATIBLE"
-    assert info["torch"]["cpu_capability"] == "AVX2"
+    assert info["torch"]["cpu_capability"] == "DEFAULT"
     assert info["torch"]["num_threads"] == 1
-    assert "X86_V4" not in info["numpy"]["dispatch"]
-    openblas = [
-        pool
-        for pool in info.get("threadpools", [])
-        if isinstance(pool, dict) and pool.get("internal_api") == "openblas"
-    ]
-    assert all(pool["architecture"] == "Haswell" for pool in openblas)
+    assert info["numpy"]["dispatch"] == []  # the X86_V2 baseline only
+
+
+OPENBLAS_NAMES = {"Zen": "Haswell"}  # OpenBLAS runs its Haswell kernels on Zen
+
+
+@needs_avx512
+@pytest.mark.parametrize("pin", [False, True], ids=["native", "pinned"])
+def test_simulation_reaches_the_libraries(simulated_trainings, pin):
+    """Unpinned, each simulated machine's libraries choose what that machine would; pinned,
+    they all choose the pins. FFmpeg is forced to the machine's flags, or its C code."""
+    for name, cpu in SIMULATED_CPUS.items():
+        info = simulated_trainings[pin, name]["numerics"]
+        wanted = {**cpu.caps, **X86_PINS} if pin else cpu.caps
+        assert info["simulated_cpu"] == name
+        assert info["torch"]["cpu_capability"] == wanted["ATEN_CPU_CAPABILITY"].upper()
+        level = wanted["NPY_ENABLE_CPU_FEATURES"].split()
+        assert info["numpy"]["dispatch"] == [f for f in level if f != "X86_V2"], name
+        assert info["numba_target"] == wanted["NUMBA_CPU_NAME"]
+        openblas = [p for p in info["threadpools"] if p["internal_api"] == "openblas"]
+        core = wanted["OPENBLAS_CORETYPE"]
+        assert [p["architecture"] for p in openblas] == [OPENBLAS_NAMES.get(core, core)]
+        assert info["environment"]["ONEDNN_MAX_CPU_ISA"] == wanted["ONEDNN_MAX_CPU_ISA"]
+        assert info["environment"]["MKL_CBWR"] == (X86_PINS["MKL_CBWR"] if pin else None)
+        assert info["environment"]["MKL_ENABLE_INSTRUCTIONS"] == cpu.caps.get(
+            "MKL_ENABLE_INSTRUCTIONS"
+        )
+        flags = 0 if pin else cpu.ffmpeg_flags
+        assert info["ffmpeg"] == {"decoding_cpu_flags": flags, "cpu_flags": flags}, name
 
 
 def test_native_numerics_pin_only_the_threads(monkeypatch):
     import highlight_pipeline.numerics as numerics
 
-    for name in [*numerics.X86_PINS, *numerics.THREAD_VARIABLES]:
+    for name in [*numerics.PIN_VARIABLES, "HLP_SIMULATE_CPU"]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HLP_NUMERICS", "native")
-    monkeypatch.setattr(numerics, "x86_64_with_avx2", lambda: True)
+    monkeypatch.setattr(numerics, "x86_64_pinnable", lambda: True)
     set_now = numerics.pin_numerics(2)
     assert set(set_now) == set(numerics.THREAD_VARIABLES)
     assert all(v == "2" for v in set_now.values())

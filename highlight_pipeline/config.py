@@ -291,7 +291,9 @@ def precision_slice(config: dict[str, Any]) -> dict[str, Any]:
     The device itself is not part of it: ``device: auto`` is resolved by each job at run
     time (a free GPU slot, else the CPU), after the DAG is built, and float32 on a GPU
     differs from the CPU only in the last bits (another order of additions), as another
-    CPU's kernels would; the shards record the device that ran (``preprocessing``)."""
+    CPU's kernels would; the shards record the device that ran (``preprocessing``), and a
+    shard made on another kind of device is re-extracted, not reused
+    (``features.extract.reuse_key``)."""
     if config.get("device") == "cpu":
         return {}
     found: dict[str, Any] = {}

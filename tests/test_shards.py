@@ -227,6 +227,37 @@ def test_changed_config_slice_forces_recomputation(manifest, tmp_path, count_ext
     assert len(count_extract) == 6
 
 
+def test_a_shard_made_on_another_kind_of_device_is_not_reused(
+    manifest, tmp_path, count_extract, monkeypatch
+):
+    """Switching between the CPU and a GPU re-extracts the shard; it never mixes entries of
+    both in one shard (issue 26: the device is part of the reuse key)."""
+    out = tmp_path / "shard-0.h5"
+    extract_shard(manifest, 0, 1, VISUAL, out, progress=False)
+    assert len(count_extract) == 3
+    cpu_describe = weight_free.ColorMotionExtractor.describe
+    monkeypatch.setattr(
+        weight_free.ColorMotionExtractor,
+        "describe",
+        lambda self: {**cpu_describe(self), "device": "cuda:1"},
+    )
+    extract_shard(manifest, 0, 1, VISUAL, out, progress=False)
+    assert len(count_extract) == 6  # every video again, on the "GPU"
+    extract_shard(manifest, 0, 1, VISUAL, out, progress=False)
+    assert len(count_extract) == 6  # and reused on the same kind of device (cuda:0 or :1)
+    monkeypatch.setattr(weight_free.ColorMotionExtractor, "describe", cpu_describe)
+    extract_shard(manifest, 0, 1, VISUAL, out, progress=False)
+    assert len(count_extract) == 9  # back on the CPU: again
+
+
+def test_the_reuse_key_on_the_cpu_is_the_one_from_before_devices_entered_it():
+    from highlight_pipeline.features.extract import reuse_key
+
+    assert reuse_key(VISUAL, {"weights": "weight-free"}) == {**VISUAL, "weights": "weight-free"}
+    assert reuse_key(VISUAL, {"weights": "w", "device": "cpu"}) == {**VISUAL, "weights": "w"}
+    assert reuse_key(VISUAL, {"weights": "w", "device": "cuda:3"})["device"] == "cuda"
+
+
 def test_changed_fingerprint_recomputes_only_that_video(manifest, tmp_path, count_extract):
     out = tmp_path / "shard-0.h5"
     extract_shard(manifest, 0, 1, VISUAL, out, progress=False)

@@ -44,6 +44,19 @@ def build_extractor(feature_slice: dict, runtime: dict | None = None):
     return spec.build(feature_slice, runtime)
 
 
+def reuse_key(feature_slice: dict, described: dict) -> dict:
+    """What a shard's entries must share to be reused: the slice, the weights (a
+    checkpoint's sha256, or random-init) and, for a network that ran on a GPU, the kind of
+    device (float32 on a GPU differs from the CPU in the last bits). On the CPU the key is
+    what it was before devices entered it, so existing CPU caches stay valid; switching
+    between the CPU and a GPU re-extracts a shard instead of mixing the two in it."""
+    key = {**feature_slice, "weights": described["weights"]}
+    device = str(described.get("device", "cpu")).split(":")[0]
+    if device != "cpu":
+        key["device"] = device
+    return key
+
+
 def extract_shard(
     manifest: pd.DataFrame,
     shard: int,
@@ -59,8 +72,7 @@ def extract_shard(
     console = console or _print
     extractor = build_extractor(feature_slice, runtime)
     described = extractor.describe()
-    # The weights (a checkpoint's sha256, or random-init) are part of what a window depends on.
-    config_hash = slice_hash({**feature_slice, "weights": described["weights"]})
+    config_hash = slice_hash(reuse_key(feature_slice, described))
     previous = reusable_entries(out, config_hash)
     videos = manifest[[shard_of(v, n_shards) == shard for v in manifest["video_id"]]]
     meta = ShardMeta(

@@ -19,8 +19,9 @@ peak, which Linux carries across fork and exec). The runs alternate, ``--repeats
   downloaded). Its dependencies: torch, torchvision (transforms), opencv-python-headless,
   Pillow, omegaconf, scipy; ``--peer-python`` names an interpreter that has them.
 
-Every process gets the same environment: ``--threads`` OpenMP/MKL/OpenBLAS threads and, on
-x86_64 with AVX2, the kernel pins of ``highlight_pipeline.numerics`` (what ``hlp`` sets).
+Every process gets ``--threads`` OpenMP/MKL/OpenBLAS threads. Ours runs with the kernel pins
+of ``highlight_pipeline.numerics`` (what ``hlp`` sets itself: its users' default); the peer
+runs in its own default settings, without them (``--pin-peer`` gives it our pins too).
 Printed: wall seconds, video-seconds per second, peak RSS, windows made, and per window
 size the median ratios (ours against each other run). ``--model`` adds the network alone on
 ready tensors in this process (ours batched, theirs one window per call, as its extractor
@@ -48,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from highlight_pipeline.manifest import MANIFEST_COLUMNS
-from highlight_pipeline.numerics import THREAD_VARIABLES, X86_PINS, x86_64_with_avx2
+from highlight_pipeline.numerics import THREAD_VARIABLES, X86_PINS, x86_64_pinnable
 from highlight_pipeline.video.probe import probe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -104,10 +105,14 @@ RANDOM_CHECKPOINT = (
 )
 
 
-def environment(threads: int) -> dict[str, str]:
+def environment(threads: int, pinned: bool) -> dict[str, str]:
+    """The environment of a run: ``threads`` OpenMP/MKL/OpenBLAS threads for both sides;
+    with ``pinned`` also our kernel pins (what ``hlp`` sets in its own process anyway), and
+    without, none of them: the peer runs in its own default settings, as its users run it,
+    and our side is ``hlp`` as ours run it (its pins are its own default)."""
     env = {k: v for k, v in os.environ.items() if k not in X86_PINS and k not in THREAD_VARIABLES}
     env.update({name: str(threads) for name in THREAD_VARIABLES})
-    if x86_64_with_avx2():
+    if pinned and x86_64_pinnable():
         env.update(X86_PINS)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     return env
@@ -247,8 +252,14 @@ def main() -> None:
     parser.add_argument("--peer-python", default=sys.executable)
     parser.add_argument("--no-plain", action="store_true", help="skip our plain path")
     parser.add_argument("--model", action="store_true", help="also time the networks alone")
+    parser.add_argument(
+        "--pin-peer",
+        action="store_true",
+        help="give the peer our kernel pins too (default: each side in its own settings)",
+    )
     args = parser.parse_args()
-    env = environment(args.threads)
+    env = environment(args.threads, pinned=True)
+    peer_env = environment(args.threads, pinned=args.pin_peer)
     names = ["ours"] + ([] if args.no_plain else ["plain"]) + (["theirs"] if args.peer else [])
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -261,7 +272,7 @@ def main() -> None:
             f" {args.threads} threads, {platform.machine()}, {os.cpu_count()} CPUs"
         )
         if args.peer:
-            print("peer checkpoint:", ensure_peer_checkpoint(args.peer_python, args.peer, env))
+            print("peer checkpoint:", ensure_peer_checkpoint(args.peer_python, args.peer, peer_env))
         for window in args.windows:
             results: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
             for repeat in range(args.repeats):
@@ -276,7 +287,7 @@ def main() -> None:
                         manifest = tmp / "manifest.csv"
                         command = ours_command(name, manifest, out, window, args.batch_size)
                         cwd = REPO
-                    wall, peak = timed_run(command, env, cwd)
+                    wall, peak = timed_run(command, peer_env if name == "theirs" else env, cwd)
                     results[name].append((wall, peak))
                     print(
                         f"{window:>3}-frame windows  {name:<7} wall {wall:7.1f} s  "

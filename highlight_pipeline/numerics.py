@@ -221,7 +221,6 @@ __all__ = [
     "simulated_cpu",
     "simulated_cpu_limits",
     "x86_64_pinnable",
-    "x86_64_with_avx2",
 ]
 
 #: The CPU features the x86_64 pins need: x86-64-v2 (SSE4.2, SSSE3, POPCNT, CMPXCHG16B),
@@ -448,10 +447,6 @@ def x86_64_pinnable() -> bool:
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False
     return REQUIRED_CPU_FLAGS <= _cpu_flags()
-
-
-#: The former name (the pins needed AVX2 until issue 22); the same test now.
-x86_64_with_avx2 = x86_64_pinnable
 
 
 def _native_mode() -> bool:

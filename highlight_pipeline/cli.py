@@ -284,10 +284,21 @@ def _train_parser(add: _Add) -> None:
         help="random: methods that start from a checkpoint start from random weights",
     )
     p.add_argument("--out", required=True, help="the model file (.pt)")
+    p.add_argument(
+        "--scores",
+        help="then also score every clip of the dataset with the model, into this file (JSON "
+        "lines), as `hlp score --out` would: the pipeline's train rule does, in one process",
+    )
+    p.add_argument(
+        "--devices", help="with --scores: the devices that trained and scored (as `hlp score`)"
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     from highlight_pipeline.methods.steps import train_model
+
+    if args.devices and not args.scores:
+        raise PipelineError("hlp train: --devices records the scoring device; give --scores too")
 
     train_model(
         args.method,
@@ -302,16 +313,21 @@ def cmd_train(args: argparse.Namespace) -> None:
         weights_dir=args.weights_dir,
         weights=args.weights,
         progress=not args.quiet,
+        scores_out=args.scores,
+        devices_out=args.devices,
     )
     log.info("%s/%s seed %d: model written to %s", args.method, args.variant, args.seed, args.out)
+    if args.scores:
+        log.info("scored the dataset with it into %s", args.scores)
 
 
 def _score_parser(add: _Add) -> None:
     p = add(
         "score",
         cmd_score,
-        "score every clip of every video of a dataset with a trained model (Snakemake's "
-        "`score` rule; `hlp predict` scores one new video)",
+        "score every clip of every video of a dataset with a trained model (the pipeline's "
+        "`train` rule does this in its job: `hlp train --scores`; `hlp predict` scores one new "
+        "video)",
     )
     _add_feature_inputs(p)
     p.add_argument("--model", required=True, help="model file from `hlp train`")

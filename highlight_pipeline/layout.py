@@ -50,7 +50,6 @@ PATHS: dict[str, str] = {
     "log_frames": "logs/{dataset}/frames/{frames_id}/shard-{shard}.log",
     "log_pseudo": "logs/{dataset}/pseudo/{feature_set}/{pseudo_id}/{split}.log",
     "log_train": "logs/{dataset}/train/" + _RUN + ".log",
-    "log_score": "logs/{dataset}/score/" + _RUN + ".log",
     "log_evaluate": "logs/{dataset}/evaluate/" + _RUN + ".log",
     "log_analysis": "logs/{dataset}/analyses/" + _RUN + ".{analysis}.log",
     "log_explain": "logs/{dataset}/explain/" + _RUN + ".log",

@@ -33,7 +33,7 @@ DEFAULT_LIMITS = (8000, 60)
 RULE_LIMITS = {
     "features": (16000, 480),
     "saliency": (16000, 720),
-    "score": (8000, 30),
+    "score": (8000, 30),  # the scoring inside a train job (`hlp train --scores`), added to it
     "pseudo": (16000, 60),  # 9.9 GiB at 1,000,000 clips (docs/performance.md)
 }
 

@@ -397,6 +397,33 @@ def test_hlp_train_and_score_lease_a_slot_for_a_network_and_record_it(
 
 
 @pytest.mark.usefixtures("one_torch_thread")
+def test_hlp_train_with_scores_scores_as_hlp_score_on_its_one_slot(
+    tmp_path, monkeypatch, fake_dataset
+):
+    """The train rule's job (`hlp train --scores --devices`): one process, one slot for
+    training and scoring, and the scores file byte-equal to `hlp score` of the model."""
+    monkeypatch.setenv("HLP_FAKE_GPUS", "1")
+    args, _ = _train_args("chd", "full", run_slice(chd_run()), tmp_path)
+    scores, devices = tmp_path / "train.scores.jsonl", tmp_path / "train.devices.json"
+    args.scores, args.devices = str(scores), str(devices)
+    cli.cmd_train(args)
+    record = json.loads(devices.read_text())
+    assert record["train"]["slot"] == record["score"]["slot"] == 0  # the one slot, kept
+    assert not (tmp_path / "chd.pt.resume").exists()  # removed once the scores are written
+
+    _next_process()
+    alone = tmp_path / "score.scores.jsonl"
+    argv = ["score", "--model", str(tmp_path / "chd.pt"), "--manifest", "m", "--clips", "c"]
+    cli.cmd_score(cli.build_parser().parse_args([*argv, "--out", str(alone)]))
+    assert scores.read_bytes() == alone.read_bytes()
+    assert len(scores.read_text().splitlines()) == len(fake_dataset.videos)
+
+    args.scores = None  # --devices alone records nothing: refused, not ignored
+    with pytest.raises(PipelineError, match="--scores"):
+        cli.cmd_train(args)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
 def test_hlp_score_puts_a_network_model_on_its_leased_gpu(
     tmp_path, monkeypatch, fake_dataset, fake_cuda, torch_flags
 ):
@@ -674,7 +701,7 @@ def test_the_plan_asks_for_gpus_where_a_network_runs_and_passes_the_runtime(tmp_
         if rule in ("features", "saliency"):
             network = "/r3d34/" in job["shell"]
             assert _resources(job)["gpu"] == str(int(network)), job
-        elif rule in ("train", "score", "explain"):
+        elif rule in ("train", "explain"):
             method = re.search(r"models/(\w+)/", job["shell"])[1]
             network = method != "random"
             seen.add((rule, method))
@@ -690,6 +717,7 @@ def test_the_plan_asks_for_gpus_where_a_network_runs_and_passes_the_runtime(tmp_
         pins = pins if rule in ("features", "saliency") else ""
         assert f" HLP_RUNTIME_MIN={runtime} {pins}hlp " in job["shell"], job
     assert {("train", m) for m in ("avph", "chd", "hpcl", "pld", "random")} <= seen
-    assert ("score", "random") in seen and ("explain", "pld") in seen
+    assert ("train", "random") in seen and ("explain", "pld") in seen
+    assert all(".devices.json" in job["shell"] for job in jobs if job["rule"] == "train")
     evaluate = [job for job in jobs if job["rule"] == "evaluate"]
     assert evaluate and all(".devices.json --out " in job["shell"] for job in evaluate)

@@ -2,7 +2,7 @@
 
 CI starts a one-node cluster on its machine first (.ci/slurm/start); where no cluster
 answers (no `sinfo`, or it fails) these tests are skipped and say why. A CI-sized config
-cut to avph and random, one seed and one shard (16 jobs in 8 SLURM jobs: the profile
+cut to avph and random, one seed and one shard (14 jobs in 8 SLURM jobs: the profile
 groups the light rules) is submitted with the profile as written, while the same config
 runs locally beside it; then a training job given too little memory is killed by SLURM
 and retried with twice as much.
@@ -28,7 +28,7 @@ from tests.workflow_helpers import CI_CONFIG, REPO, new_workdir, planned_jobs, s
 PROFILE = REPO / "profiles" / "slurm"
 # The CI config cut to avph and the random baseline, one seed and one feature shard: still
 # synthesis, probing, features, saliency, pseudo-labels, training, scoring, evaluation,
-# table, plots and reel (16 jobs in 8 SLURM jobs), as fast as SLURM's latencies allow. The
+# table, plots and reel (14 jobs in 8 SLURM jobs), as fast as SLURM's latencies allow. The
 # cluster has no GPU: `device: cpu`, so that no job asks for one (avph's would, docs/slurm.md).
 RUNS = {m: [] for m in method_names()} | {"avph": ["av-ph"], "random": ["uniform"]}
 SMALL = {
@@ -229,7 +229,7 @@ def test_every_job_ran_in_a_slurm_job_with_the_rules_resources(runs) -> None:
             mems, minutes = [m for m, _ in limits], [t for _, t in limits]
             assert max(mems) <= got[0] <= sum(mems), (job["rules"], got, limits)
             assert max(minutes) <= got[1] <= sum(minutes), (job["rules"], got, limits)
-            if GROUPS[job["rules"][0]] == "run":  # train -> score -> evaluate: one chain
+            if GROUPS[job["rules"][0]] == "run":  # train (and score) -> evaluate: one chain
                 assert got == (max(mems), sum(minutes)), (job["rules"], got, limits)
         assert "--attempt 1" in job["log"].read_text()  # the job's own log, kept
     # each rule's log is there as on a local run
@@ -249,12 +249,12 @@ def test_light_rules_run_together_in_the_profiles_groups(runs) -> None:
         assert job["group"] == (names != {None}), job["rules"]
     assert sorted(job["rules"] for job in grouped) == [
         ["clips", "manifest", "synth"],
-        ["evaluate", "score", "train"],
-        ["evaluate", "score", "train"],
+        ["evaluate", "train"],
+        ["evaluate", "train"],
         ["plots", "reel", "table"],
     ]
     planned = sum(n for rule, n in runs["plan"].items() if rule != "all")
-    assert (len(jobs), planned) == (8, 16)  # 16 jobs in 8 SLURM jobs
+    assert (len(jobs), planned) == (8, 14)  # 14 jobs in 8 SLURM jobs
 
 
 def test_each_slurm_job_starts_snakemake_once_and_is_seen_done_soon(runs) -> None:
@@ -281,7 +281,7 @@ def test_results_equal_a_local_run(runs) -> None:
     tables = sorted(p.relative_to(local) for p in (local / "tables").iterdir())
     assert {p.suffix for p in tables} == {".md", ".csv", ".tex"}
     scores = sorted(p.relative_to(local) for p in local.rglob("*.scores.jsonl"))
-    assert len(scores) == runs["plan"]["score"]
+    assert len(scores) == runs["plan"]["train"]
     for path in tables + scores:
         assert (cluster / path).read_bytes() == (local / path).read_bytes(), path
 

@@ -84,13 +84,13 @@ def planned_outputs(dry_run_output: str, rule: str) -> list[str]:
 
 
 def method_jobs(config: dict, method: str) -> dict[str, int]:
-    """Jobs that a change of ``methods.METHOD`` reruns, from the registry: train, score
-    and evaluate per run of the method and seed (and split scheme), and what shows them."""
+    """Jobs that a change of ``methods.METHOD`` reruns, from the registry: train (which
+    scores) and evaluate per run of the method and seed (and split scheme), and what shows them."""
     from highlight_pipeline.runs import run_list
 
     runs = [v for m, v in run_list(config) if m == method]
     per_rule = len(runs) * len(config["evaluation"]["seeds"])
     # the table is an input of the plots and the reel, so both follow it
-    return {"train": per_rule, "score": per_rule, "evaluate": per_rule} | dict.fromkeys(
+    return {"train": per_rule, "evaluate": per_rule} | dict.fromkeys(
         ("table", "plots", "reel", "all"), 1
     )

@@ -53,12 +53,20 @@ def train_model(
     weights_dir: str = "weights",
     weights: str = "published",
     progress: bool = True,
+    scores_out: str | Path | None = None,
+    devices_out: str | Path | None = None,
 ) -> None:
     """Fit one run (``run_slice``: the resolved run) of ``method`` on the training split and
     write its model file ``out``. A method whose ``fit`` takes a ``checkpoint`` resumes
     from ``{out}.resume`` after a kill (``methods/resume.py``). ``weights_dir`` and
     ``weights`` (published or random): where methods that start from a published checkpoint
-    look, and whether they may."""
+    look, and whether they may.
+
+    ``scores_out`` (and ``devices_out``): then score the dataset with the model file just
+    written, in this process, exactly as :func:`score_dataset` (``hlp score``) does; the
+    pipeline's ``train`` rule does this, which saves each run a process that spends most of
+    its time importing torch (``docs/performance.md``). The resume file is kept until the
+    scores are written, so a job that fails while scoring resumes at its last epoch."""
     torch.set_num_threads(threads)
     spec = get_method(method)
     run = {**run_slice, "method": method, "variant": variant}
@@ -75,6 +83,8 @@ def train_model(
     model = fit(inputs, run, seed, held.device, progress, **extra)
     recipe = feature_recipe(files.clips, inputs.files)
     save_model(out, run, seed, model, recipe, held.record())
+    if scores_out is not None:
+        score_dataset(out, files, scores_out, devices_out, device, cuda, progress)
     if "checkpoint" in extra:
         extra["checkpoint"].remove()
 

@@ -309,9 +309,14 @@ def run_resources(rule_name, limits=None):
 
 def train_limits(wildcards, attempt):
     """Memory (MB) and runtime (minutes) of a training job, from its method's registry
-    entry, scaled by the attempt."""
+    entry, and of the scoring that follows in the same job (memory_guard.RULE_LIMITS'
+    score), scaled by the attempt."""
     spec = get_method(wildcards.method)
-    return spec.mem_mb * attempt, spec.runtime_minutes * attempt
+    score_mb, score_minutes = rule_limits("score", attempt)
+    return (
+        max(spec.mem_mb * attempt, score_mb),
+        spec.runtime_minutes * attempt + score_minutes,
+    )
 
 
 def all_targets():

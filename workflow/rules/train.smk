@@ -1,5 +1,7 @@
 # Training and scoring, generic over the registered methods and their variants, per
-# (dataset, method, variant, split scheme, seed). Inputs follow the method's declaration
+# (dataset, method, variant, split scheme, seed): one job trains the run, writes its model
+# and then scores every clip with that model file (`hlp train --scores`, what `hlp score`
+# does), so that each run starts one process, not two. Inputs follow the method's declaration
 # and the resolved run (highlight_pipeline.methods.registry); a run whose method runs a
 # network asks for gpu=1 (run_resources in common.smk) unless `device: cpu`.
 
@@ -8,7 +10,9 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        PLAN.pattern("model"),
+        model=PLAN.pattern("model"),
+        scores=PLAN.pattern("scores"),
+        devices=PLAN.pattern("devices"),
     log:
         PLAN.pattern("log_train"),
     conda:
@@ -34,27 +38,5 @@ rule train:
         " {params.features} {params.pseudo} --splits {input.splits}"
         " --split-scheme {wildcards.split} --seed {wildcards.seed} --threads {threads}"
         " --device {resources.hlp_device} --cuda {resources.hlp_cuda:q}"
-        " {params.start} --out {output} 2> {log}"
-
-
-rule score:
-    input:
-        unpack(score_inputs),
-    output:
-        scores=PLAN.pattern("scores"),
-        devices=PLAN.pattern("devices"),
-    log:
-        PLAN.pattern("log_score"),
-    conda:
-        "../../envs/pipeline.yaml"
-    resources:
-        **run_resources("score"),
-    params:
-        features=lambda w, input: feature_flags(input),
-    shell:
-        "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
-        " HLP_RUNTIME_MIN={resources.runtime}"
-        " hlp score --model {input.model} --manifest {input.manifest} --clips {input.clips}"
-        " {params.features} --splits {input.splits} --split-scheme {wildcards.split}"
-        " --device {resources.hlp_device} --cuda {resources.hlp_cuda:q}"
-        " --out {output.scores} --devices {output.devices} 2> {log}"
+        " {params.start} --out {output.model} --scores {output.scores}"
+        " --devices {output.devices} 2> {log}"

@@ -14,17 +14,21 @@ export PATH := $(BIN):$(PATH)
 # The installer is uv (from PyPI, pinned): the same packages as pip in about 20 s instead
 # of 1.5-2 min on 2 cores. It reads a local wheel folder that pip is configured with
 # (PIP_FIND_LINKS or pip's global.find-links), as pip does. Where uv cannot be installed,
-# pip installs the same pins.
+# pip installs the same pins. Both write the packages' bytecode (.pyc) at install, as pip
+# always did: where PYTHONDONTWRITEBYTECODE is set (CI machines) no job would write it, and
+# each of the pipeline's processes compiled torch and pandas from source again, about 2 s of
+# every job (docs/performance.md). The package's own modules are compiled here too.
 UV_VERSION := 0.13.9
 FIND_LINKS = $(foreach d,$(wildcard $(PIP_FIND_LINKS) $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)),--find-links $(d))
 $(VENV)/.installed: pyproject.toml envs/pipeline.yaml
 	$(PYTHON) -m venv $(VENV)
 	sed -n 's/^ *- \([A-Za-z0-9_.-]*==[^ ]*\)$$/\1/p' envs/pipeline.yaml > $(VENV)/constraints.txt
 	if $(BIN)/python -m pip install --quiet uv==$(UV_VERSION); then \
-		$(BIN)/uv pip install --quiet --python $(BIN)/python $(FIND_LINKS) -c $(VENV)/constraints.txt -e ".[dev]"; \
+		$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python $(FIND_LINKS) -c $(VENV)/constraints.txt -e ".[dev]"; \
 	else \
 		$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e ".[dev]"; \
 	fi
+	$(BIN)/python -m compileall -q highlight_pipeline > /dev/null
 	touch $@
 
 install: $(VENV)/.installed

@@ -713,7 +713,7 @@ def test_the_plan_asks_for_gpus_where_a_network_runs_and_passes_the_runtime(tmp_
         runtime = _resources(job)["runtime"]
         assert job["shell"].startswith(f"HLP_MEM_MB={_resources(job)['mem_mb']} HLP_ATTEMPT=1 ")
         # decoding jobs: their numeric libraries keep one thread (docs/slurm.md)
-        pins = "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "
+        pins = "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 HLP_DECODE_THREADS=1 "
         pins = pins if rule in ("features", "saliency") else ""
         assert f" HLP_RUNTIME_MIN={runtime} {pins}hlp " in job["shell"], job
     assert {("train", m) for m in ("avph", "chd", "hpcl", "pld", "random")} <= seen

@@ -90,7 +90,9 @@ def dry_run_jobs(output: str) -> list[dict]:
 
 GPU_RULES = {"features", "saliency", "train", "explain"}
 DECODE_RULES = {"features", "saliency", "frames"}
-ONE_NUMERIC_THREAD = "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "
+ONE_NUMERIC_THREAD = (
+    "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 HLP_DECODE_THREADS=1 "
+)
 
 
 def test_every_job_hands_its_attempt_scaled_mem_mb_to_hlp(tmp_path: Path) -> None:
@@ -115,7 +117,9 @@ def test_every_job_hands_its_attempt_scaled_mem_mb_to_hlp(tmp_path: Path) -> Non
         if job["rule"] == "train":
             method = re.search(r"hlp train --method (\w+)", job["shell"])[1]
             spec = get_method(method)
-            wanted = (spec.mem_mb, spec.runtime_minutes)
+            # and the scoring that follows in the same job (hlp train --scores)
+            score_mb, score_minutes = rule_limits("score")
+            wanted = (max(spec.mem_mb, score_mb), spec.runtime_minutes + score_minutes)
         else:
             wanted = rule_limits(job["rule"])
         assert (int(resources["mem_mb"]), int(resources["runtime"])) == wanted, job
@@ -125,7 +129,7 @@ def test_every_job_hands_its_attempt_scaled_mem_mb_to_hlp(tmp_path: Path) -> Non
         pins = ONE_NUMERIC_THREAD if job["rule"] in DECODE_RULES else ""
         start = f"HLP_MEM_MB={wanted[0]} HLP_ATTEMPT=1 {waits}{pins}hlp "
         assert job["shell"].startswith(start), job
-        threads = 2 if job["rule"] in DECODE_RULES | {"synth"} else 1  # features.threads: 2
+        threads = 2 if job["rule"] == "synth" else 1  # features.threads: 1, the default
         assert job["threads"] == threads, job
     changed = ("--set-resources", "features:mem_mb=300*attempt")
     jobs = dry_run_jobs(snakemake(workdir, *args, *changed).stdout)
@@ -155,15 +159,18 @@ def feature_arrays(path: Path) -> dict[str, bytes]:
 
 
 def test_decoding_threads_leave_the_features_unchanged(tmp_path: Path) -> None:
-    """The feature rules take features.threads CPUs (2), but their numeric libraries one
-    thread: log-mel features (float sums of a matmul, which OpenBLAS splits by its thread
-    count) come out the same as with one CPU."""
+    """The feature rules take features.threads CPUs (here 2), and FFmpeg as many decoder
+    threads, but their numeric libraries one thread: log-mel features (float sums of a
+    matmul, which OpenBLAS splits by its thread count) come out the same as with one CPU."""
     workdir = new_workdir(tmp_path / "threads")
-    (workdir / "one_shard.yaml").write_text(yaml.safe_dump({"features": {"shards": 1}}))
+    overlay = {"features": {"shards": 1, "threads": 2}}
+    (workdir / "one_shard.yaml").write_text(yaml.safe_dump(overlay))
     shard = "results/synthetic/features/logmel/shard-0.h5"
     args = (shard, "--cores", "2", "--configfile", str(CI_CONFIG), "one_shard.yaml")
     plan = dry_run_jobs(snakemake(workdir, "-n", "-p", *args).stdout)
     assert [job["threads"] for job in plan if job["rule"] == "features"] == [2]
+    features = [job["shell"] for job in plan if job["rule"] == "features"]
+    assert all("HLP_DECODE_THREADS=2 hlp" in shell for shell in features)
     snakemake(workdir, *args)
     two = feature_arrays(workdir / shard)
     shutil.rmtree(workdir / Path(shard).parent / ".prev")  # no reuse: extract again

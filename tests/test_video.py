@@ -339,3 +339,29 @@ def test_unrotated_video_keeps_its_fingerprint_and_rotation_zero(tmp_path):
     info = probe(path)
     assert info.rotation == 0 and "-rot" not in info.fingerprint
     assert (info.width, info.height) == (64, 32)
+
+
+def test_decoder_threads_follow_the_job_and_leave_the_frames_unchanged(av_clip, monkeypatch):
+    """HLP_DECODE_THREADS (a decoding job's threads) sets FFmpeg's frame threads; the frames
+    are the same with one thread as with FFmpeg's own choice. A bad value is refused."""
+    seen = []
+    opened = decode_module.av.open
+
+    def spying_open(*args, **kwargs):
+        container = opened(*args, **kwargs)
+        if container.streams.video:
+            seen.append(container.streams.video[0])
+        return container
+
+    monkeypatch.setattr(decode_module.av, "open", spying_open)
+    monkeypatch.setenv("HLP_DECODE_THREADS", "1")
+    _, _, one = decoded(av_clip, fps=10, duration=3.0)
+    assert seen and seen[-1].thread_count == 1
+    monkeypatch.delenv("HLP_DECODE_THREADS")
+    assert decode_module.decode_threads() == 0  # FFmpeg's choice
+    _, _, auto = decoded(av_clip, fps=10, duration=3.0)
+    np.testing.assert_array_equal(one, auto)
+    for bad in ("two", "-1"):
+        monkeypatch.setenv("HLP_DECODE_THREADS", bad)
+        with pytest.raises(ValueError, match="HLP_DECODE_THREADS"):
+            decode_module.decode_threads()

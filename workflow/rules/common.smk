@@ -233,11 +233,14 @@ def pretrained_signature(wildcards):
 # --------------------------------------------------------------------------- resources
 # Threads of the jobs that decode videos (features, saliency, frames): the CPUs a SLURM job
 # asks for (--cpus-per-task) and that a local run counts; FFmpeg's frame threads use the
-# CPUs the job may run on. Snakemake sets OMP_NUM_THREADS etc. to a job's threads, and the
-# numeric libraries' thread count changes float sums (highlight_pipeline/numerics.py):
-# ONE_NUMERIC_THREAD keeps them at one, so the features do not depend on this count.
+# same count of threads (HLP_DECODE_THREADS). Snakemake sets OMP_NUM_THREADS etc. to a
+# job's threads, and the numeric libraries' thread count changes float sums
+# (highlight_pipeline/numerics.py): DECODE_ENV keeps them at one, so the features do not
+# depend on this count.
 DECODE_THREADS = CFG["features"]["threads"]
-ONE_NUMERIC_THREAD = " ".join(f"{name}=1" for name in THREAD_VARIABLES)
+DECODE_ENV = (
+    " ".join(f"{name}=1" for name in THREAD_VARIABLES) + " HLP_DECODE_THREADS={threads}"
+)
 
 # Every job declares its memory (mem_mb) and runtime, scaled by the attempt, so that both
 # profiles read one declaration: SLURM submits with them, locally the job's own memory

@@ -1,7 +1,7 @@
 # Window features per (dataset, backbone, shard) into HDF5 shards, and saliency maps.
 # Published networks ask for one GPU (resources: gpu=1) unless `device: cpu`; weight-free
 # extractors none. Decoding jobs take `features.threads` CPUs (DECODE_THREADS, common.smk)
-# for FFmpeg's decoder threads; their numeric libraries keep one thread (ONE_NUMERIC_THREAD),
+# for FFmpeg's decoder threads; their numeric libraries keep one thread (DECODE_ENV),
 # so the features are the same whatever that count.
 
 
@@ -29,7 +29,7 @@ rule features:
     shell:
         "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt}"
         " HLP_RUNTIME_MIN={resources.runtime} "
-        + ONE_NUMERIC_THREAD
+        + DECODE_ENV
         + " hlp features --manifest {input.manifest} --shard {wildcards.shard}"
         " --shards {params.shards} --slice {params.slice:q} --runtime {params.weights:q}"
         " --execution {resources.hlp_runtime:q} --out {output} 2> {log}"
@@ -61,6 +61,6 @@ rule frames:
         shards=len(SHARDS),
     shell:
         "HLP_MEM_MB={resources.mem_mb} HLP_ATTEMPT={resources.hlp_attempt} "
-        + ONE_NUMERIC_THREAD
+        + DECODE_ENV
         + " hlp frames --manifest {input.manifest} --shard {wildcards.shard}"
         " --shards {params.shards} --slice {params.slice:q} --out {output} 2> {log}"

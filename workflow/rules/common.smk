@@ -310,6 +310,11 @@ def run_resources(rule_name, limits=None):
     )
 
 
+def train_priority(wildcards):
+    """A training job's scheduling priority: its method's expected runtime (minutes)."""
+    return get_method(wildcards.method).runtime_minutes
+
+
 def train_limits(wildcards, attempt):
     """Memory (MB) and runtime (minutes) of a training job, from its method's registry
     entry, and of the scoring that follows in the same job (memory_guard.RULE_LIMITS'

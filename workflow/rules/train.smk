@@ -18,6 +18,9 @@ rule train:
     conda:
         "../../envs/pipeline.yaml"
     threads: 1
+    # the longest trainings first (their registry runtime), so that short ones fill the
+    # end of a run instead of one long job running alone
+    priority: train_priority
     resources:
         **run_resources("train", train_limits),
     params:

@@ -315,6 +315,10 @@ def train_priority(wildcards):
     return get_method(wildcards.method).runtime_minutes
 
 
+# above every training's (train_priority): pseudo-labels gate the trainings that read them
+PSEUDO_PRIORITY = 10_000
+
+
 def train_limits(wildcards, attempt):
     """Memory (MB) and runtime (minutes) of a training job, from its method's registry
     entry, and of the scoring that follows in the same job (memory_guard.RULE_LIMITS'

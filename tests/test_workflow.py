@@ -218,7 +218,7 @@ def test_unknown_config_key_stops_with_its_name(tmp_path: Path) -> None:
 )
 def test_predict_scores_a_video_as_the_pipeline_did(finished_run: Path, method, variant) -> None:
     """`hlp predict` featurises a video with the model's recipe: for a video of the dataset
-    its clip scores are the score rule's."""
+    its clip scores are the train job's (hlp train --scores)."""
     manifest = pd.read_csv(finished_run / "results/synthetic/manifest.csv", dtype=str)
     test = manifest[manifest["split"] == "test"].iloc[0]
     model = finished_run / f"results/synthetic/models/{method}/{variant}/default/seed0.pt"

@@ -13,11 +13,11 @@ rule pseudo:
         category_model=PLAN.pattern("pseudo_model"),
     log:
         PLAN.pattern("log_pseudo"),
-    conda:
-        "../../envs/pipeline.yaml"
     # ahead of any training (train_priority): the trainings of the runs that read it wait
     # for it, and a pseudo job left for last ran alone with them behind it
     priority: PSEUDO_PRIORITY
+    conda:
+        "../../envs/pipeline.yaml"
     resources:
         **job_resources("pseudo"),
     params:

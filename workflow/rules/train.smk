@@ -15,12 +15,12 @@ rule train:
         devices=PLAN.pattern("devices"),
     log:
         PLAN.pattern("log_train"),
-    conda:
-        "../../envs/pipeline.yaml"
-    threads: 1
     # the longest trainings first (their registry runtime), so that short ones fill the
     # end of a run instead of one long job running alone
     priority: train_priority
+    conda:
+        "../../envs/pipeline.yaml"
+    threads: 1
     resources:
         **run_resources("train", train_limits),
     params:

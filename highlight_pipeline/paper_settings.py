@@ -463,15 +463,16 @@ def _optimizer(run: dict[str, Any]) -> str:
 
 
 def _training_unit(repo_root: Path) -> str:
-    """``pooled`` or ``per category``, from the train rule's output: the plan's path it
-    names (``PLAN.pattern(NAME)``, ``plan.PATHS``), or a template written in the rule."""
+    """``pooled`` or ``per category``, from the train rule's (first) output, the model: the
+    plan's path it names (``PLAN.pattern(NAME)``, ``plan.PATHS``, named ``model=`` or not),
+    or a template written in the rule."""
     rules = repo_root / "workflow" / "rules" / "train.smk"
     text = rules.read_text(encoding="utf-8")
     match = re.search(r"^rule train:\n(?:[ \t].*\n|\n)*?\s+output:\s*\n\s*(.+)\n", text, re.M)
     if match is None:
         raise _Missing(f"{rules}: no output of rule train")
     output = match.group(1)
-    named = re.fullmatch(r'PLAN\.pattern\("(\w+)"\),?', output.strip())
+    named = re.fullmatch(r'(?:\w+=)?PLAN\.pattern\("(\w+)"\),?', output.strip())
     if named is not None:
         from highlight_pipeline.layout import PATHS
 

@@ -127,10 +127,12 @@ def job_minutes(job: dict[str, str]) -> int:
 
 def expected(rule: str, wildcards: dict[str, str], attempt: int = 1) -> tuple[int, int]:
     """(mem_mb, runtime) that the rule gives a job (memory_guard.RULE_LIMITS, through
-    job_resources in common.smk); training from the method's registry entry."""
+    job_resources in common.smk); training from the method's registry entry, plus the
+    scoring that follows in the same job (train_limits)."""
     if rule == "train":
         spec = get_method(wildcards["method"])
-        return spec.mem_mb * attempt, spec.runtime_minutes * attempt
+        score_mb, score_minutes = rule_limits("score", attempt)
+        return max(spec.mem_mb * attempt, score_mb), spec.runtime_minutes * attempt + score_minutes
     return rule_limits(rule, attempt)
 
 
@@ -305,16 +307,13 @@ def test_training_killed_for_memory_is_retried_with_twice_as_much(runs, tmp_path
     first, second = jobs
     assert first["rules"] == second["rules"] == ["train"]
     assert "Trying to restart job" in console
-    spec = get_method("random")
+    minutes = [expected("train", {"method": "random"}, attempt)[1] for attempt in (1, 2)]
     assert first["job"]["JobState"] in ("OUT_OF_MEMORY", "FAILED")  # which step was killed
-    assert (job_mem_mb(first["job"]), job_minutes(first["job"])) == (256, spec.runtime_minutes)
+    assert (job_mem_mb(first["job"]), job_minutes(first["job"])) == (256, minutes[0])
     killed = first["log"].read_text()
     assert "oom-kill" in killed or "exceeded memory limit" in killed, killed[-2000:]
     assert "--attempt 1" in killed and "--attempt 2" in second["log"].read_text()
     assert second["job"]["JobState"] == "COMPLETED"
-    assert (job_mem_mb(second["job"]), job_minutes(second["job"])) == (
-        512,
-        2 * spec.runtime_minutes,
-    )
+    assert (job_mem_mb(second["job"]), job_minutes(second["job"])) == (512, minutes[1])
     # the retried job wrote the same model as the first run
     assert archive_records(workdir / model) == archive_records(runs["cluster"] / model)

@@ -89,7 +89,6 @@ class StreamExtent:
         return self.claimed
 
 
-
 DECODE_THREADS_VARIABLE = "HLP_DECODE_THREADS"
 
 

@@ -58,6 +58,18 @@ def rule_limits(rule: str, attempt: int = 1) -> tuple[int, int]:
     return mem_mb * attempt, minutes * attempt
 
 
+def extractor_limits(rule: str, extractor: str, attempt: int = 1) -> tuple[int, int]:
+    """(mem_mb, runtime in minutes) of a features or saliency job of ``extractor`` at
+    ``attempt``: the rule's, with the extractor's own memory where its registry entry names
+    one (``ExtractorSpec.mem_mb``: the weight-free extractors need far less than a
+    published network)."""
+    from highlight_pipeline.features.extractors import get_extractor
+
+    mem_mb, minutes = rule_limits(rule, attempt)
+    own = get_extractor(extractor).mem_mb
+    return (mem_mb if own is None else own * attempt), minutes
+
+
 def _statm(pid: int | str) -> tuple[int, int]:
     """(resident, shared) pages of a process; (0, 0) once it is gone."""
     try:

@@ -1,4 +1,4 @@
-"""Two changes to snakemake-executor-plugin-slurm's executor that make a SLURM run of the
+"""Three changes to snakemake-executor-plugin-slurm's executor that make a SLURM run of the
 workflow cost close to its work (docs/slurm.md, "What a SLURM job costs").
 
 ``steady_status_checks``: the plugin checks its jobs' states, waits, checks again. After a
@@ -19,7 +19,15 @@ allocation's cgroup, with its CPUs, memory and GPUs): one start-up per SLURM job
 group's jobs side by side as far as its resources (which Snakemake computed for that) allow.
 Array jobs (``--slurm-array-jobs``) keep the job-step executor, which reads their commands.
 
-Both are called from the Snakefile (workflow/rules/common.smk), so the login node's
+``submission_in_priority_order``: the plugin submits the jobs Snakemake hands it at once in
+its own order (group jobs first, then the others by rule), and SLURM starts jobs of equal
+priority in the order they were submitted. Wrapped, they are submitted in the order of
+their Snakemake ``priority`` (highest first; ties in Snakemake's order): feature extraction,
+then pseudo-labels, then the longest trainings (workflow/rules/common.smk), as a local run
+starts them (the plugin runs two ``sbatch`` at a time, so neighbours in that order may
+swap). Array jobs keep the plugin's order (one array per rule).
+
+All three are called from the Snakefile (workflow/rules/common.smk), so the login node's
 Snakemake makes them before it submits anything. They change nothing where the plugin is
 not installed, or where its executor no longer has the methods and attributes they wrap (a
 newer plugin that changed them keeps its own behaviour).
@@ -28,6 +36,7 @@ newer plugin that changed them keeps its own behaviour).
 from __future__ import annotations
 
 import inspect
+from itertools import groupby
 
 _WRAPPED = "_hlp_wrapped"
 
@@ -41,51 +50,74 @@ def _executor():
     return Executor
 
 
-def steady_status_checks() -> bool:
-    """Makes the SLURM executor wait its initial interval after every status check.
-    Returns whether the plugin's executor is (now) wrapped."""
+def _wrap(name: str, wrapper_of, fits=lambda original: True) -> bool:
+    """Replaces the plugin executor's method ``name`` by ``wrapper_of(original)``, once, where
+    the plugin is installed, has that method and ``fits(original)``. Returns whether the
+    method is (now) wrapped."""
     executor = _executor()
-    original = getattr(executor, "check_active_jobs", None)
+    original = getattr(executor, name, None)
     if original is None:
         return False
     if getattr(original, _WRAPPED, False):
         return True
-    if not inspect.isasyncgenfunction(original):
+    if not fits(original):
         return False
-
-    async def check_active_jobs(self, active_jobs):
-        async for job in original(self, active_jobs):
-            yield job
-        settings = self.workflow.executor_settings
-        steady = getattr(settings, "init_seconds_before_status_checks", None)
-        if isinstance(steady, int) and steady > 0:
-            self.next_seconds_between_status_checks = steady
-
-    setattr(check_active_jobs, _WRAPPED, True)
-    check_active_jobs.__doc__ = original.__doc__
-    executor.check_active_jobs = check_active_jobs
+    wrapper = wrapper_of(original)
+    setattr(wrapper, _WRAPPED, True)
+    wrapper.__doc__ = original.__doc__
+    setattr(executor, name, wrapper)
     return True
+
+
+def steady_status_checks() -> bool:
+    """Makes the SLURM executor wait its initial interval after every status check.
+    Returns whether the plugin's executor is (now) wrapped."""
+
+    def wrapper_of(original):
+        async def check_active_jobs(self, active_jobs):
+            async for job in original(self, active_jobs):
+                yield job
+            settings = self.workflow.executor_settings
+            steady = getattr(settings, "init_seconds_before_status_checks", None)
+            if isinstance(steady, int) and steady > 0:
+                self.next_seconds_between_status_checks = steady
+
+        return check_active_jobs
+
+    return _wrap("check_active_jobs", wrapper_of, inspect.isasyncgenfunction)
 
 
 def jobs_run_in_their_allocation() -> bool:
     """Makes a SLURM job's Snakemake run its jobs itself instead of through the job-step
     executor (``srun`` and one more Snakemake per job). Returns whether it is (now) so."""
-    executor = _executor()
-    original = getattr(executor, "additional_general_args", None)
-    if original is None:
-        return False
-    if getattr(original, _WRAPPED, False):
-        return True
 
-    def additional_general_args(self):
-        args = original(self)
-        settings = self.workflow.executor_settings
-        if getattr(settings, "array_jobs", None) or not args.startswith(
-            "--executor slurm-jobstep --jobs 1"
-        ):
-            return args  # array jobs, or a plugin whose arguments are not known here
-        return ""  # what follows is the job-step executor's own settings
+    def wrapper_of(original):
+        def additional_general_args(self):
+            args = original(self)
+            settings = self.workflow.executor_settings
+            if getattr(settings, "array_jobs", None) or not args.startswith(
+                "--executor slurm-jobstep --jobs 1"
+            ):
+                return args  # array jobs, or a plugin whose arguments are not known here
+            return ""  # what follows is the job-step executor's own settings
 
-    setattr(additional_general_args, _WRAPPED, True)
-    executor.additional_general_args = additional_general_args
-    return True
+        return additional_general_args
+
+    return _wrap("additional_general_args", wrapper_of)
+
+
+def submission_in_priority_order() -> bool:
+    """Makes the SLURM executor submit the jobs it is handed at once highest Snakemake
+    priority first. Returns whether it is (now) so."""
+
+    def wrapper_of(original):
+        def run_jobs(self, jobs):
+            if getattr(self.workflow.executor_settings, "array_jobs", None):
+                return original(self, jobs)  # one array per rule: the plugin's own order
+            ordered = sorted(jobs, key=lambda job: -job.priority)  # stable: ties keep order
+            for _, batch in groupby(ordered, key=lambda job: job.priority):
+                original(self, list(batch))
+
+        return run_jobs
+
+    return _wrap("run_jobs", wrapper_of)

@@ -218,13 +218,13 @@ def most_at_once(snakemake_log: str, rule: str) -> int:
 
 @pytest.mark.integration
 def test_resources_mem_mb_keeps_the_jobs_running_at_once_within_it(workdir: Path) -> None:
-    """Two feature shards (16000 MB each) on two cores, one decoding thread each
-    (features.threads: 2 would let only one run on two cores, whatever the memory): one
-    at a time under --resources mem_mb=16000, both at once under 32000."""
+    """Two feature shards of a weight-free extractor (4000 MB each, its registry entry) on
+    two cores, one decoding thread each (features.threads' default; 2 would let only one
+    run on two cores, whatever the memory): one at a time under --resources mem_mb=6000,
+    both at once under 8000."""
     shards = [f"results/synthetic/features/colormotion/shard-{k}.h5" for k in (0, 1)]
-    one_thread = ("--set-threads", "features=1")
-    snakemake(workdir, *shards, *CONFIG, *one_thread, "--resources", "mem_mb=16000")
+    snakemake(workdir, *shards, *CONFIG, "--resources", "mem_mb=6000")
     assert most_at_once(last_snakemake_log(workdir), "features") == 1
-    again = ("--forcerun", "features", "--resources", "mem_mb=32000")
-    snakemake(workdir, *shards, *CONFIG, *one_thread, *again)
+    again = ("--forcerun", "features", "--resources", "mem_mb=8000")
+    snakemake(workdir, *shards, *CONFIG, *again)
     assert most_at_once(last_snakemake_log(workdir), "features") == 2

@@ -99,7 +99,8 @@ def test_every_job_hands_its_attempt_scaled_mem_mb_to_hlp(tmp_path: Path) -> Non
     """The plan of the CI config: each job's mem_mb and runtime are its rule's figures
     (training: the registry's), and its command starts with HLP_MEM_MB set to that mem_mb;
     --set-resources changes one rule's, attempt-scaled; --resources caps them."""
-    from highlight_pipeline.memory_guard import rule_limits
+    from highlight_pipeline.features.extractors import is_neural
+    from highlight_pipeline.memory_guard import extractor_limits, rule_limits
     from highlight_pipeline.methods.registry import get_method
 
     workdir = new_workdir(tmp_path / "plan")
@@ -120,6 +121,11 @@ def test_every_job_hands_its_attempt_scaled_mem_mb_to_hlp(tmp_path: Path) -> Non
             # and the scoring that follows in the same job (hlp train --scores)
             score_mb, score_minutes = rule_limits("score")
             wanted = (max(spec.mem_mb, score_mb), spec.runtime_minutes + score_minutes)
+        elif job["rule"] in ("features", "saliency"):
+            # the extractor's own memory where it names one: a weight-free one 4000 MB
+            extractor = re.search(r'"extractor":"(\w+)"', job["shell"])[1]
+            wanted = extractor_limits(job["rule"], extractor)
+            assert wanted[0] == (16000 if is_neural(extractor) else 4000), job
         else:
             wanted = rule_limits(job["rule"])
         assert (int(resources["mem_mb"]), int(resources["runtime"])) == wanted, job
@@ -135,11 +141,12 @@ def test_every_job_hands_its_attempt_scaled_mem_mb_to_hlp(tmp_path: Path) -> Non
     jobs = dry_run_jobs(snakemake(workdir, *args, *changed).stdout)
     features = [job for job in jobs if job["rule"] == "features"]
     assert features and all(j["shell"].startswith("HLP_MEM_MB=300 ") for j in features)
-    assert all(j["shell"].startswith("HLP_MEM_MB=16000 ") for j in jobs if j["rule"] == "saliency")
-    # --resources mem_mb=N: a job that asks for more is given N, and its guard enforces N
+    assert all(j["shell"].startswith("HLP_MEM_MB=4000 ") for j in jobs if j["rule"] == "saliency")
+    # --resources mem_mb=N: a job that asks for more (pseudo: 16000) is given N, and its
+    # guard enforces N
     jobs = dry_run_jobs(snakemake(workdir, *args, "--resources", "mem_mb=8000").stdout)
-    saliency = [job for job in jobs if job["rule"] == "saliency"]
-    assert saliency and all(j["shell"].startswith("HLP_MEM_MB=8000 ") for j in saliency)
+    pseudo = [job for job in jobs if job["rule"] == "pseudo"]
+    assert pseudo and all(j["shell"].startswith("HLP_MEM_MB=8000 ") for j in pseudo)
 
 
 def feature_arrays(path: Path) -> dict[str, bytes]:

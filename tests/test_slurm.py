@@ -21,7 +21,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from highlight_pipeline.memory_guard import DEFAULT_LIMITS, RULE_LIMITS, rule_limits
+from highlight_pipeline.memory_guard import (
+    DEFAULT_LIMITS,
+    RULE_LIMITS,
+    extractor_limits,
+    rule_limits,
+)
 from highlight_pipeline.methods.registry import get_method, method_names
 from tests.workflow_helpers import CI_CONFIG, REPO, new_workdir, planned_jobs, snakemake
 
@@ -133,6 +138,8 @@ def expected(rule: str, wildcards: dict[str, str], attempt: int = 1) -> tuple[in
         spec = get_method(wildcards["method"])
         score_mb, score_minutes = rule_limits("score", attempt)
         return max(spec.mem_mb * attempt, score_mb), spec.runtime_minutes * attempt + score_minutes
+    if rule in ("features", "saliency"):
+        return extractor_limits(rule, wildcards["backbone"], attempt)
     return rule_limits(rule, attempt)
 
 

@@ -20,7 +20,10 @@ schema and the config's slices read it without importing torch or PyAV. It says
   a neural one as ``factory(feature_slice, weights_dir=..., weights=..., device=...,
   amp=..., batch_size=..., cuda=...)``. What it returns has ``name``, ``modality``,
   ``dim``, ``extract(path, row) -> WindowFeatures`` and ``describe() -> dict`` (with
-  ``weights``).
+  ``weights``);
+* ``mem_mb``: the memory its features or saliency job asks for at the first attempt, when
+  it needs less than the rule's figure (memory_guard.RULE_LIMITS, which a published
+  network needs); the weight-free ones ask for 4000 MB (``docs/slurm.md``).
 
 The feature slice of an extractor is ``{"extractor": name, "version": ..., **settings,
 "options": ...}`` (:meth:`ExtractorSpec.feature_slice`), what its shards are keyed by.
@@ -47,6 +50,11 @@ from highlight_pipeline.features.backbones.registry import BACKBONES
 ENTRY_POINT_GROUP = "highlight_pipeline.extractors"
 MODALITIES = ("visual", "audio", "saliency")
 
+#: The memory of a weight-free extractor's job (first attempt): a 20-minute video took 0.30 to
+#: 0.37 GB (colormotion, logmel, spectral; 0.35 GB for 2 minutes of 1080p), growing by
+#: at most 12 MB per minute of the longest video in the shard: about 5 hours fit (docs/slurm.md).
+WEIGHT_FREE_MB = 4000
+
 #: The window grid of the extractors that put windows every ``stride_seconds`` seconds.
 WINDOWS = {"window_seconds": "features.window_seconds", "stride_seconds": "features.stride_seconds"}
 
@@ -62,6 +70,9 @@ class ExtractorSpec:
     settings: Mapping[str, str] = field(default_factory=dict)  # slice key -> config path
     options: bool = False  # takes features.backbones.NAME (visual input overrides)
     title: str = ""
+    # first attempt's memory (MB) of its features or saliency job; None: the rule's
+    # (memory_guard.RULE_LIMITS, sized for the published networks)
+    mem_mb: int | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_]+", self.name):
@@ -156,6 +167,7 @@ BUILTIN: tuple[ExtractorSpec, ...] = (
             **WINDOWS,
         },
         title="moving-pixel and whole-frame colour histograms and grid motion",
+        mem_mb=WEIGHT_FREE_MB,
     ),
     ExtractorSpec(
         name="logmel",
@@ -163,6 +175,7 @@ BUILTIN: tuple[ExtractorSpec, ...] = (
         modality="audio",
         settings={"audio_rate": "decode.audio_rate", **WINDOWS},
         title="centred log-mel band shape and spread",
+        mem_mb=WEIGHT_FREE_MB,
     ),
     ExtractorSpec(
         name="spectral",
@@ -170,6 +183,7 @@ BUILTIN: tuple[ExtractorSpec, ...] = (
         modality="saliency",
         settings={"*": "saliency"},
         title="spectral residual saliency (Hou & Zhang 2007)",
+        mem_mb=WEIGHT_FREE_MB,
     ),
     ExtractorSpec(
         name="pqft",
@@ -177,6 +191,7 @@ BUILTIN: tuple[ExtractorSpec, ...] = (
         modality="saliency",
         settings={"*": "saliency"},
         title="PQFT saliency: intensity, colour opponents, motion (Guo, Ma & Zhang 2008)",
+        mem_mb=WEIGHT_FREE_MB,
     ),
     # published networks (features/neural.py, features/saliency.py; backbones/registry.py)
     ExtractorSpec(

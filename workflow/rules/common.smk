@@ -17,7 +17,7 @@ from highlight_pipeline.datasets.folder import listing_signature
 from highlight_pipeline.datasets.qvhighlights import release_file
 from highlight_pipeline.datasets.registry import dataset_root
 from highlight_pipeline.failures import report_failures
-from highlight_pipeline.memory_guard import rule_limits
+from highlight_pipeline.memory_guard import extractor_limits, rule_limits
 from highlight_pipeline.numerics import THREAD_VARIABLES
 from highlight_pipeline.errors import ConfigError
 from highlight_pipeline.features import extractors as hlextractors
@@ -27,10 +27,12 @@ from highlight_pipeline import slurm_executor
 
 min_version("9.0")
 
-# On SLURM: a finished job is seen within the status-check interval, and a SLURM job runs
-# its jobs itself, with one Snakemake start-up (highlight_pipeline/slurm_executor.py).
+# On SLURM: a finished job is seen within the status-check interval, a SLURM job runs its
+# jobs itself, with one Snakemake start-up, and jobs are submitted highest priority first
+# (highlight_pipeline/slurm_executor.py).
 slurm_executor.steady_status_checks()
 slurm_executor.jobs_run_in_their_allocation()
+slurm_executor.submission_in_priority_order()
 
 try:
     CFG = hlconfig.validate_config(config)
@@ -275,12 +277,14 @@ def job_resources(rule_name, limits=None, **extra):
 
 
 def extractor_resources(rule_name):
-    """A features or saliency job's memory and runtime (job_resources), one GPU for a
-    published network unless `device: cpu`, and how the network runs (hlp_runtime: device,
-    amp, batch size, CUDA settings; not a rerun trigger: params are, and they hold what of
-    it changes the numbers, config.precision_slice)."""
+    """A features or saliency job's memory and runtime (job_resources; the memory is the
+    extractor's own where its registry entry names one, memory_guard.extractor_limits), one
+    GPU for a published network unless `device: cpu`, and how the network runs (hlp_runtime:
+    device, amp, batch size, CUDA settings; not a rerun trigger: params are, and they hold
+    what of it changes the numbers, config.precision_slice)."""
     return job_resources(
         rule_name,
+        lambda w, attempt: extractor_limits(rule_name, w.backbone, attempt),
         gpu=lambda w: int(
             hlextractors.is_neural(w.backbone) and CFG["device"] != "cpu"
         ),
@@ -317,6 +321,10 @@ def train_priority(wildcards):
 
 # above every training's (train_priority): pseudo-labels gate the trainings that read them
 PSEUDO_PRIORITY = 10_000
+# feature extraction gates pseudo-labels and trainings alike: first of all, so that on
+# SLURM (which starts equal-priority jobs in the order they were submitted) a run that
+# needs no features does not take the CPUs the extraction waits for
+EXTRACTION_PRIORITY = PSEUDO_PRIORITY
 
 
 def train_limits(wildcards, attempt):

@@ -12,6 +12,7 @@ rule features:
         PLAN.pattern("features"),
     log:
         PLAN.pattern("log_features"),
+    priority: EXTRACTION_PRIORITY
     conda:
         "../../envs/pipeline.yaml"
     threads: DECODE_THREADS
@@ -51,6 +52,7 @@ rule frames:
         PLAN.pattern("frames"),
     log:
         PLAN.pattern("log_frames"),
+    priority: EXTRACTION_PRIORITY
     conda:
         "../../envs/pipeline.yaml"
     threads: DECODE_THREADS

@@ -905,7 +905,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"hlp {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    return memory_guard.EXIT_OUT_OF_MEMORY if memory_guard.tripped() else 0
+    if memory_guard.tripped():
+        return memory_guard.EXIT_OUT_OF_MEMORY
+    if peak := memory_guard.peak_line(args.command):
+        print(peak, file=sys.stderr)  # the job's log: what its mem_mb could be
+    return 0
 
 
 def entry() -> None:

@@ -172,6 +172,26 @@ class _Guard:
         os._exit(EXIT_OUT_OF_MEMORY)  # still running: stuck in native code
 
 
+def peak_mb() -> float:
+    """The most resident memory this process, or any one child it waited for, has used
+    (the kernel's high-water marks, ``getrusage``), in MB."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, child) * 1024 / MB  # ru_maxrss is in KiB on Linux
+
+
+def peak_line(command: str) -> str | None:
+    """A job's last log line, ``hlp COMMAND: peak memory N MB of the job's mem_mb M``, when
+    it runs as a pipeline job (``$HLP_MEM_MB`` set, also under SLURM); None otherwise. It
+    tells what to give a rule with ``--set-resources RULE:mem_mb=...``."""
+    text = os.environ.get("HLP_MEM_MB", "").strip()
+    if not text:
+        return None
+    return f"hlp {command}: peak memory {peak_mb():.0f} MB of the job's mem_mb {text}"
+
+
 def start(command: str) -> None:
     """Bound this process by ``$HLP_MEM_MB`` (no-op without it, under SLURM, or when
     started already). Raises :class:`OutOfMemory` when the process is over it already."""

@@ -228,3 +228,37 @@ def test_resources_mem_mb_keeps_the_jobs_running_at_once_within_it(workdir: Path
     again = ("--forcerun", "features", "--resources", "mem_mb=8000")
     snakemake(workdir, *shards, *CONFIG, *again)
     assert most_at_once(last_snakemake_log(workdir), "features") == 2
+
+
+def test_a_finished_job_logs_its_peak_memory_beside_its_mem_mb() -> None:
+    """The last line of a job's log says how much memory it used at most, so that a user
+    can size a rule's mem_mb; under SLURM too. Outside a pipeline job, no line."""
+    line = re.compile(r"hlp methods: peak memory (\d+) MB of the job's mem_mb 2000$")
+    for env in (
+        outside_slurm({"HLP_MEM_MB": "2000"}),
+        venv_env({"HLP_MEM_MB": "2000", "SLURM_JOB_ID": "42"}),
+    ):
+        result = subprocess.run(["hlp", "methods"], capture_output=True, text=True, env=env)
+        assert result.returncode == 0 and "avph" in result.stdout
+        found = line.search(result.stderr.strip().splitlines()[-1])
+        assert found and 20 < int(found[1]) < 2000, result.stderr
+    plain = outside_slurm({})
+    plain.pop("HLP_MEM_MB", None)
+    result = subprocess.run(["hlp", "methods"], capture_output=True, text=True, env=plain)
+    assert result.returncode == 0 and "peak memory" not in result.stderr
+
+
+def test_the_peak_is_the_high_water_mark_not_the_memory_at_the_end() -> None:
+    """600 MB touched and freed again: the peak still counts them."""
+    script = (
+        "import numpy as np\n"
+        "from highlight_pipeline.memory_guard import peak_mb\n"
+        "before = peak_mb()\n"
+        "block = np.ones(600 * 2**20, dtype=np.uint8); del block\n"
+        "print(before, peak_mb())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=outside_slurm({})
+    )
+    before, after = (float(x) for x in result.stdout.split())
+    assert before < 300 and after > before + 550, result.stdout

@@ -890,7 +890,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Before numpy, torch or numba load: the same numbers on every x86_64 machine with AVX2.
-    pin_numerics(getattr(args, "threads", None))
+    try:
+        pin_numerics(getattr(args, "threads", None))
+    except ValueError as exc:  # HLP_NUMERICS or HLP_SIMULATE_CPU names nothing known
+        print(f"hlp {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

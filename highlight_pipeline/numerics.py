@@ -6,9 +6,14 @@ variable below is read once, when its library is loaded or first used; setting i
 does nothing in that process (:func:`pin_numerics` warns when it is too late).
 ``highlight_pipeline`` imports nothing heavy at package level, so
 ``from highlight_pipeline.numerics import pin_numerics`` is safe as the first import.
-Values are set with ``os.environ.setdefault``: a value that is already in the environment
-(yours, or the ``OMP_NUM_THREADS`` etc. that Snakemake sets to a job's ``threads``) wins,
-except under ``HLP_SIMULATE_CPU`` (below), which sets the whole simulated machine.
+A thread count that is already in the environment (yours, or the ``OMP_NUM_THREADS`` etc.
+that Snakemake sets to a job's ``threads``) wins. A kernel pin replaces an inherited value
+(recorded as ``replaced`` by :func:`describe_numerics`): a machine-wide setting otherwise
+changes the results silently. The development machine exports ``OPENBLAS_CORETYPE=Haswell``
+to every process; while the pins yielded to it, the default pipeline there computed other
+log-mel features, pseudo-labels and scores than on a machine without it (same tables to
+the printed digit on the CI workflow, other bytes). To choose kernels yourself, set
+``HLP_NUMERICS=native`` and your variables.
 
 Why: these libraries choose SIMD kernels (AVX-512, AVX2, SSE) by the CPU they find, and
 different kernels add in a different order. The float results then differ in the last bits,
@@ -211,10 +216,15 @@ __all__ = [
     "REQUIRED_CPU_FLAGS",
     "SIMULATED_CPUS",
     "THREAD_VARIABLES",
+    "NUMERICS_LEVELS",
+    "REQUIRED_V3_CPU_FLAGS",
     "X86_PINS",
+    "X86_V3_PINS",
     "SimulatedCpu",
     "describe_numerics",
     "ffmpeg_pinned",
+    "kernel_pins",
+    "numerics_level",
     "pin_ffmpeg",
     "pin_numerics",
     "simulable_cpus",
@@ -239,6 +249,28 @@ X86_PINS: dict[str, str] = {
     "NUMBA_CPU_NAME": "x86-64-v2",
     "NUMBA_CPU_FEATURES": "",
 }
+
+#: The CPU features of ``HLP_NUMERICS=x86-64-v3`` (AVX2, FMA3 and the rest of x86-64-v3):
+#: Intel since Haswell (2013), AMD since Excavator (2015).
+REQUIRED_V3_CPU_FLAGS = frozenset({"avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe"})
+
+#: ``HLP_NUMERICS=x86-64-v3``: the same libraries pinned at the AVX2 level instead, for a
+#: user who wants the published networks' convolutions (oneDNN) about 1.5x faster and the
+#: same results on every x86-64-v3 machine (an AVX-512 Xeon, a Zen, an AVX2 desktop), not
+#: on an SSE4.2 one. MKL stays COMPATIBLE: no other branch is the same on Intel and AMD.
+X86_V3_PINS: dict[str, str] = {
+    **X86_PINS,
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "OPENBLAS_CORETYPE": "Haswell",
+    "NPY_ENABLE_CPU_FEATURES": "X86_V3",
+    "NUMBA_CPU_NAME": "x86-64-v3",
+}
+
+#: The values of ``HLP_NUMERICS``: ``pinned`` (the default: the x86-64-v2 pins),
+#: ``x86-64-v3`` (:data:`X86_V3_PINS`, on an x86-64-v3 CPU; the x86-64-v2 pins on another)
+#: and ``native`` (only the thread counts).
+NUMERICS_LEVELS = ("pinned", "x86-64-v3", "native")
 
 #: Variables that fix the number of OpenMP / BLAS threads (every platform).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -449,8 +481,29 @@ def x86_64_pinnable() -> bool:
     return REQUIRED_CPU_FLAGS <= _cpu_flags()
 
 
+def numerics_level() -> str:
+    """``HLP_NUMERICS`` (default ``pinned``), one of :data:`NUMERICS_LEVELS`; ValueError
+    for another value."""
+    level = os.environ.get("HLP_NUMERICS", "").strip() or "pinned"
+    if level not in NUMERICS_LEVELS:
+        raise ValueError(f"HLP_NUMERICS={level!r} is not one of {', '.join(NUMERICS_LEVELS)}")
+    return level
+
+
 def _native_mode() -> bool:
-    return os.environ.get("HLP_NUMERICS", "pinned") == "native"
+    return numerics_level() == "native"
+
+
+def kernel_pins() -> dict[str, str]:
+    """The kernel pins this process gets: :data:`X86_V3_PINS` under ``HLP_NUMERICS=x86-64-v3``
+    on an x86-64-v3 CPU (a simulated one included), :data:`X86_PINS` on another x86-64-v2
+    CPU, none with ``HLP_NUMERICS=native`` or where :func:`x86_64_pinnable` does not hold."""
+    level = numerics_level()
+    if level == "native" or not x86_64_pinnable():
+        return {}
+    if level == "x86-64-v3" and REQUIRED_V3_CPU_FLAGS <= _cpu_flags():
+        return dict(X86_V3_PINS)
+    return dict(X86_PINS)
 
 
 def pin_numerics(threads: int | None = None) -> dict[str, str]:
@@ -458,9 +511,13 @@ def pin_numerics(threads: int | None = None) -> dict[str, str]:
 
     ``HLP_NUMERICS=native`` in the environment leaves the kernels to the libraries and
     pins only the thread counts; results are then reproducible on the same machine only.
+    ``HLP_NUMERICS=x86-64-v3`` pins at the AVX2 level (:data:`X86_V3_PINS`) where the CPU
+    has it: results the same on every such CPU. Another value is a ValueError.
     ``HLP_SIMULATE_CPU`` (one of :data:`SIMULATED_CPUS`) first caps every library at
-    what that machine would pick by itself, then the pins apply as they would there; the
-    caps and pins then replace values already in the environment (not the thread counts).
+    what that machine would pick by itself, then the pins apply as they would there.
+
+    A thread count already in the environment is kept; a kernel pin (or a simulated
+    machine's cap) replaces an inherited value, which :func:`describe_numerics` records.
 
     ``threads`` (None means 1, what the pipeline's jobs use) is the number of OpenMP/BLAS
     threads. The x86_64 kernel pins are set only where :func:`x86_64_pinnable` holds;
@@ -476,8 +533,7 @@ def pin_numerics(threads: int | None = None) -> dict[str, str]:
     cpu = simulated_cpu()
     if cpu is not None:
         wanted.update(cpu.caps)
-    if x86_64_pinnable() and not _native_mode():
-        wanted.update(X86_PINS)
+    wanted.update(kernel_pins())
     loaded = [name for name in _READERS if name in sys.modules]
     if loaded:
         import warnings
@@ -490,12 +546,19 @@ def pin_numerics(threads: int | None = None) -> dict[str, str]:
         )
     set_now: dict[str, str] = {}
     for name, value in wanted.items():
-        # a simulated machine is the whole machine: its caps and pins replace what was set
-        simulating = cpu is not None and name not in THREAD_VARIABLES
-        if name not in os.environ or (simulating and os.environ[name] != value):
+        # a thread count already set is kept; a kernel pin or a simulated machine's cap
+        # replaces what the process inherited
+        inherited = os.environ.get(name)
+        if inherited is None or (name not in THREAD_VARIABLES and inherited != value):
+            if inherited is not None:
+                _REPLACED.setdefault(name, inherited)
             os.environ[name] = value
             set_now[name] = value
     return set_now
+
+
+#: Inherited values that :func:`pin_numerics` replaced in this process (name -> value).
+_REPLACED: dict[str, str] = {}
 
 
 _FFMPEG_LOCK = threading.Lock()
@@ -610,11 +673,22 @@ def pin_ffmpeg() -> bool:
     return wanted == FFMPEG_CPU_FLAGS and ffmpeg_pinned()
 
 
+def _pin_level() -> str | None:
+    """Which kernel pins this process's environment holds: ``x86-64-v2``, ``x86-64-v3``,
+    or None (``native``, another architecture, or pins changed by hand)."""
+    for level, pins in (("x86-64-v2", X86_PINS), ("x86-64-v3", X86_V3_PINS)):
+        if all(os.environ.get(name) == value for name, value in pins.items()):
+            return level
+    return None
+
+
 def describe_numerics() -> dict:
     """The effective numeric settings of this process, for the provenance of a result.
 
     ``HLP_NUMERICS`` and the variables of :data:`PIN_VARIABLES` as they are in the
-    environment (None when unset), the machine, whether the pins apply to it, the simulated machine
+    environment (None when unset), the kernel pins they amount to (``kernel_pins``:
+    ``x86-64-v2``, ``x86-64-v3`` or None), the inherited values the pins replaced
+    (``replaced``), the machine, whether the pins apply to it, the simulated machine
     (``HLP_SIMULATE_CPU``; None on real hardware), what the already-imported libraries
     actually chose (torch's kernel level and threads, numpy's dispatch level, the BLAS
     and OpenMP thread pools, numba's target) and FFmpeg's decoding setting: the CPU flags
@@ -630,6 +704,8 @@ def describe_numerics() -> dict:
         "x86_64_pinnable": x86_64_pinnable(),
         "simulated_cpu": cpu.name if cpu is not None else None,
         "environment": {name: os.environ.get(name) for name in names},
+        "kernel_pins": _pin_level(),
+        "replaced": dict(_REPLACED),
         "ffmpeg": {
             "decoding_cpu_flags": _ffmpeg_decoding_flags(),
             "cpu_flags": _libavutil.av_get_cpu_flags() if _libavutil is not None else None,

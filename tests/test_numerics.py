@@ -19,6 +19,7 @@ from highlight_pipeline.numerics import (
     SIMULATED_CPUS,
     THREAD_VARIABLES,
     X86_PINS,
+    X86_V3_PINS,
     describe_numerics,
     pin_numerics,
     simulable_cpus,
@@ -59,15 +60,62 @@ def test_pin_sets_x86_pins_and_threads_on_x86_64_v2(clean_env):
     }
 
 
-def test_pin_keeps_the_users_values(clean_env):
+def test_pin_keeps_thread_counts_and_replaces_inherited_kernel_values(clean_env):
+    """A thread count already set (Snakemake's, the user's) stays; an inherited kernel
+    setting (this development machine exports OPENBLAS_CORETYPE=Haswell to every process)
+    is replaced by the pin and recorded, else results would follow the machine's setting."""
     clean_env.setattr(numerics, "x86_64_pinnable", lambda: True)
-    clean_env.setenv("MKL_CBWR", "AVX2")
+    clean_env.setattr(numerics, "_REPLACED", {})
+    clean_env.setenv("OPENBLAS_CORETYPE", "Haswell")
+    clean_env.setenv("MKL_CBWR", "COMPATIBLE")  # already the pin's: nothing to replace
     clean_env.setenv("OMP_NUM_THREADS", "3")
     set_now = _pin()
-    assert os.environ["MKL_CBWR"] == "AVX2" and os.environ["OMP_NUM_THREADS"] == "3"
-    assert "MKL_CBWR" not in set_now and "OMP_NUM_THREADS" not in set_now
-    assert set_now["MKL_NUM_THREADS"] == "1"
+    assert os.environ["OPENBLAS_CORETYPE"] == X86_PINS["OPENBLAS_CORETYPE"] == "Nehalem"
+    assert os.environ["OMP_NUM_THREADS"] == "3" and "OMP_NUM_THREADS" not in set_now
+    assert "MKL_CBWR" not in set_now and set_now["MKL_NUM_THREADS"] == "1"
+    info = describe_numerics()
+    assert info["replaced"] == {"OPENBLAS_CORETYPE": "Haswell"}
+    assert info["kernel_pins"] == "x86-64-v2"
     assert _pin() == {}  # a second call has nothing left to set
+    # HLP_NUMERICS=native: the user's kernel settings are theirs
+    for name in PIN_VARIABLES:
+        clean_env.delenv(name, raising=False)
+    clean_env.setenv("HLP_NUMERICS", "native")
+    clean_env.setenv("OPENBLAS_CORETYPE", "Haswell")
+    assert set(_pin()) == set(THREAD_VARIABLES)
+    assert os.environ["OPENBLAS_CORETYPE"] == "Haswell"
+    assert describe_numerics()["kernel_pins"] is None
+
+
+def test_x86_64_v3_level_on_an_avx2_cpu_and_the_portable_pins_without(clean_env):
+    clean_env.setattr(numerics.platform, "machine", lambda: "x86_64")
+    clean_env.setenv("HLP_NUMERICS", "x86-64-v3")
+    clean_env.setattr(numerics, "_host_cpu_flags", lambda: SIMULATED_CPUS["avx2-amd"].flags)
+    set_now = _pin()
+    assert {k: set_now[k] for k in X86_V3_PINS} == X86_V3_PINS
+    assert X86_V3_PINS["MKL_CBWR"] == "COMPATIBLE"  # no other MKL branch is vendor-neutral
+    assert X86_V3_PINS["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert describe_numerics()["kernel_pins"] == "x86-64-v3"
+    # an SSE4.2 machine cannot run them: it gets the portable pins
+    for name in PIN_VARIABLES:
+        clean_env.delenv(name, raising=False)
+    clean_env.setattr(numerics, "_host_cpu_flags", lambda: SIMULATED_CPUS["sse4"].flags)
+    set_now = _pin()
+    assert {k: set_now[k] for k in X86_PINS} == X86_PINS
+    clean_env.setenv("HLP_NUMERICS", "avx2")
+    with pytest.raises(ValueError, match="pinned, x86-64-v3, native"):
+        _pin()
+
+
+def test_hlp_refuses_an_unknown_numerics_level_in_one_line() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ALL_VARIABLES}
+    env["HLP_NUMERICS"] = "fast"
+    hlp = str(Path(sys.executable).parent / "hlp")
+    done = subprocess.run([hlp, "methods"], capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == (
+        "hlp methods: error: HLP_NUMERICS='fast' is not one of pinned, x86-64-v3, native"
+    )
 
 
 def test_pin_threads_argument(clean_env):

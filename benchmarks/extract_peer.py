@@ -20,7 +20,8 @@ peak, which Linux carries across fork and exec). The runs alternate, ``--repeats
   Pillow, omegaconf, scipy; ``--peer-python`` names an interpreter that has them.
 
 Every process gets ``--threads`` OpenMP/MKL/OpenBLAS threads. Ours runs with the kernel pins
-of ``highlight_pipeline.numerics`` (what ``hlp`` sets itself: its users' default); the peer
+of ``highlight_pipeline.numerics`` (what ``hlp`` sets itself: its users' default;
+``--ours-numerics x86-64-v3`` or ``native`` for the other levels of ``HLP_NUMERICS``); the peer
 runs in its own default settings, without them (``--pin-peer`` gives it our pins too).
 Printed: wall seconds, video-seconds per second, peak RSS, windows made, and per window
 size the median ratios (ours against each other run). ``--model`` adds the network alone on
@@ -49,7 +50,12 @@ import numpy as np
 import pandas as pd
 
 from highlight_pipeline.manifest import MANIFEST_COLUMNS
-from highlight_pipeline.numerics import THREAD_VARIABLES, X86_PINS, x86_64_pinnable
+from highlight_pipeline.numerics import (
+    NUMERICS_LEVELS,
+    THREAD_VARIABLES,
+    X86_PINS,
+    x86_64_pinnable,
+)
 from highlight_pipeline.video.probe import probe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -257,8 +263,15 @@ def main() -> None:
         action="store_true",
         help="give the peer our kernel pins too (default: each side in its own settings)",
     )
+    parser.add_argument(
+        "--ours-numerics",
+        choices=NUMERICS_LEVELS,
+        default="pinned",
+        help="HLP_NUMERICS of our runs (default: pinned, what hlp does unless told)",
+    )
     args = parser.parse_args()
-    env = environment(args.threads, pinned=True)
+    env = environment(args.threads, pinned=args.ours_numerics == "pinned")
+    env["HLP_NUMERICS"] = args.ours_numerics
     peer_env = environment(args.threads, pinned=args.pin_peer)
     names = ["ours"] + ([] if args.no_plain else ["plain"]) + (["theirs"] if args.peer else [])
     with tempfile.TemporaryDirectory() as tmp_name:

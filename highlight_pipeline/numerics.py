@@ -160,7 +160,9 @@ embedded dataset's 18 videos, FFmpeg's flags forced before anything decoded:
   sound for all 18 videos; taking FMA3 away changed it. (The Intel Xeon measured the same
   for AAC: its AVX-512 and AVX2 flags decoded alike.) So FFmpeg's SIMD does not explain the
   avph difference between that Xeon (0.704) and this EPYC (0.589), and the pin did not
-  bring this machine to 0.704; what does is not known.
+  bring this machine to 0.704. What did: this EPYC exports ``OPENBLAS_CORETYPE=Haswell``
+  to every process, which the pins used to leave in place; replacing it (above) gives
+  0.704 ± 0.032 here.
 * Video: H.264 and MPEG-4 part 2 frames, and the RGB frames after libswscale's scaling,
   were identical under native, SSE2 and C flags (so were the colormotion features), so
   the pin only costs there. CPU seconds, medians of 3 on the shared machine: decoding the

@@ -208,11 +208,13 @@ torch.manual_seed(0)
 rng = np.random.default_rng(0)
 x = torch.from_numpy(rng.standard_normal((12, 30, 20)).astype(np.float32))
 y = torch.from_numpy((rng.random((12, 30)) < 0.5).astype(np.float32))
+clips = torch.from_numpy(rng.standard_normal((4, 2, 6, 8, 8)).astype(np.float32))
+conv = nn.Conv3d(2, 4, 3, padding=1)  # oneDNN's convolutions, as pld and the backbones
 proj = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Dropout(0.1))
 attention = nn.MultiheadAttention(32, 4, dropout=0.1, batch_first=True)
 norm = nn.LayerNorm(32)
 head = nn.Sequential(nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))
-modules = nn.ModuleList([proj, attention, norm, head])
+modules = nn.ModuleList([proj, attention, norm, head, conv])
 
 def forward(v):
     h = proj(v)
@@ -224,7 +226,7 @@ for epoch in range(12):
     modules.train()
     for start in range(0, 12, 4):
         loss = nn.functional.binary_cross_entropy_with_logits(
-            forward(x[start:start + 4]), y[start:start + 4])
+            forward(x[start:start + 4]), y[start:start + 4]) + 0.1 * conv(clips).pow(2).mean()
         modules.zero_grad()
         loss.backward()
         with torch.no_grad():
@@ -244,18 +246,19 @@ print(json.dumps({"digest": digest, "final_loss": losses[-1], "numerics": info})
 """
 
 
-def _child_env(pin: bool, cpu: str) -> dict[str, str]:
+def _child_env(pin: bool | str, cpu: str) -> dict[str, str]:
+    """The child's environment: pinned (True), native (False) or an HLP_NUMERICS level."""
     env = {k: v for k, v in os.environ.items() if k not in ALL_VARIABLES}
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
         HLP_SIMULATE_CPU=cpu,
-        HLP_NUMERICS="pinned" if pin else "native",
+        HLP_NUMERICS=pin if isinstance(pin, str) else "pinned" if pin else "native",
         HLP_TEST_PIN="1",
     )
     return env
 
 
-def _train(pin: bool, cpu: str) -> dict:
+def _train(pin: bool | str, cpu: str) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", CHILD],
         env=_child_env(pin, cpu),
@@ -292,6 +295,27 @@ def test_pinned_training_is_bitwise_equal_across_simulated_cpus(simulated_traini
     assert info["torch"]["cpu_capability"] == "DEFAULT"
     assert info["torch"]["num_threads"] == 1
     assert info["numpy"]["dispatch"] == []  # the X86_V2 baseline only
+
+
+@pytest.fixture(scope="module")
+def v3_trainings() -> dict[str, dict]:
+    """The small training under HLP_NUMERICS=x86-64-v3 on each simulated CPU."""
+    return {cpu: _train("x86-64-v3", cpu) for cpu in SIMULATED_CPUS}
+
+
+@needs_avx512
+def test_x86_64_v3_level_is_bitwise_equal_on_the_avx2_machines(v3_trainings, simulated_trainings):
+    """HLP_NUMERICS=x86-64-v3: one result on the AVX-512 Xeon, the Zen and the AVX2 desktop
+    (convolution included), other bits than the portable pins; the SSE4.2 machine, which
+    cannot run it, gets the portable pins and their result."""
+    v3 = {cpu: r["digest"] for cpu, r in v3_trainings.items()}
+    assert len({v3[cpu] for cpu in ("avx512-intel", "avx2-amd", "avx2")}) == 1, v3
+    portable = simulated_trainings[True, "sse4"]["digest"]
+    assert v3["sse4"] == portable and v3["avx2"] != portable
+    info = v3_trainings["avx512-intel"]["numerics"]
+    assert info["kernel_pins"] == "x86-64-v3" and info["torch"]["cpu_capability"] == "AVX2"
+    assert info["environment"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert v3_trainings["sse4"]["numerics"]["kernel_pins"] == "x86-64-v2"
 
 
 OPENBLAS_NAMES = {"Zen": "Haswell"}  # OpenBLAS runs its Haswell kernels on Zen

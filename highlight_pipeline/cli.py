@@ -889,7 +889,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # Before numpy, torch or numba load: the same numbers on every x86_64 machine with AVX2.
+    # Before numpy, torch or numba load: the same numbers on every x86-64-v2 machine.
     try:
         pin_numerics(getattr(args, "threads", None))
     except ValueError as exc:  # HLP_NUMERICS or HLP_SIMULATE_CPU names nothing known

@@ -215,11 +215,11 @@ from pathlib import Path
 __all__ = [
     "FFMPEG_CPU_FLAGS",
     "PIN_VARIABLES",
+    "NUMERICS_LEVELS",
     "REQUIRED_CPU_FLAGS",
+    "REQUIRED_V3_CPU_FLAGS",
     "SIMULATED_CPUS",
     "THREAD_VARIABLES",
-    "NUMERICS_LEVELS",
-    "REQUIRED_V3_CPU_FLAGS",
     "X86_PINS",
     "X86_V3_PINS",
     "SimulatedCpu",

@@ -214,8 +214,8 @@ from pathlib import Path
 
 __all__ = [
     "FFMPEG_CPU_FLAGS",
-    "PIN_VARIABLES",
     "NUMERICS_LEVELS",
+    "PIN_VARIABLES",
     "REQUIRED_CPU_FLAGS",
     "REQUIRED_V3_CPU_FLAGS",
     "SIMULATED_CPUS",

@@ -356,3 +356,41 @@ def test_native_numerics_pin_only_the_threads(monkeypatch):
     set_now = numerics.pin_numerics(2)
     assert set(set_now) == set(numerics.THREAD_VARIABLES)
     assert all(v == "2" for v in set_now.values())
+
+
+BLAS_CHILD = """
+from highlight_pipeline.numerics import pin_numerics
+pin_numerics(1)
+import hashlib, numpy as np
+rng = np.random.default_rng(0)
+a = rng.standard_normal((400, 201)).astype(np.float32)  # as the log-mel's power @ filters
+b = rng.random((201, 40)).astype(np.float32)
+product = (a @ b).tobytes() + (a.astype(np.float64) @ b.astype(np.float64)).tobytes()
+print(hashlib.sha256(product).hexdigest())
+"""
+
+
+def _blas_digest(inherited: str, level: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ALL_VARIABLES}
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+        OPENBLAS_CORETYPE=inherited,
+        HLP_NUMERICS=level,
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", BLAS_CHILD], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+@needs_avx512
+def test_an_inherited_openblas_core_does_not_change_the_pinned_results():
+    """This development machine exports OPENBLAS_CORETYPE=Haswell to every process; another
+    machine may export nothing or another core. Natively those cores give other float32
+    and float64 products (the log-mel features, the recurrence); pinned, the pin replaces
+    the inherited core and the products are the same."""
+    native = {core: _blas_digest(core, "native") for core in ("Haswell", "SkylakeX")}
+    assert native["Haswell"] != native["SkylakeX"]  # the inherited core matters
+    pinned = {core: _blas_digest(core, "pinned") for core in ("Haswell", "SkylakeX")}
+    assert pinned["Haswell"] == pinned["SkylakeX"]

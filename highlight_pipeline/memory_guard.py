@@ -172,14 +172,28 @@ class _Guard:
         os._exit(EXIT_OUT_OF_MEMORY)  # still running: stuck in native code
 
 
-def peak_mb() -> float:
-    """The most resident memory this process, or any one child it waited for, has used
-    (the kernel's high-water marks, ``getrusage``), in MB."""
+def _own_peak_kib() -> int:
+    """This process's high-water mark of resident memory (``VmHWM``, KiB). Not
+    ``ru_maxrss``: Linux carries that across fork and exec, so a process started from a
+    large one (pytest, a notebook) would report its parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
     import resource
 
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, child) * 1024 / MB  # ru_maxrss is in KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def peak_mb() -> float:
+    """The most resident memory this process (``VmHWM``), or any one child it waited for
+    (``getrusage``), has used, in MB."""
+    import resource
+
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+    return max(_own_peak_kib(), child) * 1024 / MB
 
 
 def peak_line(command: str) -> str | None:

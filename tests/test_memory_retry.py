@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -241,7 +242,7 @@ def test_a_finished_job_logs_its_peak_memory_beside_its_mem_mb() -> None:
         result = subprocess.run(["hlp", "methods"], capture_output=True, text=True, env=env)
         assert result.returncode == 0 and "avph" in result.stdout
         found = line.search(result.stderr.strip().splitlines()[-1])
-        assert found and 20 < int(found[1]) < 2000, result.stderr
+        assert found and 5 < int(found[1]) < 2000, result.stderr
     plain = outside_slurm({})
     plain.pop("HLP_MEM_MB", None)
     result = subprocess.run(["hlp", "methods"], capture_output=True, text=True, env=plain)
@@ -249,7 +250,9 @@ def test_a_finished_job_logs_its_peak_memory_beside_its_mem_mb() -> None:
 
 
 def test_the_peak_is_the_high_water_mark_not_the_memory_at_the_end() -> None:
-    """600 MB touched and freed again: the peak still counts them."""
+    """600 MB touched and freed again: the peak still counts them; and it is the job's own,
+    not that of the process that started it (this test's, which may be large)."""
+    ballast = np.ones(700 * 2**20, dtype=np.uint8)  # the parent's peak: over 700 MB
     script = (
         "import numpy as np\n"
         "from highlight_pipeline.memory_guard import peak_mb\n"
@@ -260,5 +263,6 @@ def test_the_peak_is_the_high_water_mark_not_the_memory_at_the_end() -> None:
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=outside_slurm({})
     )
+    del ballast
     before, after = (float(x) for x in result.stdout.split())
     assert before < 300 and after > before + 550, result.stdout

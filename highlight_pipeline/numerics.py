@@ -508,6 +508,10 @@ def kernel_pins() -> dict[str, str]:
     return dict(X86_PINS)
 
 
+#: Inherited values that :func:`pin_numerics` replaced in this process (name -> value).
+_REPLACED: dict[str, str] = {}
+
+
 def pin_numerics(threads: int | None = None) -> dict[str, str]:
     """Set the variables of the module docstring that are not set yet; return those it set.
 
@@ -557,10 +561,6 @@ def pin_numerics(threads: int | None = None) -> dict[str, str]:
             os.environ[name] = value
             set_now[name] = value
     return set_now
-
-
-#: Inherited values that :func:`pin_numerics` replaced in this process (name -> value).
-_REPLACED: dict[str, str] = {}
 
 
 _FFMPEG_LOCK = threading.Lock()

@@ -371,12 +371,7 @@ print(hashlib.sha256(product).hexdigest())
 
 
 def _blas_digest(inherited: str, level: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ALL_VARIABLES}
-    env.update(
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-        OPENBLAS_CORETYPE=inherited,
-        HLP_NUMERICS=level,
-    )
+    env = {**_child_env(level, ""), "OPENBLAS_CORETYPE": inherited}  # "": no simulated CPU
     done = subprocess.run(
         [sys.executable, "-c", BLAS_CHILD], env=env, capture_output=True, text=True, timeout=60
     )

@@ -133,6 +133,24 @@ def breakdown(console: str, wall: float) -> str:
     )
 
 
+def timeline(console: str, workdir: Path) -> str:
+    """Each SLURM job of a run: what it ran (its log folder under .snakemake/slurm_logs),
+    and its submit, start and end in seconds from the first submission."""
+    names = {
+        log.stem: str(log.parent.relative_to(workdir / ".snakemake" / "slurm_logs"))
+        for log in (workdir / ".snakemake" / "slurm_logs").rglob("*.log")
+    }
+    jobs = {j: slurm_times(j) for j in SUBMITTED.findall(console)}
+    if not jobs:
+        return "no SLURM job"
+    zero = min(t["submit"] for t in jobs.values())
+    lines = [f"{'submit':>7s} {'start':>6s} {'end':>6s}  job"]
+    for job_id, t in sorted(jobs.items(), key=lambda item: item[1]["submit"]):
+        s, b, e = (t[k] - zero for k in ("submit", "start", "end"))
+        lines.append(f"{s:7.0f} {b:6.0f} {e:6.0f}  {names.get(job_id, job_id)}")
+    return "\n".join(lines)
+
+
 def same_results(local: Path, other: Path) -> tuple[bool, int]:
     """Whether every table and score file of ``other`` is byte-equal to ``local``'s."""
     local, other = local / "results", other / "results"
@@ -151,6 +169,9 @@ def main() -> None:
     parser.add_argument("--baseline", help="git revision whose workflow files to run too")
     parser.add_argument("--full", action="store_true", help="ci.yaml as it is")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folders")
+    parser.add_argument(
+        "--timeline", action="store_true", help="print each SLURM job's submit, start and end"
+    )
     args = parser.parse_args()
     if shutil.which("sinfo") is None or subprocess.run(["sinfo"], capture_output=True).returncode:
         raise SystemExit("no SLURM cluster answers; start one with .ci/slurm/start (root)")
@@ -182,6 +203,8 @@ def main() -> None:
                 folders[name] = workdir
                 extra = "" if name == "local" else f"  ({breakdown(console, wall)})"
                 print(f"repeat {repeat}: {name:8s} {wall:6.1f} s{extra}", flush=True)
+                if args.timeline and name != "local":
+                    print(timeline(console, workdir), flush=True)
             for name in folders:
                 if name != "local":
                     same, count = same_results(folders["local"], folders[name])

@@ -178,6 +178,14 @@ class Plan:
             used |= set(slice_["backbones"].values())
         return sorted(used)
 
+    def saliency_read(self, dataset: str, backbone: str) -> bool:
+        """Whether a run of ``dataset`` reads ``backbone``'s saliency maps (pld's targets);
+        the maps are a target of every dataset whether or not a run reads them."""
+        return any(
+            hlruns.feature_backbones(run, self.kinds_of(run)).get("saliency") == backbone
+            for run in (self.resolved(dataset, m, v) for m, v in self.runs_of(dataset))
+        )
+
     def pretrained_used(self) -> list[str]:
         """Backbones whose published checkpoint a training job starts from (pld)."""
         return sorted(

@@ -28,6 +28,7 @@ from tests.workflow_helpers import (
     new_workdir,
     planned_jobs,
     planned_outputs,
+    planned_priorities,
     snakemake,
     venv_env,
 )
@@ -200,6 +201,26 @@ def test_variants_share_pseudo_jobs_and_rerun_alone(finished_run: Path) -> None:
     assert trained and all("/avph/v-ph/" in p for p in trained), trained
     assert len(trained) == len(SEEDS)
     assert "pseudo" not in planned_jobs(plan)
+
+
+def test_saliency_maps_no_run_reads_wait_for_the_features(tmp_path: Path) -> None:
+    """Saliency maps are a product of every dataset, but only pld's runs read them: where
+    none does, their jobs have no priority and so do not take the CPUs before the features
+    that pseudo-labels and trainings wait for; where pld runs, they come first with them."""
+    workdir = new_workdir(tmp_path)
+
+    def priorities(runs: dict) -> dict[str, list[int]]:
+        overlay = tmp_path / "runs.yaml"
+        overlay.write_text(yaml.safe_dump({"evaluation": {"runs": runs}}))
+        plan = snakemake(workdir, "-n", "--configfile", str(CI_CONFIG), str(overlay)).stdout
+        return {rule: planned_priorities(plan, rule) for rule in ("features", "saliency")}
+
+    none_read = {"avph": ["av-ph"], "chd": [], "hpcl": [], "pld": [], "random": ["uniform"]}
+    plan = priorities(none_read)
+    assert plan["saliency"] and set(plan["saliency"]) == {0}, plan
+    assert plan["features"] and min(plan["features"]) > 0, plan
+    plan = priorities({**none_read, "pld": ["tased-full"]})
+    assert set(plan["saliency"]) == set(plan["features"]) and min(plan["saliency"]) > 0, plan
 
 
 def test_unknown_config_key_stops_with_its_name(tmp_path: Path) -> None:

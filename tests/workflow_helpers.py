@@ -83,6 +83,22 @@ def planned_outputs(dry_run_output: str, rule: str) -> list[str]:
     return found
 
 
+def planned_priorities(dry_run_output: str, rule: str) -> list[int]:
+    """The priority of each job of ``rule`` in a ``snakemake -n`` plan (0 where the plan
+    prints none)."""
+    found: list[int] = []
+    in_rule = False
+    for line in dry_run_output.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("rule ", "localrule ")):
+            in_rule = stripped.split()[1].rstrip(":") == rule
+            if in_rule:
+                found.append(0)
+        elif in_rule and stripped.startswith("priority:"):
+            found[-1] = int(stripped.removeprefix("priority:"))
+    return found
+
+
 def method_jobs(config: dict, method: str) -> dict[str, int]:
     """Jobs that a change of ``methods.METHOD`` reruns, from the registry: train (which
     scores) and evaluate per run of the method and seed (and split scheme), and what shows them."""

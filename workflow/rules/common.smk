@@ -327,6 +327,14 @@ PSEUDO_PRIORITY = 10_000
 EXTRACTION_PRIORITY = PSEUDO_PRIORITY
 
 
+def saliency_priority(wildcards):
+    """Saliency maps that a run reads (pld's targets) are extracted first, as features are;
+    maps that no run reads, a product of every dataset, wait for a free CPU and so do not
+    delay the features that pseudo-labels and trainings wait for."""
+    read = PLAN.saliency_read(wildcards.dataset, wildcards.backbone)
+    return EXTRACTION_PRIORITY if read else 0
+
+
 def train_limits(wildcards, attempt):
     """Memory (MB) and runtime (minutes) of a training job, from its method's registry
     entry, and of the scoring that follows in the same job (memory_guard.RULE_LIMITS'

@@ -41,6 +41,7 @@ use rule features as saliency with:
         PLAN.pattern("saliency"),
     log:
         PLAN.pattern("log_saliency"),
+    priority: saliency_priority
     resources:
         **extractor_resources("saliency"),
 

@@ -168,60 +168,6 @@ def test_mel_rows_continuous_across_chunks(monkeypatch):
     np.testing.assert_allclose(rows, expected, atol=2e-3)
 
 
-def test_subtract_floor_takes_each_bands_recording_floor_from_its_power():
-    rng = np.random.default_rng(1)
-    floor = np.geomspace(1e-2, 1.0, 40).astype(np.float32)  # a loud, sloped background
-    power = floor * rng.gamma(20.0, 1 / 20.0, (400, 40)).astype(np.float32)
-    power[100:200, 10] += 0.5  # a quieter event in one band, under the background's level
-    rows = np.log(power + wf.MEL_FLOOR).astype(np.float32)
-    clean = wf.subtract_floor(rows)
-    assert clean.dtype == np.float32 and clean.shape == rows.shape
-
-    def event_rise(x: np.ndarray) -> float:  # the event band above the others, event rows
-        return float(np.mean(x[100:200, 10] - np.median(x[100:200], axis=1)))
-
-    assert event_rise(clean) > event_rise(rows) + 1.0  # the band stands out once the floor is gone
-    expected = np.percentile(power, wf.FLOOR_PERCENTILE, axis=0)
-    np.testing.assert_allclose(
-        np.exp(clean[0]) - wf.MEL_FLOOR,
-        np.maximum(power[0] - expected, wf.FLOOR_KEEP * expected),
-        rtol=1e-4,
-    )
-    # rows over missing samples stay missing and leave the floor of the others as it was
-    holed = np.concatenate([rows[:50], np.full((30, 40), np.nan, np.float32), rows[50:]])
-    out = wf.subtract_floor(holed)
-    assert np.isnan(out[50:80]).all()
-    np.testing.assert_array_equal(np.concatenate([out[:50], out[80:]]), clean)
-    silent = np.full((5, 40), np.nan, np.float32)
-    assert np.isnan(wf.subtract_floor(silent)).all()
-
-
-def test_logmel_a_quiet_sound_under_a_loud_background_stands_out_in_its_band(monkeypatch):
-    """A tone 17 dB under white noise: in the windows that hold it, the tone's band rises
-    above the other windows in the descriptor's band shape far more once the recording's
-    floor is subtracted than without (the descriptor compares spectral shapes, and the
-    background's shape no longer swamps the event's)."""
-    rate, seconds = 16000, 6
-    t = np.arange(rate * seconds) / rate
-    tone = np.where((t >= 2) & (t < 4), 0.01 * np.sin(2 * np.pi * 1500 * t), 0.0)
-    noise = np.random.default_rng(0).normal(0, 0.05, t.size)
-    signal = (noise + tone).astype(np.float32)
-    monkeypatch.setattr(wf, "iter_audio_chunks", lambda path, r: iter([signal]))
-    extractor = LogMelExtractor(LOGMEL)
-    band = int(np.argmax(mel_filterbank(rate, wf.N_FFT, wf.N_MELS)[round(1500 * wf.N_FFT / rate)]))
-
-    def rise() -> float:
-        out = extractor.extract("unused.mp4", SimpleNamespace(duration=float(seconds)))
-        inside = (out.grid[:, 0] >= 2) & (out.grid[:, 1] <= 4)
-        outside = (out.grid[:, 1] <= 2) | (out.grid[:, 0] >= 4)
-        shape = out.windows[:, : wf.N_MELS]
-        return float(shape[inside, band].mean() - shape[outside, band].mean())
-
-    subtracted = rise()
-    monkeypatch.setattr(wf, "subtract_floor", lambda rows: rows)
-    assert subtracted > 1.5 * rise() > 0, subtracted  # 1.23 against 0.64 when written
-
-
 # --------------------------------------------------------------------------- colormotion
 
 

@@ -173,9 +173,8 @@ BUILTIN: tuple[ExtractorSpec, ...] = (
         name="logmel",
         factory="highlight_pipeline.features.weight_free:LogMelExtractor",
         modality="audio",
-        version=2,  # 2: each band's recording floor subtracted from its power first
         settings={"audio_rate": "decode.audio_rate", **WINDOWS},
-        title="centred log-mel band shape and spread, the recording's floor subtracted",
+        title="centred log-mel band shape and spread",
         mem_mb=WEIGHT_FREE_MB,
     ),
     ExtractorSpec(

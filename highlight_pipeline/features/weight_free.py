@@ -19,45 +19,27 @@ lowered the audio's AP from 0.778 to 0.623, and their positive part alone to 0.5
 audio keeps its per-window centring over bands. None of this was measured on the holdout
 dataset (docs/synthetic.md), which only measures the result.
 
-``logmel`` (audio, version 2): log mel band energies (40 bands, 25 ms frames every 10 ms),
-each band's floor over the recording first taken from its power (spectral subtraction, Boll
-1979: ``log(max(P - F, 0.05 F))``, ``F`` the band's 10th-percentile power over the
-recording: :func:`subtract_floor`); per window the spectral shape (mean log energy per band
-minus its mean over bands) and the temporal spread (standard deviation per band), each
-centred on its mean over bands, so cosine similarity compares spectral shapes rather than
-loudness: 80 values. Why the subtraction (issue 24, loud sounds that are not the event): a
-background that sounds all through a recording (a crowd, wind, a room's hum) sets every
-window's spectral shape, and an event under it changes that shape little; with the floor
-taken away, what a window adds to its recording's background is what the shape shows.
-
-Measured with ``benchmarks/audio_recurrence.py``, as the AP of the audio recurrence by true
-category on development data that is never reported: the embedded dataset, the holdout
-recipe at seed 1 (the reported holdout table is seed 0), and each of them with the other's
-whole sound tracks laid over it 6 dB above its loudest second (loud sounds from footage made
-another way, recurring across every category). Version 1 (no subtraction) against version 2,
-random ranking in brackets: 0.768 / 0.795 (0.319), 0.544 / 0.590 (0.281), 0.423 / 0.443
-(0.319), 0.398 / 0.446 (0.281); with the overlay at 0 dB 0.531 / 0.547 and 0.467 / 0.582, at
--6 dB 0.619 / 0.633 and 0.570 / 0.652. The floor's percentile and what is left of it were
-chosen there: the 5th and 10th percentile and 1-5 % left were better than version 1 on all
-four; the 30th and 50th, taking twice the floor, or 20 % left were worse on one or more. The
-script lists the alternatives measured in this issue; none was better on all four:
-a floor that follows the recording (percentile over 3 or 6 s), each band divided by its
-floor instead (0.456 on the embedded data), onset (spectral flux) weighting, the rise's band
-shape added, and the dataset's mean or its first principal directions removed (good on one
-overlay, below random on the other). Earlier measurements (version 1's choice, on the
-embedded data and the holdout recipe at seed 1, random 0.331 / 0.283): the feature
-0.769 / 0.544; per band the window's median 0.704 / 0.619, 75th percentile 0.752 / 0.614,
-25th 0.439 / 0.540, median and interquartile range 0.756 / 0.516; the shape without the
-spread 0.658 / 0.639; rows centred before pooling, with the spread, 0.784 / 0.571; spectral
-contrast (peak minus valley in 8 sub-bands, Jiang et al. 2002) 0.681 / 0.310; a modulation
-spectrum (0.5-16 Hz in 16 bands) 0.445 / 0.360, added to this feature 0.717 / 0.485; the
-rise above each band's 10th percentile in the log domain 0.527 / 0.167; each dimension
-standardised over the dataset 0.715 / 0.454; each video's mean window subtracted 0.269 /
-0.127; PCEN (librosa's defaults) 0.20-0.62 / 0.20-0.24. Why per-recording normalisation in
-the log domain fails here: the recurrence is a cosine to the category's mean unit vector;
-once each video's mean is removed, its many non-event windows all point away from the
-event, their mean does too, and the ranking inverts (below random). The camcorder dataset
-(README) measures the result on data nobody tuned on.
+``logmel`` (audio): log mel band energies (40 bands, 25 ms frames every 10 ms); per
+window the spectral shape (mean log energy per band minus its mean over bands) and the
+temporal spread (standard deviation per band), each centred on its mean over bands, so
+cosine similarity compares spectral shapes rather than loudness: 80 values. Alternatives
+measured for issue 24 (loud sounds that are not the event), as the AP of the audio
+recurrence by true category on two development samples that are never reported (the
+embedded dataset; the holdout recipe at seed 1, not the reported seed 0), against a random
+ranking's 0.331 / 0.283: this feature 0.769 / 0.544; per band the window's median 0.704 /
+0.619, 75th percentile 0.752 / 0.614, 25th 0.439 / 0.540, median and interquartile range
+0.756 / 0.516; the shape without the spread 0.658 / 0.639; rows centred before pooling, with
+the spread, 0.784 / 0.571; spectral contrast (peak minus valley in 8 sub-bands, Jiang et al.
+2002) 0.681 / 0.310; a modulation spectrum (0.5-16 Hz in 16 bands) 0.445 / 0.360, added to
+this feature 0.717 / 0.485; the rise above each band's 10th percentile over the video 0.527 /
+0.167; each dimension standardised over the dataset 0.715 / 0.454; each video's mean window
+subtracted 0.269 / 0.127; PCEN (librosa's defaults) 0.20-0.62 / 0.20-0.24. Nothing was
+better on both, so the feature stayed. Why per-recording normalisation fails here: the
+recurrence is a cosine to the category's mean unit vector; once each video's mean is
+removed, its many non-event windows all point away from the event, their mean does too,
+and the ranking inverts (below random). The camcorder dataset (README), run once after
+this, shows the limit: with loud distractors that recur in every video the audio
+recurrence is at chance there.
 
 Both put their windows on the stream's own extent: where the picture or the sound ends
 before the duration the file claims (``video.decode.StreamExtent.partial``), the windows
@@ -94,12 +76,6 @@ VISUAL_VERSION = get_extractor("colormotion").version  # its registry entry says
 N_MELS = 40
 N_FFT = 400
 MEL_HOP_SECONDS = 0.01
-MEL_FLOOR = 1e-6  # log(power + MEL_FLOOR)
-AUDIO_VERSION = get_extractor("logmel").version
-#: spectral subtraction: each band's floor is its FLOOR_PERCENTILE-th percentile power over
-#: the recording; at least FLOOR_KEEP of it is left (module docstring)
-FLOOR_PERCENTILE = 10.0
-FLOOR_KEEP = 0.05
 
 
 @dataclass
@@ -266,7 +242,7 @@ class LogMelExtractor:
             n = 1 + (buffer.size - N_FFT) // self.hop
             frames = np.lib.stride_tricks.sliding_window_view(buffer, N_FFT)[:: self.hop][:n]
             power = np.abs(np.fft.rfft(frames * self.window, axis=1)) ** 2
-            rows.append(np.log(power.astype(np.float32) @ self.filters + MEL_FLOOR))
+            rows.append(np.log(power.astype(np.float32) @ self.filters + 1e-6))
             tail = buffer[n * self.hop :]
         if not rows:
             return np.zeros((0, N_MELS), np.float32)
@@ -277,7 +253,6 @@ class LogMelExtractor:
         rows = self.mel_rows(path, extent)
         if len(rows) == 0:
             raise ValueError("no audio decoded")
-        rows = subtract_floor(rows)
         covered = extent.covered()
         grid = _grid(self.slice, covered)
         lo, hi = frame_ranges(grid, 1.0 / MEL_HOP_SECONDS, len(rows))
@@ -290,22 +265,7 @@ class LogMelExtractor:
         )
 
     def describe(self) -> dict:
-        return {"weights": "weight-free", "version": AUDIO_VERSION}
-
-
-def subtract_floor(rows: np.ndarray) -> np.ndarray:
-    """Log-mel rows with each band's floor over the recording taken from its power
-    (spectral subtraction, Boll 1979, with a floor of what is left as Berouti et al. 1979):
-    ``log(max(P - F, FLOOR_KEEP * F) + MEL_FLOOR)``, ``F`` the band's ``FLOOR_PERCENTILE``-th
-    percentile power over the rows. Rows over missing samples (NaN) stay NaN and are left
-    out of the floor."""
-    power = np.exp(rows)
-    present = np.isfinite(rows).all(axis=1)
-    if not present.any():
-        return rows
-    floor = np.percentile(power[present], FLOOR_PERCENTILE, axis=0).astype(np.float32)
-    clean = np.maximum(power - floor, FLOOR_KEEP * floor)
-    return np.log(clean + MEL_FLOOR).astype(np.float32)
+        return {"weights": "weight-free"}
 
 
 def _centre(x: np.ndarray) -> np.ndarray:

@@ -34,12 +34,20 @@ the spread, 0.784 / 0.571; spectral contrast (peak minus valley in 8 sub-bands, 
 this feature 0.717 / 0.485; the rise above each band's 10th percentile over the video 0.527 /
 0.167; each dimension standardised over the dataset 0.715 / 0.454; each video's mean window
 subtracted 0.269 / 0.127; PCEN (librosa's defaults) 0.20-0.62 / 0.20-0.24. Nothing was
-better on both, so the feature stayed. Why per-recording normalisation fails here: the
-recurrence is a cosine to the category's mean unit vector; once each video's mean is
-removed, its many non-event windows all point away from the event, their mean does too,
-and the ranking inverts (below random). The camcorder dataset (README), run once after
-this, shows the limit: with loud distractors that recur in every video the audio
-recurrence is at chance there.
+better on both, so the feature stayed. Spectral subtraction (each band's 10th-percentile
+power over the recording taken from its power, at least 5 % of it left; Boll 1979) was
+better by that measure on four development samples (``benchmarks/audio_recurrence.py``:
+0.795 against 0.768 on the embedded data, 0.590 against 0.544 on the holdout recipe at
+seed 1, and 0.443 / 0.446 against 0.423 / 0.398 with the other dataset's sound laid over
+each, 6 dB above its loudest second) but lowered avph's mAP end to end on every
+development set (``benchmarks/avph_dev.py``: embedded seeds 1 and 2 0.732 → 0.719 and
+0.724 → 0.717, holdout seeds 1 and 2 0.618 → 0.553 and 0.638 → 0.389), so it was not
+adopted: the recurrence by the true categories is a screen, not the result.
+Why per-recording normalisation fails here: the recurrence is a cosine to the category's
+mean unit vector; once each video's mean is removed, its many non-event windows all
+point away from the event, their mean does too, and the ranking inverts (below random).
+The camcorder dataset (README), run once after this, shows the limit: with loud
+distractors that recur in every video the audio recurrence is at chance there.
 
 Both put their windows on the stream's own extent: where the picture or the sound ends
 before the duration the file claims (``video.decode.StreamExtent.partial``), the windows

@@ -84,11 +84,21 @@ def run_side(tree: Path, workdir: Path, recipe: str, seed: int, runs: dict) -> p
 
 
 def summary(table: pd.DataFrame) -> dict[str, float]:
-    average = table[table["column"] == "average"].set_index("method")
-    out = {f"{m} mAP": average.loc[m, "mean"] for m in average.index}
-    out |= {f"{m} std": average.loc[m, "std"] for m in average.index}
-    quality = table[table["metric"] == "pseudo-highlight quality"].set_index("column")
-    out |= {f"pseudo {c}": quality.loc[c, "mean"] for c in quality.index}
+    """mAP (mean and std over seeds) of each run, named ``method`` or ``method/variant``
+    where a method has several, and its pseudo-highlight quality (``pseudo ...``)."""
+    out: dict[str, float] = {}
+    average = table[table["column"] == "average"]
+    several = average["method"].value_counts()
+
+    def name(row) -> str:
+        return row.method if several[row.method] == 1 else f"{row.method}/{row.variant}"
+
+    for row in average.itertuples():
+        out[f"{name(row)} mAP"], out[f"{name(row)} std"] = row.mean, row.std
+    quality = table[table["metric"] == "pseudo-highlight quality"]
+    for row in quality.itertuples():
+        label = "" if several.get(row.method, 1) == 1 else f" {row.variant}"
+        out[f"pseudo{label} {row.column}"] = row.mean
     return out
 
 

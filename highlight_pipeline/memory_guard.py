@@ -22,6 +22,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from highlight_pipeline.errors import PipelineError
@@ -34,8 +35,15 @@ RULE_LIMITS = {
     "features": (16000, 480),
     "saliency": (16000, 720),
     "score": (8000, 30),  # the scoring inside a train job (`hlp train --scores`), added to it
+    # where its inputs cannot be read yet (a dry run); a job asks for pseudo_limits' figure
     "pseudo": (16000, 60),  # 9.9 GiB at 1,000,000 clips (docs/performance.md)
 }
+#: The pseudo job's memory besides the clip features it holds (its process, libraries,
+#: the clustering; 0.3 GB on small datasets, 0.4 GB at 1,000,000 clips), in MB, and the
+#: margin on the features: at 1,000,000 clips x 2560 float32 it holds 9.54 GiB of features
+#: and peaks at 9.92 GiB (docs/performance.md)
+PSEUDO_BASE_MB = 1000
+PSEUDO_FEATURE_MARGIN = 1.25
 
 EXIT_OUT_OF_MEMORY = 3  # 2 is a PipelineError, 1 an unexpected exception
 POLL_SECONDS = 0.25
@@ -68,6 +76,45 @@ def extractor_limits(rule: str, extractor: str, attempt: int = 1) -> tuple[int, 
     mem_mb, minutes = rule_limits(rule, attempt)
     own = get_extractor(extractor).mem_mb
     return (mem_mb if own is None else own * attempt), minutes
+
+
+def pseudo_mem_mb(n_clips: int, dims: Sequence[int]) -> int:
+    """First attempt's memory (MB) of a pseudo job over ``n_clips`` clips whose features
+    have ``dims`` values per modality: it holds every clip's features in float32."""
+    features = n_clips * sum(dims) * 4 / MB
+    return int(PSEUDO_BASE_MB + PSEUDO_FEATURE_MARGIN * features + 0.5)
+
+
+def pseudo_limits(
+    clips: str | Path, shards: Sequence[Sequence[str | Path]], attempt: int = 1
+) -> tuple[int, int]:
+    """(mem_mb, runtime in minutes) of a pseudo job at ``attempt``, sized from its inputs:
+    the rows of ``clips`` (clips.csv) and the width of each modality's features (the first
+    entry of its first shard, ``shards``: one list of shard paths per modality). Before the
+    inputs exist (a dry run plans the job) the rule's figure, ``RULE_LIMITS``."""
+    _, minutes = rule_limits("pseudo", attempt)
+    try:
+        with open(clips, "rb") as table:
+            n_clips = max(0, sum(1 for _ in table) - 1)  # the header
+        dims = [_feature_width(paths) for paths in shards]
+    except OSError:
+        return rule_limits("pseudo", attempt)
+    return pseudo_mem_mb(n_clips, dims) * attempt, minutes
+
+
+def _feature_width(shard_paths: Sequence[str | Path]) -> int:
+    """Values per window of a modality's shards (0 where no shard holds a video)."""
+    import h5py
+
+    for path in shard_paths:
+        with h5py.File(path, "r") as shard:
+            array = shard.attrs.get("array", "windows")
+            for name in shard:
+                entry = shard[name]
+                if isinstance(entry, h5py.Group) and array in entry and entry[array].ndim == 2:
+                    if entry[array].shape[1]:
+                        return int(entry[array].shape[1])
+    return 0
 
 
 def _statm(pid: int | str) -> tuple[int, int]:

@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 import yaml
 
-from highlight_pipeline.memory_guard import EXIT_OUT_OF_MEMORY
+from highlight_pipeline.features.shards import ShardMeta, VideoEntry, write_shard
+from highlight_pipeline.memory_guard import (
+    EXIT_OUT_OF_MEMORY,
+    MB,
+    RULE_LIMITS,
+    pseudo_limits,
+    pseudo_mem_mb,
+)
 from tests.workflow_helpers import CI_CONFIG, new_workdir, snakemake, venv_env
 
 # `hlp methods` with its command replaced by one that writes its output through
@@ -266,3 +273,34 @@ def test_the_peak_is_the_high_water_mark_not_the_memory_at_the_end() -> None:
     del ballast
     before, after = (float(x) for x in result.stdout.split())
     assert before < 300 and after > before + 550, result.stdout
+
+
+def test_a_pseudo_job_asks_for_the_memory_of_its_dataset(tmp_path: Path) -> None:
+    """A pseudo job holds every clip's features in float32: it asks for that (with a
+    margin) and its base, read from clips.csv and the shards, not for what a million clips
+    need; before its inputs exist (a dry run) the rule's figure."""
+
+    def shard(name: str, widths: list[int]) -> Path:
+        path = tmp_path / name
+        entries = [
+            VideoEntry(
+                f"v{i}", "f", np.zeros((3, w), np.float32), np.arange(3.0), np.arange(3.0) + 1
+            )
+            for i, w in enumerate(widths)
+        ]
+        write_shard(path, ShardMeta("b", "weight-free", {}, "h"), entries)
+        return path
+
+    clips = tmp_path / "clips.csv"
+    clips.write_text("video_id,clip,start,end,label\n" + "v0,0,0.0,2.0,0\n" * 50_000)
+    visual = [shard("visual-0.h5", []), shard("visual-1.h5", [1040])]  # the first holds no video
+    audio = [shard("audio-0.h5", [0, 80])]  # a video without sound, then one with
+    mem, minutes = pseudo_limits(clips, [visual, audio])
+    held = 50_000 * (1040 + 80) * 4 / MB  # 214 MB of features
+    assert mem == pseudo_mem_mb(50_000, [1040, 80]) and held < mem - 1000 < 1.5 * held
+    assert minutes == RULE_LIMITS["pseudo"][1]
+    assert pseudo_limits(clips, [visual, audio], attempt=2)[0] == 2 * mem
+    assert mem < RULE_LIMITS["pseudo"][0] / 10
+    # at 1,000,000 clips x (2048 + 512) the job peaked at 9.92 GiB (docs/performance.md)
+    assert pseudo_mem_mb(1_000_000, [2048, 512]) > 9.92 * 1024
+    assert pseudo_limits(tmp_path / "not-yet.csv", [visual]) == RULE_LIMITS["pseudo"]

@@ -142,7 +142,8 @@ def test_every_job_hands_its_attempt_scaled_mem_mb_to_hlp(tmp_path: Path) -> Non
     features = [job for job in jobs if job["rule"] == "features"]
     assert features and all(j["shell"].startswith("HLP_MEM_MB=300 ") for j in features)
     assert all(j["shell"].startswith("HLP_MEM_MB=4000 ") for j in jobs if j["rule"] == "saliency")
-    # --resources mem_mb=N: a job that asks for more (pseudo: 16000) is given N, and its
+    # --resources mem_mb=N: a job that asks for more (pseudo in a plan made before its inputs
+    # exist: 16000; memory_guard.pseudo_limits) is given N, and its
     # guard enforces N
     jobs = dry_run_jobs(snakemake(workdir, *args, "--resources", "mem_mb=8000").stdout)
     pseudo = [job for job in jobs if job["rule"] == "pseudo"]

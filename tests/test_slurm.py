@@ -25,6 +25,7 @@ from highlight_pipeline.memory_guard import (
     DEFAULT_LIMITS,
     RULE_LIMITS,
     extractor_limits,
+    pseudo_limits,
     rule_limits,
 )
 from highlight_pipeline.methods.registry import get_method, method_names
@@ -130,10 +131,20 @@ def job_minutes(job: dict[str, str]) -> int:
     return int(days or 0) * 1440 + hours * 60 + minutes
 
 
-def expected(rule: str, wildcards: dict[str, str], attempt: int = 1) -> tuple[int, int]:
+def expected(
+    rule: str, wildcards: dict[str, str], attempt: int = 1, workdir: Path | None = None
+) -> tuple[int, int]:
     """(mem_mb, runtime) that the rule gives a job (memory_guard.RULE_LIMITS, through
     job_resources in common.smk); training from the method's registry entry, plus the
-    scoring that follows in the same job (train_limits)."""
+    scoring that follows in the same job (train_limits); pseudo-labels from their inputs
+    in ``workdir`` (memory_guard.pseudo_limits)."""
+    if rule == "pseudo" and workdir is not None:
+        results = workdir / "results" / wildcards["dataset"]
+        shards = [
+            sorted((results / "features" / backbone).glob("shard-*.h5"))
+            for backbone in wildcards["feature_set"].split("+")
+        ]
+        return pseudo_limits(results / "clips.csv", shards, attempt)
     if rule == "train":
         spec = get_method(wildcards["method"])
         score_mb, score_minutes = rule_limits("score", attempt)
@@ -230,7 +241,7 @@ def test_every_job_ran_in_a_slurm_job_with_the_rules_resources(runs) -> None:
         assert info["JobState"] == "COMPLETED", (job["rules"], info)
         assert info["JobName"] == run_id and info["NodeList"] == "localhost"
         assert info["Partition"] == partition  # the profile names none: the default
-        limits = [expected(rule, wildcards) for rule, wildcards in job["members"]]
+        limits = [expected(r, w, workdir=runs["cluster"]) for r, w in job["members"]]
         got = (job_mem_mb(info), job_minutes(info))
         if len(limits) == 1:
             assert got == limits[0], job["rules"]

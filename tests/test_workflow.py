@@ -203,6 +203,19 @@ def test_variants_share_pseudo_jobs_and_rerun_alone(finished_run: Path) -> None:
     assert "pseudo" not in planned_jobs(plan)
 
 
+def test_the_pseudo_job_asks_for_its_datasets_memory(finished_run: Path) -> None:
+    """The pseudo job's mem_mb comes from its inputs (memory_guard.pseudo_limits): on the CI
+    dataset far below the rule's 16000 MB for a million clips, and above what it used."""
+    logs = sorted((finished_run / "results/logs/synthetic/pseudo").rglob("*.log"))
+    assert logs
+    for log in logs:
+        last = log.read_text().strip().splitlines()[-1]
+        found = re.search(r"peak memory (\d+) MB of the job's mem_mb (\d+)$", last)
+        assert found, last
+        used, asked = int(found[1]), int(found[2])
+        assert used < asked < 2000, last
+
+
 def test_saliency_maps_no_run_reads_wait_for_the_features(tmp_path: Path) -> None:
     """Saliency maps are a product of every dataset, but only pld's runs read them: where
     none does, their jobs have no priority and so do not take the CPUs before the features

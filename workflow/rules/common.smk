@@ -17,7 +17,7 @@ from highlight_pipeline.datasets.folder import listing_signature
 from highlight_pipeline.datasets.qvhighlights import release_file
 from highlight_pipeline.datasets.registry import dataset_root
 from highlight_pipeline.failures import report_failures
-from highlight_pipeline.memory_guard import extractor_limits, rule_limits
+from highlight_pipeline.memory_guard import extractor_limits, pseudo_limits, rule_limits
 from highlight_pipeline.numerics import THREAD_VARIABLES
 from highlight_pipeline.errors import ConfigError
 from highlight_pipeline.features import extractors as hlextractors
@@ -290,6 +290,14 @@ def extractor_resources(rule_name):
         ),
         hlp_runtime=lambda w: as_json(hlconfig.execution_slice(CFG, w.backbone)),
     )
+
+
+def pseudo_memory(wildcards, input, attempt):
+    """A pseudo job's mem_mb, from its inputs (memory_guard.pseudo_limits): the clips and
+    feature widths of the dataset, so a small dataset does not ask for what a million
+    clips need. Snakemake evaluates it when the job is about to run, its inputs made."""
+    shards = [input[m] for m in FEATURE_INPUTS if m in input.keys()]
+    return pseudo_limits(input.clips, shards, attempt)[0]
 
 
 def run_gpu(wildcards):

@@ -19,7 +19,7 @@ rule pseudo:
     conda:
         "../../envs/pipeline.yaml"
     resources:
-        **job_resources("pseudo"),
+        **job_resources("pseudo", mem_mb=pseudo_memory),
     params:
         slice=lambda w: as_json(PSEUDO_SLICES.get(w.pseudo_id, {})),
         features=lambda w, input: feature_flags(input),

@@ -230,30 +230,24 @@ def dataset_rows(results: Path, name: str, cache: Path) -> tuple[pd.DataFrame, p
 
 def evaluate(manifest, clips, rows, fn, protocol="youtube-map") -> float:
     fn, post = fn if isinstance(fn, tuple) else (fn, None)
-    pooled, groups = [], []
+    category = dict(zip(manifest["video_id"], manifest["category"], strict=True))
+    videos, pooled = [], []
     for video_id, group in clips.groupby("video_id", sort=False):
         r = rows[video_id]
-        duration = len(r) * MEL_HOP_SECONDS
-        grid = window_grid(duration, WINDOW, STRIDE)
+        grid = window_grid(len(r) * MEL_HOP_SECONDS, WINDOW, STRIDE)
         lo, hi = frame_ranges(grid, 1.0 / MEL_HOP_SECONDS, len(r))
         windows = fn(r, lo, hi).astype(np.float32)
         starts, ends = group["start"].to_numpy(float), group["end"].to_numpy(float)
-        pooled.append((video_id, pool_windows(windows, grid[:, 0], grid[:, 1], starts, ends)))
-        groups.append(manifest.set_index("video_id").loc[video_id, "category"])
-    x = np.concatenate([p for _, p in pooled])
-    g = np.concatenate(
-        [np.full(len(p), hash(c) % 1_000_003) for (_, p), c in zip(pooled, groups, strict=True)]
-    )
-    x = np.nan_to_num(x)
+        videos.append(video_id)
+        pooled.append(pool_windows(windows, grid[:, 0], grid[:, 1], starts, ends))
+    x = np.nan_to_num(np.concatenate(pooled))
     if post is not None:
         x = post(x)
-    scores = recurrence_scores(x, g)
-    out, at = {}, 0
-    for video_id, p in pooled:
-        out[video_id] = scores[at : at + len(p)]
-        at += len(p)
-    truth = clip_truth(protocol, clips)
-    return protocol_scores(protocol, out, clips, manifest, truth)[1]
+    ids = pd.factorize(np.array([category[v] for v in videos]))[0]
+    sizes = [len(p) for p in pooled]
+    scores = recurrence_scores(x, np.repeat(ids, sizes))
+    out = dict(zip(videos, np.split(scores, np.cumsum(sizes)[:-1]), strict=True))
+    return protocol_scores(protocol, out, clips, manifest, clip_truth(protocol, clips))[1]
 
 
 def random_ap(manifest, clips, protocol="youtube-map", draws=50) -> float:

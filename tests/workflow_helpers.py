@@ -71,32 +71,37 @@ def planned_jobs(dry_run_output: str) -> dict[str, int]:
     return counts
 
 
-def planned_outputs(dry_run_output: str, rule: str) -> list[str]:
-    """The output paths of the jobs of ``rule`` in a ``snakemake -n`` plan."""
-    found, in_rule = [], False
+def _rule_lines(dry_run_output: str):
+    """(index of the job, its rule, stripped line) for each line of each job of a
+    ``snakemake -n`` plan."""
+    job, rule = -1, None
     for line in dry_run_output.splitlines():
         stripped = line.strip()
         if stripped.startswith(("rule ", "localrule ")):
-            in_rule = stripped.split()[1].rstrip(":") == rule
-        elif in_rule and stripped.startswith("output:"):
-            found += [p.strip() for p in stripped.removeprefix("output:").split(",")]
-    return found
+            job, rule = job + 1, stripped.split()[1].rstrip(":")
+        yield job, rule, stripped
+
+
+def planned_outputs(dry_run_output: str, rule: str) -> list[str]:
+    """The output paths of the jobs of ``rule`` in a ``snakemake -n`` plan."""
+    return [
+        p.strip()
+        for _, name, line in _rule_lines(dry_run_output)
+        if name == rule and line.startswith("output:")
+        for p in line.removeprefix("output:").split(",")
+    ]
 
 
 def planned_priorities(dry_run_output: str, rule: str) -> list[int]:
     """The priority of each job of ``rule`` in a ``snakemake -n`` plan (0 where the plan
     prints none)."""
-    found: list[int] = []
-    in_rule = False
-    for line in dry_run_output.splitlines():
-        stripped = line.strip()
-        if stripped.startswith(("rule ", "localrule ")):
-            in_rule = stripped.split()[1].rstrip(":") == rule
-            if in_rule:
-                found.append(0)
-        elif in_rule and stripped.startswith("priority:"):
-            found[-1] = int(stripped.removeprefix("priority:"))
-    return found
+    found: dict[int, int] = {}
+    for job, name, line in _rule_lines(dry_run_output):
+        if name == rule:
+            found.setdefault(job, 0)
+            if line.startswith("priority:"):
+                found[job] = int(line.removeprefix("priority:"))
+    return list(found.values())
 
 
 def method_jobs(config: dict, method: str) -> dict[str, int]:

@@ -6,7 +6,14 @@ and in alternating order:
 * ``local``: ``snakemake --cores 2`` (profiles/default), the reference;
 * ``slurm``: ``snakemake --workflow-profile profiles/slurm`` plus what the one-node CI
   cluster needs (the arguments of tests/test_slurm.py: ``squeue`` for the status, a check
-  every second, kept logs);
+  every second, kept logs) and ``--jobs`` set to the cluster's CPUs, as the local run has
+  its 2 cores (``--jobs 0``: the profile's 50). With more jobs than the cluster runs at
+  once, Snakemake hands SLURM every job that is ready, and SLURM starts whichever is
+  queued when a CPU frees: here the saliency maps and the random baseline's run, which
+  were ready first, took the CPUs that the features jobs left, and the pseudo-labels,
+  submitted a second later when Snakemake saw the features end, waited 4 s for a CPU.
+  With ``--jobs`` at the cluster's size Snakemake keeps the rest and chooses by priority,
+  as a local run does (docs/slurm.md);
 * ``baseline`` (with ``--baseline REV``): the same on the workflow files (Snakefile,
   workflow/, profiles/, config.yaml) of a git revision, exported with ``git archive``, run
   against the installed package.
@@ -24,6 +31,7 @@ is). A one-node cluster must answer (``.ci/slurm/start``, as root).
 
     python benchmarks/slurm.py                       # 1 repeat
     python benchmarks/slurm.py --repeats 3 --baseline HEAD
+    python benchmarks/slurm.py --jobs 0              # the profile's jobs: 50
 """
 
 from __future__ import annotations
@@ -64,6 +72,16 @@ CLUSTER_ARGS = (
     "1",
     "--slurm-keep-successful-logs",
 )
+
+
+def cluster_cpus() -> int:
+    """The CPUs of the cluster's nodes, all together (sinfo's total)."""
+    out = subprocess.run(
+        ["sinfo", "--noheader", "--format=%C"], capture_output=True, text=True, check=True
+    ).stdout
+    return sum(int(line.split("/")[3]) for line in out.split())
+
+
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
 
 
@@ -172,33 +190,66 @@ def main() -> None:
     parser.add_argument(
         "--timeline", action="store_true", help="print each SLURM job's submit, start and end"
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        help="jobs Snakemake has on the cluster at once (default: the cluster's CPUs, as a "
+        "local run has its cores; 0: the profile's `jobs`)",
+    )
+    parser.add_argument(
+        "--compare-jobs",
+        type=int,
+        metavar="N",
+        help="also run the SLURM workflow with --jobs N in each repeat (0: the profile's)",
+    )
     args = parser.parse_args()
     if shutil.which("sinfo") is None or subprocess.run(["sinfo"], capture_output=True).returncode:
         raise SystemExit("no SLURM cluster answers; start one with .ci/slurm/start (root)")
 
+    def with_jobs(jobs: int) -> tuple[str, ...]:
+        return (*CLUSTER_ARGS, "--jobs", str(jobs)) if jobs else CLUSTER_ARGS
+
+    default_jobs = cluster_cpus() if args.jobs is None else args.jobs
+
     scratch = Path(tempfile.mkdtemp(prefix="hlp-slurm-bench-"))
-    snakefiles = {"local": REPO / "Snakefile", "slurm": REPO / "Snakefile"}
+    # name -> (Snakefile, the cluster's arguments; None: the local run)
+    runs: dict[str, tuple[Path, tuple[str, ...] | None]] = {
+        "local": (REPO / "Snakefile", None),
+        "slurm": (REPO / "Snakefile", with_jobs(default_jobs)),
+    }
+    if args.compare_jobs is not None:
+        runs[f"slurm --jobs {args.compare_jobs or 'profile'}"] = (
+            REPO / "Snakefile",
+            with_jobs(args.compare_jobs),
+        )
     if args.baseline:
-        snakefiles["baseline"] = export_workflow(args.baseline, scratch / "baseline-workflow")
+        runs["baseline"] = (
+            export_workflow(args.baseline, scratch / "baseline-workflow"),
+            runs["slurm"][1],
+        )
+    for name, (_, cluster_args) in runs.items():
+        if cluster_args is not None:
+            print(f"{name}: {' '.join(cluster_args)}", flush=True)
     small = scratch / "small.yaml"
     small.write_text(yaml.safe_dump({} if args.full else SMALL))
     config = ("--configfile", str(CI_CONFIG), str(small))
-    walls: dict[str, list[float]] = {name: [] for name in snakefiles}
+    walls: dict[str, list[float]] = {name: [] for name in runs}
     equal = True
     try:
         for repeat in range(args.repeats):
-            order = list(snakefiles) if repeat % 2 == 0 else list(reversed(snakefiles))
+            order = list(runs) if repeat % 2 == 0 else list(reversed(runs))
             folders = {}
             for name in order:
-                workdir = scratch / f"{name}-{repeat}"
+                snakefile, cluster_args = runs[name]
+                workdir = scratch / f"{re.sub(r'[^a-z0-9]+', '-', name)}-{repeat}"
                 workdir.mkdir()
-                shutil.copy(snakefiles[name].parent / "config.yaml", workdir / "config.yaml")
-                if name == "local":
+                shutil.copy(snakefile.parent / "config.yaml", workdir / "config.yaml")
+                if cluster_args is None:
                     run_args = ("--cores", "2", *config)
                 else:
-                    profile = snakefiles[name].parent / "profiles" / "slurm"
-                    run_args = ("--workflow-profile", str(profile), *CLUSTER_ARGS, *config)
-                wall, console = snakemake(workdir, snakefiles[name], *run_args)
+                    profile = snakefile.parent / "profiles" / "slurm"
+                    run_args = ("--workflow-profile", str(profile), *cluster_args, *config)
+                wall, console = snakemake(workdir, snakefile, *run_args)
                 walls[name].append(wall)
                 folders[name] = workdir
                 extra = "" if name == "local" else f"  ({breakdown(console, wall)})"

@@ -44,7 +44,9 @@ SMALL = {
 }
 # What this cluster needs besides the profile: it keeps no accounting database, so the
 # plugin asks squeue instead of sacct; its first status check comes after 1 s, not 40 s;
-# the logs of successful jobs are kept for the assertions below.
+# the logs of successful jobs are kept for the assertions below. And `--jobs`, its CPUs
+# (cluster_jobs), as the local run has its cores: Snakemake then chooses by priority which
+# ready job goes next, as locally (docs/slurm.md; benchmarks/slurm.py does the same).
 CLUSTER_ARGS = (
     "--slurm-status-command",
     "squeue",
@@ -104,6 +106,14 @@ def cluster_up() -> None:
     reason = skip_reason()
     if reason is not None:
         pytest.skip(reason)
+
+
+def cluster_jobs() -> tuple[str, str]:
+    """``--jobs`` with the CPUs of the cluster's nodes, all together (sinfo's total)."""
+    out = subprocess.run(
+        ["sinfo", "--noheader", "--format=%C"], capture_output=True, text=True, check=True
+    ).stdout
+    return "--jobs", str(sum(int(line.split("/")[3]) for line in out.split()))
 
 
 def slurm_job(job_id: str) -> dict[str, str]:
@@ -200,7 +210,7 @@ def runs(cluster_up: None, tmp_path_factory: pytest.TempPathFactory) -> dict:
     for workdir in (cluster, local):
         (workdir / "small.yaml").write_text(yaml.safe_dump(SMALL))
     config = ("--configfile", str(CI_CONFIG), str(cluster / "small.yaml"))
-    slurm_args = ("--workflow-profile", str(PROFILE), *CLUSTER_ARGS, *config)
+    slurm_args = ("--workflow-profile", str(PROFILE), *CLUSTER_ARGS, *cluster_jobs(), *config)
     plan = snakemake(cluster, "-n", *slurm_args).stdout
     with ThreadPoolExecutor(max_workers=1) as pool:
         local_run = pool.submit(snakemake, local, "--cores", "2", *config)

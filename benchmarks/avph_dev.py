@@ -19,6 +19,8 @@ camcorder recipe measures what is chosen here and is refused.
 
     python benchmarks/avph_dev.py --baseline HEAD          # about 10 minutes on 2 cores
     python benchmarks/avph_dev.py --sets holdout:1 --runs avph:av-ph hpcl:co-av random:uniform
+    python benchmarks/avph_dev.py --baseline HEAD --runs pld:tased-full random:uniform \
+        --config novelty.yaml                              # features: {saliency: novelty}
 """
 
 from __future__ import annotations
@@ -60,13 +62,16 @@ def overlay(recipe: str, seed: int, runs: dict[str, list[str]]) -> dict:
     }
 
 
-def run_side(tree: Path, workdir: Path, recipe: str, seed: int, runs: dict) -> pd.DataFrame:
-    """The workflow of ``tree`` (code and workflow files) on one development set; its table."""
+def run_side(
+    tree: Path, workdir: Path, recipe: str, seed: int, runs: dict, extra_config: Path | None = None
+) -> pd.DataFrame:
+    """The workflow of ``tree`` (code and workflow files) on one development set, with
+    ``extra_config`` last where given; its table."""
     workdir.mkdir(parents=True)
     shutil.copy(tree / "config.yaml", workdir / "config.yaml")
     extra = workdir / "dev.yaml"
     extra.write_text(yaml.safe_dump(overlay(recipe, seed, runs)))
-    configs = [str(extra)]
+    configs = [str(extra)] + ([str(extra_config)] if extra_config else [])
     if recipe != "embedded":
         configs.insert(0, str(tree / "workflow" / "configs" / f"{recipe}.yaml"))
     dataset = DATASET[recipe]
@@ -110,6 +115,11 @@ def main() -> None:
         "--runs", nargs="*", default=["avph:av-ph", "random:uniform"], help="METHOD:VARIANT"
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folders")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="a config file for the working tree's runs only (e.g. features: {saliency: pqft})",
+    )
     args = parser.parse_args()
     sets = [parse_set(s) for s in args.sets]
     runs: dict[str, list[str]] = {}
@@ -138,7 +148,9 @@ def main() -> None:
     try:
         for recipe, seed in sets:
             for side, tree in trees.items():
-                table = run_side(tree, scratch / f"{side}-{recipe}-{seed}", recipe, seed, runs)
+                extra = args.config.resolve() if args.config and side == "ours" else None
+                workdir = scratch / f"{side}-{recipe}-{seed}"
+                table = run_side(tree, workdir, recipe, seed, runs, extra)
                 row = {"set": f"{recipe}:{seed}", "side": side, **summary(table)}
                 rows.append(row)
                 print(_line(row), flush=True)

@@ -48,7 +48,7 @@ def test_builtin_names_per_modality_in_the_schemas_order():
     visual_networks = ["r3d34", "c3d", "i3d", "slowfast_r50", "clip_vit_b32"]
     assert extractor_names("visual") == ["colormotion", *visual_networks, "slowfast_clip"]
     assert extractor_names("audio") == ["logmel", "cnn14"]
-    assert extractor_names("saliency") == ["spectral", "pqft", "tased"]
+    assert extractor_names("saliency") == ["spectral", "pqft", "novelty", "tased"]
     assert [s.name for s in BUILTIN if s.neural] == [
         *visual_networks,
         "slowfast_clip",
@@ -61,6 +61,7 @@ def test_builtin_names_per_modality_in_the_schemas_order():
         "logmel": None,
         "spectral": None,
         "pqft": None,
+        "novelty": None,
         "slowfast_clip": "slowfast_r50",
         **{n: n for n in (*visual_networks, "cnn14", "tased")},
     }

@@ -1,5 +1,6 @@
-"""Tests for features.saliency and features.pqft: spectral residual maps, PQFT maps (colour
-and motion) and TASED-Net windows and maps."""
+"""Tests for features.saliency, features.pqft and features.novelty: spectral residual maps,
+PQFT maps (colour and motion), novelty maps (distance from the temporal-median background)
+and TASED-Net windows and maps."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from highlight_pipeline.features import novelty as novelty_module
 from highlight_pipeline.features import pqft as pqft_module
 from highlight_pipeline.features.backbones.tased import WINDOW, window_indices
 from highlight_pipeline.features.extract import build_extractor
+from highlight_pipeline.features.novelty import NoveltySaliency, half_window, novelty_map
 from highlight_pipeline.features.pqft import PQFTSaliency, opponent_channels, pqft_saliency
 from highlight_pipeline.features.saliency import (
     TASED_SIZE,
@@ -242,11 +245,14 @@ def moving_square_video(make_video, name: str = "red_square.mp4") -> Path:
     return make_video(name, frames=frames, fps=10, audio=False)
 
 
-def test_pqft_extractor_is_registered_and_on_the_spectral_grid(make_video):
+def registered_maps(make_video, name: str, cls) -> np.ndarray:
+    """The maps of the moving-square video by extractor ``name``, checked on the way: it is
+    registered as ``cls``, weight-free, float16, on the spectral maps' grid (the same map
+    times) and the same to the bit on a second extraction."""
     path = moving_square_video(make_video)
-    feature_slice = {"extractor": "pqft", "fps": 4, "height": 48, "width": 64}
+    feature_slice = {"extractor": name, "fps": 4, "height": 48, "width": 64}
     extractor = build_extractor(feature_slice)
-    assert isinstance(extractor, PQFTSaliency) and extractor.modality == "saliency"
+    assert isinstance(extractor, cls) and extractor.modality == "saliency"
     assert extractor.describe()["weights"] == "weight-free"
     found = extractor.extract(path, row_of(path))
     spectral = build_extractor({**feature_slice, "extractor": "spectral"}).extract(
@@ -254,19 +260,30 @@ def test_pqft_extractor_is_registered_and_on_the_spectral_grid(make_video):
     )
     assert found.windows.dtype == np.float16
     assert found.windows.shape == spectral.windows.shape == (10, 48, 64)
-    np.testing.assert_allclose(found.grid, spectral.grid)  # the same map times
-    maps = found.windows.astype(np.float32)
-    assert maps.min() >= 0.0 and np.allclose(maps.reshape(10, -1).max(axis=1), 1.0, atol=1e-3)
+    np.testing.assert_allclose(found.grid, spectral.grid)
+    again = build_extractor(feature_slice).extract(path, row_of(path))
+    np.testing.assert_array_equal(again.windows, found.windows)
+    return found.windows.astype(np.float32)
+
+
+def square_contrasts(maps: np.ndarray) -> list[float]:
+    """Per map of the moving-square video at 4 maps a second, the mean inside the square
+    over the mean outside it."""
+    out = []
     for j, m in enumerate(maps):
         i = int(round(j * 10 / 4))  # the source frame shown at time j / 4
         square = np.zeros(m.shape, bool)
         square[20:28, 2 * i + 2 : 2 * i + 10] = True
-        # measured: 6.6 (the first map, no motion) to 11.5 x the background's mean inside
-        # the square; the spectral residual's maps 1.6-3.0 x
-        assert inside_over_outside(m, square) > 5.0, j
-    # deterministic: a second extraction is the same to the bit
-    again = build_extractor(feature_slice).extract(path, row_of(path))
-    np.testing.assert_array_equal(again.windows, found.windows)
+        out.append(inside_over_outside(m, square))
+    return out
+
+
+def test_pqft_extractor_is_registered_and_on_the_spectral_grid(make_video):
+    maps = registered_maps(make_video, "pqft", PQFTSaliency)
+    assert maps.min() >= 0.0 and np.allclose(maps.reshape(10, -1).max(axis=1), 1.0, atol=1e-3)
+    # measured: 6.6 (the first map, no motion) to 11.5 x the background's mean inside the
+    # square; the spectral residual's maps 1.6-3.0 x
+    assert min(square_contrasts(maps)) > 5.0
 
 
 @pytest.mark.parametrize("batch", [1, 3, 7])
@@ -288,6 +305,56 @@ def test_pqft_streaming_equals_all_frames_at_once(make_video, monkeypatch, batch
     np.testing.assert_allclose(found.grid[:, 0], np.arange(len(chosen)) / fps)
     # the first map has no earlier frame: no motion
     np.testing.assert_array_equal(found.windows[0], pqft_saliency(frames[:1]).astype(np.float16)[0])
+
+
+# ------------------------------------------------------- novelty (temporal-median background)
+
+
+def test_novelty_marks_what_its_background_window_does_not_hold():
+    # a textured scene; a red square is there in 3 of 15 frames: its frames' maps lie on
+    # it, and a frame without it is its own background (all zero)
+    scene = striped_grey(0.0)
+    frames = np.repeat(scene[None], 15, axis=0)
+    frames[6:9, 20:30, 40:52] = (220, 40, 40)
+    square = np.zeros((MAP_H, MAP_W), bool)
+    square[20:30, 40:52] = True
+    shown = novelty_map(frames[7], frames)
+    assert shown.shape == (MAP_H, MAP_W) and shown.max() == pytest.approx(1.0)
+    # measured 73 x (the blur spreads the square's edge over its surroundings); the spectral
+    # residual of the same frame marks the stripes too (1.8 x)
+    assert inside_over_outside(shown, square) > 20.0
+    assert inside_over_outside(spectral_residual(frames[7:8].mean(axis=-1))[0], square) < 3.0
+    np.testing.assert_array_equal(novelty_map(frames[2], frames), 0.0)
+    # in more than half the window, the square is the background: nothing is new there
+    assert novelty_map(frames[7], frames[5:10])[square].max() < 0.05
+
+
+def test_novelty_extractor_is_registered_and_on_the_spectral_grid(make_video):
+    maps = registered_maps(make_video, "novelty", NoveltySaliency)
+    # the moving square is never its own background (each place holds it in at most 2 of
+    # the window's 10 frames); the stripes are
+    assert min(square_contrasts(maps)) > 5.0
+
+
+@pytest.mark.parametrize("batch", [1, 3, 7])
+def test_novelty_streaming_equals_every_window_at_once(make_video, monkeypatch, batch):
+    # decoded in batches of any size, with a window shorter than the video, each map's
+    # background is the median of the frames within half a window of it, cut at the ends
+    path = moving_square_video(make_video)
+    monkeypatch.setattr(novelty_module, "WINDOW", 1.0)
+    fps = 4.0
+    half = half_window(fps)
+    assert half == 2
+    _, frames = next(iter_frame_batches(path, fps, 64, 48, 1000, 2.4))
+    expected = [
+        novelty_map(frames[i], frames[max(0, i - half) : i + half + 1]).astype(np.float16)
+        for i in range(len(frames))
+    ]
+    monkeypatch.setattr(novelty_module, "DECODE_BATCH", batch)
+    found = NoveltySaliency({"extractor": "novelty", "fps": fps, "height": 48, "width": 64})
+    maps = found.extract(path, row_of(path)).windows
+    assert len(maps) == len(frames) == 10
+    np.testing.assert_array_equal(maps, np.stack(expected))
 
 
 # ------------------------------------------------------------------------ TASED windows

@@ -154,7 +154,7 @@ def _lookup(config: Mapping[str, Any], path: str) -> Any:
 
 BUILTIN: tuple[ExtractorSpec, ...] = (
     # weight-free (the embedded default; features/weight_free.py, features/saliency.py,
-    # features/pqft.py)
+    # features/pqft.py, features/novelty.py)
     ExtractorSpec(
         name="colormotion",
         factory="highlight_pipeline.features.weight_free:ColorMotionExtractor",
@@ -191,6 +191,14 @@ BUILTIN: tuple[ExtractorSpec, ...] = (
         modality="saliency",
         settings={"*": "saliency"},
         title="PQFT saliency: intensity, colour opponents, motion (Guo, Ma & Zhang 2008)",
+        mem_mb=WEIGHT_FREE_MB,
+    ),
+    ExtractorSpec(
+        name="novelty",
+        factory="highlight_pipeline.features.novelty:NoveltySaliency",
+        modality="saliency",
+        settings={"*": "saliency"},
+        title="novelty saliency: distance from the temporal-median background",
         mem_mb=WEIGHT_FREE_MB,
     ),
     # published networks (features/neural.py, features/saliency.py; backbones/registry.py)

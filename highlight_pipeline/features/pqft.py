@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from highlight_pipeline.features.weight_free import WindowFeatures
+from highlight_pipeline.features.weight_free import WeightFreeMaps, WindowFeatures
 from highlight_pipeline.video.decode import iter_frame_batches
 
 MOTION_LAG = 0.1  # seconds between a map's frame and its motion reference
@@ -88,13 +88,8 @@ def decode_step(fps: float) -> int:
     return max(1, int(round(1.0 / (fps * MOTION_LAG))))
 
 
-class PQFTSaliency:
+class PQFTSaliency(WeightFreeMaps):
     name = "pqft"
-    modality = "saliency"
-    dim = 0
-
-    def __init__(self, feature_slice: dict) -> None:
-        self.slice = feature_slice
 
     def extract(self, path: str | Path, row: Any) -> WindowFeatures:
         s = self.slice
@@ -118,10 +113,7 @@ class PQFTSaliency:
                 times.append(t[chosen])
             index += len(frames)
             last = frames[-1]
-        if not maps:
-            raise ValueError("no frames decoded")
-        start = np.concatenate(times)
-        return WindowFeatures(np.concatenate(maps), np.stack([start, start + 1.0 / s["fps"]], 1))
+        return self.on_grid(maps, times)
 
     def describe(self) -> dict:
         return {

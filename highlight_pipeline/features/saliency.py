@@ -30,7 +30,7 @@ from scipy.ndimage import gaussian_filter, uniform_filter
 from highlight_pipeline.features.backbones.tased import WINDOW, window_indices
 from highlight_pipeline.features.neural import NetworkRunner, check_finite
 from highlight_pipeline.features.prefetch import prefetch
-from highlight_pipeline.features.weight_free import WindowFeatures
+from highlight_pipeline.features.weight_free import WeightFreeMaps, WindowFeatures, map_grid
 from highlight_pipeline.video.decode import END_TOLERANCE, iter_frame_batches
 
 TASED_SIZE = (224, 384)  # H, W
@@ -58,17 +58,8 @@ def smoothed(maps: np.ndarray, sigma_at_384: float = 7.0) -> np.ndarray:
     return out / np.where(peak > 0, peak, 1.0)[:, None, None]
 
 
-def _grid(times: np.ndarray, fps: float) -> np.ndarray:
-    return np.stack([times, times + 1.0 / fps], axis=1)
-
-
-class SpectralResidualSaliency:
+class SpectralResidualSaliency(WeightFreeMaps):
     name = "spectral"
-    modality = "saliency"
-    dim = 0
-
-    def __init__(self, feature_slice: dict) -> None:
-        self.slice = feature_slice
 
     def extract(self, path: str | Path, row: Any) -> WindowFeatures:
         s = self.slice
@@ -80,10 +71,7 @@ class SpectralResidualSaliency:
                 spectral_residual(frames.astype(np.float32).mean(axis=-1)).astype(np.float16)
             )
             times.append(t)
-        if not maps:
-            raise ValueError("no frames decoded")
-        times_all = np.concatenate(times)
-        return WindowFeatures(np.concatenate(maps), _grid(times_all, s["fps"]))
+        return self.on_grid(maps, times)
 
     def describe(self) -> dict:
         return {"weights": "weight-free", "maps": "spectral residual, max-normalised"}
@@ -192,7 +180,7 @@ class TasedSaliency(NetworkRunner):
         partial = end < float(row.duration) - END_TOLERANCE
         return WindowFeatures(
             np.concatenate(maps),
-            _grid(times, s["fps"]),
+            map_grid(times, s["fps"]),
             extent=end if partial else None,
             partial=partial,
         )

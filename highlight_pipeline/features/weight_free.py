@@ -97,6 +97,30 @@ class WindowFeatures:
     gaps: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
 
 
+def map_grid(times: np.ndarray, fps: float) -> np.ndarray:
+    """``[N, 2]`` start and end seconds of saliency maps at ``times``, one map period each."""
+    times = np.asarray(times, float)
+    return np.stack([times, times + 1.0 / fps], axis=1)
+
+
+class WeightFreeMaps:
+    """What the weight-free saliency extractors share (``spectral``, ``pqft``, ``novelty``):
+    the ``saliency`` config slice, and maps on the map grid (no feature vector)."""
+
+    modality = "saliency"
+    dim = 0
+
+    def __init__(self, feature_slice: dict) -> None:
+        self.slice = feature_slice
+
+    def on_grid(self, maps: list[np.ndarray], times: list[np.ndarray]) -> WindowFeatures:
+        """The maps of the decoded batches (``[B, H, W]`` each) at their times."""
+        if not maps:
+            raise ValueError("no frames decoded")
+        grid = map_grid(np.concatenate(times), self.slice["fps"])
+        return WindowFeatures(np.concatenate(maps), grid)
+
+
 def colour_codes(frames: np.ndarray) -> np.ndarray:
     """``[B, H, W, 3]`` uint8 -> ``[B, H * W]`` joint RGB bin of every pixel (8 levels per
     channel), offset by 512 per frame so that one ``bincount`` counts every frame."""

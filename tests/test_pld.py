@@ -228,6 +228,7 @@ SETTINGS = {
     "optimizer": "sgd",
     "bn_windows": 4,
     "train_encoder": True,
+    "prior_bias": False,
     "lr": 0.01,
     "weight_decay": 0.0,
 }
@@ -398,6 +399,37 @@ def test_registry_reads_saliency_only_for_spatial_variants():
     assert spec.frames_of(base) == {"fps": 5.0, "height": 16, "width": 16}
     assert not spec.scores_training_videos
     assert SimpleNamespace(**spec.variants["tased-full-beta0"].overlay["method"]).beta == 0.0
+
+
+def test_the_prior_is_the_mean_of_the_training_targets(small_inputs):
+    videos = pld.training_videos(small_inputs, SETTINGS, (16, 16))
+    # fewer target frames than PRIOR_FRAMES: every one of them counts once
+    every = [v.target_map(int(t)).mean() for v in videos for t in v.targets]
+    assert pld.target_prior(videos) == pytest.approx(float(np.mean(every)), rel=1e-6)
+    assert 0 < pld.target_prior(videos) < 0.5  # half the frames are highlights, β masks some
+
+
+@pytest.mark.parametrize("backbone, size", [("c3d", 16), ("tased", 32)])
+def test_prior_bias_starts_the_maps_near_the_prior(backbone, size, one_torch_thread):
+    x = torch.rand(2, 3, pld.WINDOW[backbone], size, size) * 2 - 1
+    torch.manual_seed(0)
+    plain = pld.build_network(backbone).eval()
+    torch.manual_seed(0)
+    primed = pld.build_network(backbone).eval()
+    pld.set_prior_bias(primed, backbone, 0.05)
+    with torch.no_grad():
+        assert float(plain(x).mean()) > 0.2  # a random network's maps start near 0.5
+        assert 0.02 < float(primed(x).mean()) < 0.12
+    pld.set_prior_bias(primed, backbone, 0.0)  # clamped: a finite bias
+    assert torch.isfinite(pld.output_layer(primed, backbone).bias).all()
+
+
+def test_prior_bias_starts_training_at_the_targets_level(small_inputs):
+    video = small_inputs.videos[2]
+    plain = pld.fit(small_inputs, _run(), seed=3, progress=False)
+    primed = pld.fit(small_inputs, _run(prior_bias=True), seed=3, progress=False)
+    assert not np.array_equal(plain.score(video), primed.score(video))
+    assert primed.losses[0] < plain.losses[0]  # it starts at the targets' level
 
 
 def test_a_fixed_encoder_keeps_its_weights_and_the_decoder_learns(small_inputs):

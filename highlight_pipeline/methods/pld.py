@@ -63,6 +63,14 @@ Choices where the paper is silent (also in docs/architecture.md):
   the training videos, Adam did not (docs/architecture.md). BatchNorm momentum is 0.1
   while training (TASED's reference 0.001 suits fine-tuning, not a few hundred steps
   from random weights).
+* **Output bias from random weights** (``prior_bias``; the paper starts from pre-trained
+  weights): a randomly initialised network's maps start near 0.5 everywhere, while the
+  masked targets ask for 1 on about 1 % of the training pixels; in a budget of a few dozen
+  steps the network spends them lowering its level. ``prior_bias: true`` starts the output
+  bias at the logit of the mean of the training targets (:func:`target_prior`, up to 512
+  frames evenly spaced; clamped to 0.1 %-50 %), the prior initialisation of Lin et al.
+  (ICCV 2017), so that training starts at the targets' level. Ignored with
+  ``pretrained: true``. The embedded default's CPU setting uses it (docs/architecture.md).
 * **Feeding**: the windows (and, in training, their pixel targets) of the next batch are
   read from the frame cache by a reader thread while the network computes
   (``features/frame_feed.py``: the cache stays open in that thread, one batch ahead,
@@ -240,6 +248,34 @@ def load_published(net: nn.Module, backbone: str, weights_dir: str | Path) -> st
     path = checkpoint_path(backbone, weights_dir)
     load_checkpoint(net if backbone == "tased" else net.encoder, path)  # strict; clear error
     return f"{get_spec(backbone).filename} sha256:{sha256_of(path)}"
+
+
+#: the prior bias's bounds: a pixel prior of 0.1 % to 50 %
+PRIOR_RANGE = (1e-3, 0.5)
+#: training frames whose targets estimate the prior (evenly spaced over all of them)
+PRIOR_FRAMES = 512
+
+
+def target_prior(videos: list[TrainingVideo]) -> float:
+    """The mean of the pixel targets of up to ``PRIOR_FRAMES`` training frames, evenly
+    spaced over all training videos' target frames (no random draw: the seed's stream is
+    left as it was)."""
+    pairs = [(v, int(t)) for v in videos for t in v.targets]
+    picks = np.linspace(0, len(pairs) - 1, min(PRIOR_FRAMES, len(pairs))).round().astype(int)
+    return float(np.mean([pairs[k][0].target_map(pairs[k][1]).mean() for k in picks]))
+
+
+def output_layer(net: nn.Module, backbone: str) -> nn.Module:
+    """The layer before the final sigmoid (the one with the output bias)."""
+    return net.convtsp4[-2] if backbone == "tased" else net.decoder[-2]
+
+
+def set_prior_bias(net: nn.Module, backbone: str, prior: float) -> None:
+    """Start the output bias at ``logit(prior)`` (Lin et al. 2017's prior initialisation):
+    a random network's maps start near the targets' mean level instead of about 0.5."""
+    p = min(max(prior, PRIOR_RANGE[0]), PRIOR_RANGE[1])
+    with torch.no_grad():
+        output_layer(net, backbone).bias.fill_(float(np.log(p / (1 - p))))
 
 
 def set_bn_momentum(net: nn.Module, momentum: float) -> None:
@@ -549,6 +585,8 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True,
     weights = "random-init"
     if settings["pretrained"] and run.get("weights", "published") == "published":
         weights = load_published(net, backbone, run.get("weights_dir", "weights"))
+    if weights == "random-init" and settings["prior_bias"]:
+        set_prior_bias(net, backbone, target_prior(videos))
     set_bn_momentum(net, 0.1)
     place_network(net, device)
     encoder = encoder_of(net, backbone)

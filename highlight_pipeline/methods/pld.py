@@ -586,7 +586,9 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True,
     if settings["pretrained"] and run.get("weights", "published") == "published":
         weights = load_published(net, backbone, run.get("weights_dir", "weights"))
     if weights == "random-init" and settings["prior_bias"]:
-        set_prior_bias(net, backbone, target_prior(videos))
+        prior = target_prior(videos)
+        set_prior_bias(net, backbone, prior)
+        log.info("pld %s: output bias from the targets' mean, %.2f %%", run["variant"], 100 * prior)
     set_bn_momentum(net, 0.1)
     place_network(net, device)
     encoder = encoder_of(net, backbone)

@@ -87,8 +87,8 @@ def test_default_targets():
     plan = Plan(load_configs([REPO / "config.yaml"]))
     targets = plan.all_targets()
     assert targets[:2] == [
-        "results/synthetic/saliency/spectral/shard-0.h5",
-        "results/synthetic/saliency/spectral/shard-1.h5",
+        "results/synthetic/saliency/pqft/shard-0.h5",
+        "results/synthetic/saliency/pqft/shard-1.h5",
     ]
     for name in ("table_md", "table_csv", "table_tex", "map_bars", "curves", "reel"):
         assert plan.path(name, dataset="synthetic") in targets

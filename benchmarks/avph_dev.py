@@ -21,6 +21,14 @@ camcorder recipe measures what is chosen here and is refused.
     python benchmarks/avph_dev.py --sets holdout:1 --runs avph:av-ph hpcl:co-av random:uniform
     python benchmarks/avph_dev.py --baseline HEAD --runs pld:tased-full random:uniform \
         --config novelty.yaml                              # features: {saliency: novelty}
+    python benchmarks/avph_dev.py --sets embedded:1 embedded:2 holdout:1 holdout:2 \
+        holdout:3 holdout:4 --reuse /tmp/hlp-avph-dev-XXXX --forcerun pseudo
+
+``--reuse`` starts each set from the ``ours`` folder of an earlier ``--keep`` run and prints
+that run's table beside the new one (``kept``): a change to the pseudo-labels then costs
+the pseudo job and avph's trainings, about 20 s a set instead of minutes. Snakemake does
+not see changes to the package's code, so name the first rule the change touches with
+``--forcerun`` (with no change, the new table equals the kept one).
 """
 
 from __future__ import annotations
@@ -63,11 +71,22 @@ def overlay(recipe: str, seed: int, runs: dict[str, list[str]]) -> dict:
 
 
 def run_side(
-    tree: Path, workdir: Path, recipe: str, seed: int, runs: dict, extra_config: Path | None = None
+    tree: Path,
+    workdir: Path,
+    recipe: str,
+    seed: int,
+    runs: dict,
+    extra_config: Path | None = None,
+    reuse: Path | None = None,
+    forcerun: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """The workflow of ``tree`` (code and workflow files) on one development set, with
-    ``extra_config`` last where given; its table."""
-    workdir.mkdir(parents=True)
+    ``extra_config`` last where given; its table. ``reuse``: an earlier run's folder of the
+    same set, copied first, so that only what is stale or ``forcerun`` runs again."""
+    if reuse is not None:
+        shutil.copytree(reuse, workdir, symlinks=True)
+    else:
+        workdir.mkdir(parents=True)
     shutil.copy(tree / "config.yaml", workdir / "config.yaml")
     extra = workdir / "dev.yaml"
     extra.write_text(yaml.safe_dump(overlay(recipe, seed, runs)))
@@ -82,6 +101,8 @@ def run_side(
     }
     cmd = [sys.executable, "-m", "snakemake", "-s", str(tree / "Snakefile"), "-d", str(workdir)]
     cmd += ["--cores", "2", f"results/tables/{dataset}.csv", "--configfile", *configs]
+    if forcerun:
+        cmd += ["--forcerun", *forcerun]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
     if result.returncode:
         raise SystemExit(f"the run in {workdir} failed:\n{(result.stdout + result.stderr)[-3000:]}")
@@ -120,7 +141,23 @@ def main() -> None:
         type=Path,
         help="a config file for the working tree's runs only (e.g. features: {saliency: pqft})",
     )
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="the scratch folder of an earlier --keep run: start each set from its 'ours' "
+        "folder and print its table as the 'kept' side (no --baseline needed)",
+    )
+    parser.add_argument(
+        "--forcerun",
+        nargs="*",
+        default=[],
+        help="with --reuse: rules to run again, with everything after them (e.g. pseudo for a "
+        "change of the pseudo-labels, features for one of the features: code changes are "
+        "not seen by Snakemake)",
+    )
     args = parser.parse_args()
+    if args.forcerun and not args.reuse:
+        parser.error("--forcerun needs --reuse")
     sets = [parse_set(s) for s in args.sets]
     runs: dict[str, list[str]] = {}
     for item in args.runs:
@@ -147,10 +184,18 @@ def main() -> None:
     rows = []
     try:
         for recipe, seed in sets:
+            kept = args.reuse / f"ours-{recipe}-{seed}" if args.reuse else None
+            if kept is not None:
+                if not kept.is_dir():
+                    raise SystemExit(f"{kept}: no kept run of {recipe}:{seed} to reuse")
+                table = pd.read_csv(kept / "results" / "tables" / f"{DATASET[recipe]}.csv")
+                rows.append({"set": f"{recipe}:{seed}", "side": "kept", **summary(table)})
+                print(_line(rows[-1]), flush=True)
             for side, tree in trees.items():
                 extra = args.config.resolve() if args.config and side == "ours" else None
                 workdir = scratch / f"{side}-{recipe}-{seed}"
-                table = run_side(tree, workdir, recipe, seed, runs, extra)
+                reuse = kept if side == "ours" else None
+                table = run_side(tree, workdir, recipe, seed, runs, extra, reuse, args.forcerun)
                 row = {"set": f"{recipe}:{seed}", "side": side, **summary(table)}
                 rows.append(row)
                 print(_line(row), flush=True)
@@ -165,7 +210,7 @@ def main() -> None:
         else:
             shutil.rmtree(scratch, ignore_errors=True)
     print()
-    for side in trees:
+    for side in (["kept"] if args.reuse else []) + list(trees):
         mine = [r for r in rows if r["side"] == side]
         means = {
             k: statistics.mean(r[k] for r in mine)

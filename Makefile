@@ -11,24 +11,31 @@ export PATH := $(BIN):$(PATH)
 
 # The runtime packages at the versions envs/pipeline.yaml pins (the conda env and .venv
 # agree; tests/test_conda_env.py checks it), so a fresh install is the tested one.
-# The installer is uv (from PyPI, pinned): the same packages as pip in about 20 s instead
+# The installer is uv (from PyPI, pinned): the same packages as pip in a few seconds instead
 # of 1.5-2 min on 2 cores. It reads a local wheel folder that pip is configured with
 # (PIP_FIND_LINKS or pip's global.find-links), as pip does. Where uv cannot be installed,
-# pip installs the same pins. Both write the packages' bytecode (.pyc) at install, as pip
-# always did: where PYTHONDONTWRITEBYTECODE is set (CI machines) no job would write it, and
-# each of the pipeline's processes compiled torch and pandas from source again, about 2 s of
-# every job (docs/performance.md). The package's own modules are compiled here too.
+# pip installs the same pins.
+#
+# Bytecode (.pyc): Python writes a module's bytecode the first time a process imports it,
+# and every later process loads it. Machines that set PYTHONDONTWRITEBYTECODE (CI machines,
+# many Docker images) turn that off, and then each of the pipeline's processes compiled
+# torch, pandas and the rest from source again, about 2 s of every job. The make targets
+# below unset it for their commands (a user's own shell keeps it): the first job that
+# imports a module writes its bytecode, about 3,400 of the environment's 13,000 modules in
+# `make run`. Compiling all of them at install (uv's --compile-bytecode) took 15 s of the
+# 20-s install instead (docs/performance.md, "make run in 5 minutes").
+unexport PYTHONDONTWRITEBYTECODE
+
 UV_VERSION := 0.13.9
 FIND_LINKS = $(foreach d,$(wildcard $(PIP_FIND_LINKS) $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)),--find-links $(d))
 $(VENV)/.installed: pyproject.toml envs/pipeline.yaml
 	$(PYTHON) -m venv $(VENV)
 	sed -n 's/^ *- \([A-Za-z0-9_.-]*==[^ ]*\)$$/\1/p' envs/pipeline.yaml > $(VENV)/constraints.txt
 	if $(BIN)/python -m pip install --quiet uv==$(UV_VERSION); then \
-		$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python $(FIND_LINKS) -c $(VENV)/constraints.txt -e ".[dev]"; \
+		$(BIN)/uv pip install --quiet --python $(BIN)/python $(FIND_LINKS) -c $(VENV)/constraints.txt -e ".[dev]"; \
 	else \
 		$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e ".[dev]"; \
 	fi
-	$(BIN)/python -m compileall -q highlight_pipeline > /dev/null
 	touch $@
 
 install: $(VENV)/.installed

@@ -395,6 +395,11 @@ def _explain_parser(add: _Add) -> None:
     )
     p.add_argument("--panels", type=int, default=6, help="frames per strip")
     p.add_argument("--out", required=True, help="output folder: one {video_id}.png per video")
+    p.add_argument(
+        "--scores",
+        help="the model's scores file (`hlp train --scores`, `hlp score`): the captions' clip "
+        "scores are read from it instead of scoring the videos again",
+    )
     _add_device_options(p, "the model")
 
 
@@ -416,6 +421,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
         eval_split=args.eval_split,
         device=args.device,
         cuda=args.cuda,
+        scores=args.scores,
     )
     log.info("explain: %d strips in %s", len(written), args.out)
 

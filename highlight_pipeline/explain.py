@@ -4,7 +4,8 @@ A method whose model has ``explain(video, n) -> [(time in s, map float [h, w] in
 (pld: its distinction maps; the registry entry says ``explains=True``) gets, for chosen
 test videos, one strip per video: frames evenly spread over the video, each shown twice,
 as the picture and with the map laid over it as a heat map, captioned with the time, the
-clip's score and its ground truth. Pictures are decoded again from the video file at the
+clip's score and its ground truth (read from the model's scores file when given, as the
+pipeline does, else scored again). Pictures are decoded again from the video file at the
 strip's size (the maps are upsampled to it), so they look like the video, not like the
 small training frames. ``hlp explain`` writes ``{video_id}.png`` per video into a folder
 that ``snakemake --report`` shows.
@@ -22,6 +23,7 @@ from highlight_pipeline.errors import PipelineError
 from highlight_pipeline.methods.inputs import InputFiles, VideoInputs
 from highlight_pipeline.methods.registry import get_method
 from highlight_pipeline.methods.steps import model_and_inputs, placed
+from highlight_pipeline.predictions import read_predictions
 
 log = logging.getLogger(__name__)
 
@@ -107,18 +109,25 @@ def render_strip(
 
 
 def explain_videos(
-    model, videos: list[VideoInputs], out_dir: str | Path, panels: int, title: str
+    model,
+    videos: list[VideoInputs],
+    out_dir: str | Path,
+    panels: int,
+    title: str,
+    scored: dict[str, np.ndarray] | None = None,
 ) -> list[str]:
-    """One strip per video into ``out_dir``; returns the files written."""
+    """One strip per video into ``out_dir``; returns the files written. ``scored``: the
+    model's clip scores by video (its scores file); a video not in it is scored here."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    scored = scored or {}
     written = []
     for video in videos:
         found = model.explain(video, panels)
         if not found:
             log.warning("explain: %s has no frame to show", video.video_id)
             continue
-        scores = model.score(video)
+        scores = scored[video.video_id] if video.video_id in scored else model.score(video)
         out = out_dir / f"{video.video_id}.png"
         render_strip(video, found, scores, model.explain_fps, out, f"{title}: {video.video_id}")
         written.append(str(out))
@@ -134,11 +143,13 @@ def explain_model(
     eval_split: str = "test",
     device: str = "auto",
     cuda: dict | None = None,
+    scores: str | Path | None = None,
 ) -> list[str]:
     """``hlp explain``: strips of the trained model of ``model_path`` for the chosen videos
     (``choice``: how many, the first by id, or a list of ids) of ``eval_split`` of the
-    dataset files ``files``; returns the files written. A method without per-pixel maps
-    is refused."""
+    dataset files ``files``; returns the files written. ``scores``: the model's scores file
+    (the captions' clip scores; without it the videos are scored again). A method without
+    per-pixel maps is refused."""
     model, checkpoint, inputs = model_and_inputs(
         model_path, files, "explain", frozenset({"labels"})
     )
@@ -147,4 +158,5 @@ def explain_model(
     model, _ = placed(model, checkpoint, device, cuda)
     videos = chosen_videos(inputs.subset(eval_split).videos, choice)
     title = f"{checkpoint['method']}/{checkpoint['variant']} seed {checkpoint['seed']}"
-    return explain_videos(model, videos, out_dir, panels, title)
+    scored = read_predictions(scores) if scores else None
+    return explain_videos(model, videos, out_dir, panels, title, scored)

@@ -294,6 +294,12 @@ class Plan:
         inputs["model"] = self.run_path("model", dataset, method, variant, split, seed)
         return inputs
 
+    def explain_inputs(self, dataset, method, variant, split, seed) -> dict[str, Any]:
+        """What an explanation reads: scoring's inputs and the run's scores (its captions)."""
+        inputs = self.score_inputs(dataset, method, variant, split, seed)
+        inputs["scores"] = self.run_path("scores", dataset, method, variant, split, seed)
+        return inputs
+
     def evaluate_inputs(self, dataset, method, variant, split, seed) -> dict[str, Any]:
         """A run's scores and the dataset's tables; for a run that learns from
         pseudo-labels also those, whose quality on the training videos the metrics record."""

@@ -5,6 +5,7 @@ a frame read back tells which source frame it is."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import h5py
@@ -463,3 +464,25 @@ def test_explanation_strips_show_the_chosen_videos(small_inputs, tmp_path):
     assert [p.rsplit("/", 1)[1] for p in written] == ["v0.png", "v1.png"]
     image = imread(written[0])
     assert image.shape[1] > image.shape[0] > 100  # a strip: wider than tall
+
+
+def test_explanation_captions_read_the_scores_file_when_given(small_inputs, tmp_path):
+    """The pipeline passes the run's scores file: the strips are those of scoring again
+    (same bytes), and a caption shows the file's score, not a second scoring's."""
+    from highlight_pipeline.explain import chosen_videos, explain_videos
+    from highlight_pipeline.predictions import read_predictions, write_predictions
+
+    model = pld.fit(small_inputs, _run(), seed=0, progress=False)
+    videos = chosen_videos(small_inputs.videos, 2)
+    again = [Path(p).read_bytes() for p in explain_videos(model, videos, tmp_path / "a", 3, "t")]
+    path = tmp_path / "seed0.scores.jsonl"
+    write_predictions(path, [v.video_id for v in videos], [model.score(v) for v in videos])
+    scored = read_predictions(path)
+    from_file = explain_videos(model, videos, tmp_path / "f", 3, "t", scored)
+    assert [Path(p).read_bytes() for p in from_file] == again
+    other = {"v0": np.full(videos[0].n_clips, 0.123)}  # v1 is not in it: scored again
+    changed = [
+        Path(p).read_bytes() for p in explain_videos(model, videos, tmp_path / "o", 3, "t", other)
+    ]
+    assert changed[0] != again[0]
+    assert changed[1] == again[1]

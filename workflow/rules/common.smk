@@ -175,6 +175,10 @@ def score_inputs(wildcards):
     return PLAN.score_inputs(*run_id(wildcards))
 
 
+def explain_inputs(wildcards):
+    return PLAN.explain_inputs(*run_id(wildcards))
+
+
 def evaluate_inputs(wildcards):
     return PLAN.evaluate_inputs(*run_id(wildcards))
 

@@ -59,7 +59,7 @@ rule analysis:
 
 rule explain:
     input:
-        unpack(score_inputs),
+        unpack(explain_inputs),
     output:
         report(
             directory(PLAN.pattern("explain")),
@@ -85,7 +85,7 @@ rule explain:
         " hlp explain --model {input.model} --manifest {input.manifest} --clips {input.clips}"
         " {params.features} --splits {input.splits} --split-scheme {wildcards.split}"
         " --eval-split {params.eval_split} --videos {params.videos:q}"
-        " --panels {params.panels} --device {resources.hlp_device}"
+        " --panels {params.panels} --scores {input.scores} --device {resources.hlp_device}"
         " --cuda {resources.hlp_cuda:q} --out {output} 2> {log}"
 
 

@@ -22,7 +22,8 @@ What is hashed, per stage in the order the pipeline runs them (``results/<datase
 It also hashes a few kernels under the pins (:func:`kernel_digests`: BLAS, MKL's vector
 maths, torch's attention and 3D convolutions, numpy's FFT and logarithm, OpenBLAS), so that
 a difference in a stage can be traced to the library that computed it. The machine is
-recorded with its CPU model, flags and cache sizes (``lscpu``) and the library versions.
+recorded with its CPU model, flags and cache sizes (``lscpu``), the library versions and
+the environment variables that the numeric libraries read.
 
 Paths differ between clones and are never hashed. Run both sides from the same commit and
 installed packages (the record says which).
@@ -35,7 +36,9 @@ import csv
 import hashlib
 import io
 import json
+import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +54,8 @@ STAGES = (
     "scores",
     "tables",
 )
+# the environment this process started with (libraries add variables of their own on import)
+START_ENVIRONMENT = dict(os.environ)
 MANIFEST_COLUMNS = ("video_id", "duration", "fps", "frames", "width", "height", "fingerprint")
 
 
@@ -230,6 +235,12 @@ def machine() -> dict:
         except ImportError:
             versions[module] = None
     info["versions"] = versions
+    # what the numeric libraries read besides the CPU (the pins replace some of them)
+    info["environment"] = {
+        name: value
+        for name, value in sorted(START_ENVIRONMENT.items())
+        if re.match(r"(OPENBLAS|MKL|OMP|KMP|GOMP|NUMBA|NPY|ONEDNN|DNNL|ATEN|TORCH|GLIBC|LD_)", name)
+    }
     try:
         info["commit"] = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
@@ -244,6 +255,8 @@ def compare(recorded: dict, found: dict) -> int:
     ours, theirs = recorded["machine"], machine()
     print(f"recorded on: {ours.get('Model name')} ({ours.get('commit', '')[:10]})")
     print(f"this machine: {theirs.get('Model name')} ({(theirs.get('commit') or '')[:10]})")
+    if ours.get("environment") != theirs.get("environment"):
+        print(f"other environment: {ours.get('environment')} against {theirs.get('environment')}")
     if ours.get("versions") != theirs.get("versions"):
         print(f"other library versions: {ours.get('versions')} against {theirs.get('versions')}")
     differ = 0

@@ -19,7 +19,8 @@ both, and on another build only the tables are compared.
 One encoder ignores that pin: libopus (the holdout recipe's WebM sound) picks its own SIMD
 code by the CPU, and its packets differ from one CPU to another. Measured: the AMD EPYC
 that recorded the fixture, an Intel Xeon (AVX-512, AMX) and QEMU's emulated EPYC-Milan gave
-three different Opus streams; their VP9 video streams were the same. So each ``.webm``
+three different files; the Xeon's and the emulated EPYC's differ only in their Opus
+streams (their VP9 video streams are the same). So each ``.webm``
 file passes with any digest recorded for it (``cpu_dependent``: the recording CPU's digest,
 then one per CPU added with ``--add-cpu``). On a CPU that has a record, an unknown digest
 fails; on one without, the file is skipped (every other file is still compared) until its

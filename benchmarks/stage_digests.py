@@ -175,6 +175,9 @@ x = torch.randn(100_000, generator=g) * 5
 out["torch.exp (MKL VML)"] = h(torch.exp(x))
 out["torch.log (MKL VML)"] = h(torch.log(x.abs() + 1e-3))
 out["torch.tanh"] = h(torch.tanh(x))
+out["torch.sqrt (MKL VML)"] = h(torch.sqrt(x.abs()))
+from highlight_pipeline.methods.optim import exact_sqrt
+out["exact_sqrt (numpy; Adam's)"] = h(exact_sqrt(x.abs()))
 out["torch.sigmoid"] = h(torch.sigmoid(x))
 a, w = torch.randn(600, 512, generator=g), torch.randn(512, 512, generator=g)
 out["sgemm 600x512x512 (MKL)"] = h(a @ w)

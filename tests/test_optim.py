@@ -1,5 +1,7 @@
 """methods.optim: Adam and SGD without torch.optim give, on the CPU, bit for bit the
-parameters torch.optim's default path gives, and their state survives a save and load."""
+parameters torch.optim's default path gives (Adam's with its square root made the
+correctly rounded one, which is the one difference), and their state survives a save and
+load."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from highlight_pipeline.methods.optim import SGD, Adam
+from highlight_pipeline.methods.optim import SGD, Adam, exact_sqrt
 
 
 def _net(seed: int) -> torch.nn.Module:
@@ -45,7 +47,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("ours, theirs, settings", CASES)
-def test_the_same_parameters_as_torch_optim_bit_for_bit(ours, theirs, settings):
+def test_the_same_parameters_as_torch_optim_bit_for_bit(ours, theirs, settings, monkeypatch):
+    # torch.optim.Adam takes exp_avg_sq.sqrt(): MKL's, which follows the CPU in its last bit
+    monkeypatch.setattr(torch.Tensor, "sqrt", exact_sqrt)
     a, b = _net(0), _net(0)
     losses_a = _train(a, ours(a.parameters(), **settings), 40, frozen="2.bias")
     losses_b = _train(b, theirs(b.parameters(), **settings), 40, frozen="2.bias")
@@ -107,3 +111,32 @@ def test_training_with_them_does_not_import_torch_dynamo():
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "False"
+
+
+def test_adams_square_root_is_the_correctly_rounded_one():
+    """exact_sqrt is IEEE's square root (checked in float64, where float32's is exact after
+    rounding); torch.sqrt on the CPU (MKL's vsSqrt) is not always, so Adam's updates would
+    follow the CPU's last bit with it."""
+    values = torch.rand(20000, generator=torch.Generator().manual_seed(0)) * 10
+    values = torch.cat([values, values * 1e-30, torch.tensor([0.0, 1.0, 4.0, 1e-45])])
+    exact = exact_sqrt(values)
+    reference = values.double().numpy() ** 0.5
+    assert exact.dtype == torch.float32
+    assert torch.equal(exact, torch.from_numpy(reference.astype("float32")))
+    assert exact_sqrt(values.double()).equal(torch.from_numpy(reference))
+
+
+def test_adam_takes_the_exact_square_root(monkeypatch):
+    from highlight_pipeline.methods import optim
+
+    taken = []
+
+    def spy(t):
+        taken.append(t.shape)
+        return exact_sqrt(t)
+
+    monkeypatch.setattr(optim, "exact_sqrt", spy)
+    monkeypatch.setattr(torch.Tensor, "sqrt", lambda t: pytest.fail("torch.sqrt was called"))
+    net = _net(0)
+    _train(net, Adam(net.parameters(), lr=1e-2), 2)
+    assert len(taken) == 2 * len(list(net.parameters()))

@@ -11,10 +11,20 @@ with them is bit for bit the one ``torch.optim`` gives (``tests/test_optim.py``)
 Only what the methods use is here: a list of parameters (one group), a constant learning
 rate, L2 weight decay added to the gradient, and ``state_dict`` / ``load_state_dict`` for
 the resumable checkpoints (``methods.resume``).
+
+One operation differs from ``torch.optim``: Adam's square root. On the CPU ``torch.sqrt``
+calls MKL's vector maths (``vsSqrt``, accurate to about an ulp), and its last bit follows
+the CPU even under ``MKL_CBWR=COMPATIBLE``: on an Intel Xeon and on QEMU's emulated AMD
+EPYC-Milan the same ``exp_avg_sq`` gave other bits, and avph's training parted there at
+its fifth epoch (``benchmarks/stage_digests.py``, README "How far these numbers hold").
+:func:`exact_sqrt` takes numpy's square root instead, which is IEEE 754's correctly
+rounded one (the ``sqrtps``/``sqrtpd`` instructions), the same bits on every CPU.
+Otherwise the arithmetic is ``torch.optim``'s, bit for bit (``tests/test_optim.py``).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 FORMAT = "highlight_pipeline.optim/1"
@@ -22,6 +32,14 @@ FORMAT = "highlight_pipeline.optim/1"
 
 def _copy(value, p: torch.Tensor):
     return value.detach().to(p.device, copy=True) if torch.is_tensor(value) else value
+
+
+def exact_sqrt(t: torch.Tensor) -> torch.Tensor:
+    """The correctly rounded square root of a CPU float tensor (numpy's: the same bits on
+    every CPU); on another device or dtype ``torch.sqrt``."""
+    if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64):
+        return t.sqrt()
+    return torch.from_numpy(np.sqrt(t.detach().numpy()))
 
 
 class Optimiser:
@@ -98,7 +116,7 @@ class Adam(Optimiser):
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         step_size = self.lr / (1 - beta1**step)
         bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-        denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
+        denom = (exact_sqrt(exp_avg_sq) / bias_correction2_sqrt).add_(self.eps)
         p.addcdiv_(exp_avg, denom, value=-step_size)
 
 

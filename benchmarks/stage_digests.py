@@ -119,7 +119,8 @@ def _model_digests(path: Path, key: str) -> dict[str, str]:
 def stage_digests(results: Path) -> dict[str, dict[str, str]]:
     """Digests of every dataset's outputs under ``results`` (a pipeline's results folder)."""
     stages: dict[str, dict[str, str]] = {stage: {} for stage in STAGES}
-    for data in sorted(p for p in results.iterdir() if (p / "manifest.csv").exists()):
+    datasets = results.iterdir() if results.is_dir() else ()
+    for data in sorted(p for p in datasets if (p / "manifest.csv").exists()):
         name = data.name
         source = data / "source"
         for path in sorted(source.rglob("*")) if source.exists() else ():
@@ -267,6 +268,9 @@ def compare(recorded: dict, found: dict) -> int:
         for stage in names:
             want = recorded[section] if stage is None else recorded[section][stage]
             have = found[section] if stage is None else found[section][stage]
+            if not want:
+                print(f"{stage or 'kernels':>9}: not recorded")
+                continue
             keys = sorted(set(want) | set(have))
             bad = [k for k in keys if want.get(k) != have.get(k)]
             differ += len(bad)
@@ -290,7 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     cmp_.add_argument("recorded", type=Path)
     cmp_.add_argument("results", type=Path)
     args = parser.parse_args(argv)
-    found = {"stages": stage_digests(args.results), "kernels": kernel_digests()}
+    stages = stage_digests(args.results)
+    if not any(stages.values()):
+        parser.error(f"{args.results}: no dataset with a manifest.csv (a pipeline's results/)")
+    found = {"stages": stages, "kernels": kernel_digests()}
     if args.command == "record":
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(

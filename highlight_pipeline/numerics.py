@@ -65,7 +65,11 @@ the table.
     honours only AUTO and COMPATIBLE: on the AMD EPYC, a 3840 × 512 by 512 × 512 sgemm
     gave the same bits under ``MKL_CBWR`` unset, AVX2, AVX512, SSE4_2 and AUTO,STRICT, and
     other bits only under COMPATIBLE; ``MKL_ENABLE_INSTRUCTIONS`` changed nothing there.
-    MKL documents COMPATIBLE as giving the same results on Intel and compatible CPUs. Cost:
+    MKL documents COMPATIBLE as giving the same results on Intel and compatible CPUs; its
+    vector maths do not hold to it: ``torch.sqrt`` (MKL's ``vsSqrt``) gave other last bits
+    on an Intel Xeon and on QEMU's emulated AMD EPYC-Milan under COMPATIBLE, and Adam's
+    square root made avph's training part there, so the methods' Adam takes numpy's
+    correctly rounded square root (``methods/optim.py``). Cost:
     2.00, 1.28, 1.70, the largest of the pins (the sgemm above takes about 3x as long),
     and it is what makes chd's pinned training about 2x slower: no other setting of MKL
     is the same on Intel and AMD, and torch 2.13 sends a float32 matmul on x86 nowhere but

@@ -9,6 +9,7 @@ import copy
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -124,6 +125,8 @@ def test_adams_square_root_is_the_correctly_rounded_one():
     assert exact.dtype == torch.float32
     assert torch.equal(exact, torch.from_numpy(reference.astype("float32")))
     assert exact_sqrt(values.double()).equal(torch.from_numpy(reference))
+    scalar = exact_sqrt(torch.tensor(2.0))  # a 0-d parameter's state
+    assert scalar.shape == () and scalar.item() == float(np.float32(2.0**0.5))
 
 
 def test_adam_takes_the_exact_square_root(monkeypatch):

@@ -39,7 +39,8 @@ def exact_sqrt(t: torch.Tensor) -> torch.Tensor:
     every CPU); on another device or dtype ``torch.sqrt``."""
     if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64):
         return t.sqrt()
-    return torch.from_numpy(np.sqrt(t.detach().numpy()))
+    values = t.detach().numpy()
+    return torch.from_numpy(np.sqrt(values, out=np.empty_like(values)))  # 0-d stays an array
 
 
 class Optimiser:

@@ -228,6 +228,7 @@ __all__ = [
     "X86_V3_PINS",
     "SimulatedCpu",
     "describe_numerics",
+    "host_cpu_info",
     "ffmpeg_pinned",
     "kernel_pins",
     "numerics_level",
@@ -433,16 +434,25 @@ def simulated_cpu() -> SimulatedCpu | None:
     return cpu
 
 
-def _host_cpu_vendor() -> str:
-    """The CPU's vendor_id from /proc/cpuinfo ("" where there is none)."""
+def host_cpu_info() -> dict[str, str]:
+    """The first CPU's fields in /proc/cpuinfo (``vendor_id``, ``cpu family``, ``model``,
+    ``model name``, ``flags``, ...; empty where there is none)."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
             for line in handle:
-                if line.startswith("vendor_id"):
-                    return line.partition(":")[2].strip()
+                if not line.strip():
+                    break  # the end of the first CPU's block
+                name, _, value = line.partition(":")
+                fields.setdefault(name.strip(), value.strip())
     except OSError:
         pass
-    return ""
+    return fields
+
+
+def _host_cpu_vendor() -> str:
+    """The CPU's vendor_id from /proc/cpuinfo ("" where there is none)."""
+    return host_cpu_info().get("vendor_id", "")
 
 
 def simulated_cpu_limits() -> dict[str, str]:
@@ -464,14 +474,7 @@ def simulated_cpu_limits() -> dict[str, str]:
 
 def _host_cpu_flags() -> frozenset[str]:
     """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    return frozenset(line.partition(":")[2].split())
-    except OSError:
-        pass
-    return frozenset()
+    return frozenset(host_cpu_info().get("flags", "").split())
 
 
 def _cpu_flags() -> frozenset[str]:

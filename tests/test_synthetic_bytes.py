@@ -41,7 +41,7 @@ from typing import Any
 
 import pytest
 
-from highlight_pipeline.numerics import pin_ffmpeg
+from highlight_pipeline.numerics import host_cpu_info, pin_ffmpeg
 
 FIXTURE = Path(__file__).parent / "fixtures" / "synthetic_bytes.json"
 TINY = {
@@ -67,14 +67,9 @@ CPU_DEPENDENT_SUFFIX = ".webm"
 
 def cpu_identity() -> str:
     """This CPU as /proc/cpuinfo names it: vendor, family/model and model name."""
-    fields: dict[str, str] = {}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
+    fields = host_cpu_info()
+    if not fields:
         return "unknown"
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        fields.setdefault(name.strip(), value.strip())
     return (
         f"{fields.get('vendor_id', '?')} {fields.get('cpu family', '?')}/"
         f"{fields.get('model', '?')} {fields.get('model name', '?')}"

@@ -6,14 +6,18 @@ load."""
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from highlight_pipeline.methods.optim import SGD, Adam, exact_sqrt
+
+from .optim_worker import CASES
 
 
 def _net(seed: int) -> torch.nn.Module:
@@ -39,25 +43,76 @@ def _train(net, optimiser, steps: int, seed: int = 1, frozen: str | None = None)
     return losses
 
 
-CASES = [
-    (Adam, torch.optim.Adam, {"lr": 3e-3}),
-    (Adam, torch.optim.Adam, {"lr": 1e-2, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}),
-    (SGD, torch.optim.SGD, {"lr": 0.1, "momentum": 0.9}),
-    (SGD, torch.optim.SGD, {"lr": 0.05, "momentum": 0.0, "weight_decay": 1e-3}),
-]
+def _worker(*args: str) -> dict:
+    """tests/optim_worker.py in a fresh process (torch picks its kernels when it loads)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.optim_worker", *args],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("ours, theirs, settings", CASES)
-def test_the_same_parameters_as_torch_optim_bit_for_bit(ours, theirs, settings, monkeypatch):
-    # torch.optim.Adam takes exp_avg_sq.sqrt(): MKL's, which follows the CPU in its last bit
-    monkeypatch.setattr(torch.Tensor, "sqrt", exact_sqrt)
-    a, b = _net(0), _net(0)
-    losses_a = _train(a, ours(a.parameters(), **settings), 40, frozen="2.bias")
-    losses_b = _train(b, theirs(b.parameters(), **settings), 40, frozen="2.bias")
-    assert losses_a == losses_b
-    for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
-        assert torch.equal(p, q), name
-    assert not torch.equal(a[2].weight, _net(0)[2].weight)  # it did train
+@pytest.mark.parametrize(
+    "case", range(len(CASES)), ids=[f"{k}{i}" for i, (k, _) in enumerate(CASES)]
+)
+def test_the_same_parameters_as_torch_optim_bit_for_bit(case):
+    """Under the pins of every hlp job (torch's default kernels, no FMA), ours, ours with
+    the one-pass Adam step turned off, and torch.optim (its square root made the exact one)
+    train the same parameters."""
+    ours = _worker("pinned", str(case), "ours")
+    assert ours["trained"]
+    assert ours["one_pass"] == (CASES[case][0] == "adam")  # float32 Adam takes the one pass
+    for other in ("tensor-ops", "torch"):
+        theirs = _worker("pinned", str(case), other)
+        assert not theirs["one_pass"]
+        assert (ours["params"], ours["losses"]) == (theirs["params"], theirs["losses"]), other
+
+
+def test_a_float64_adam_takes_the_tensor_operations_and_matches_torch_optim():
+    ours = _worker("pinned", "1", "ours", "float64")
+    assert not ours["one_pass"]
+    assert ours["params"] == _worker("pinned", "1", "torch", "float64")["params"]
+
+
+def test_the_one_pass_step_gives_the_same_bits_for_any_numba_target():
+    """No FMA and no reordering whatever CPU numba compiles for: the pinned x86-64-v2
+    target and this host's own (AVX2 or AVX-512 with FMA where it has them)."""
+    assert _worker("pinned", "loop") == _worker("native", "loop")
+
+
+def test_the_one_pass_step_is_adams_arithmetic_in_process():
+    """The loop against the same update written in numpy's float32 operations (one
+    rounding each, correctly rounded square root), in this unpinned process."""
+    from highlight_pipeline.methods.adam_step import adam_step
+
+    generator = torch.Generator().manual_seed(3)
+    p, exp_avg, grad = (torch.randn(513, generator=generator) for _ in range(3))
+    exp_avg_sq = torch.rand(513, generator=generator)
+    expected = p.clone(), exp_avg.clone(), exp_avg_sq.clone()
+    adam_step(
+        p,
+        grad,
+        exp_avg,
+        exp_avg_sq,
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+        step_size=0.01,
+        bias_correction2_sqrt=0.5,
+    )
+    f = np.float32
+    q, m, v = (t.numpy().copy() for t in expected)
+    g = grad.numpy()
+    m = f(0.1) * (g - m) + m  # numpy's float32 arithmetic, one rounding per operation
+    v = v * f(0.999) + (f(1 - 0.999) * g) * g
+    q = q + (f(-0.01) * m) / (np.sqrt(v) / f(0.5) + f(1e-8))
+    assert np.array_equal(exp_avg.numpy(), m)
+    assert np.array_equal(exp_avg_sq.numpy(), v)
+    assert np.array_equal(p.numpy(), q)
+    assert not np.array_equal(p.numpy(), expected[0].numpy())
 
 
 @pytest.mark.parametrize(
@@ -129,17 +184,41 @@ def test_adams_square_root_is_the_correctly_rounded_one():
     assert scalar.shape == () and scalar.item() == float(np.float32(2.0**0.5))
 
 
-def test_adam_takes_the_exact_square_root(monkeypatch):
-    from highlight_pipeline.methods import optim
+def test_adam_takes_the_one_pass_step_or_the_exact_square_root(monkeypatch):
+    """float32 CPU parameters of MIN_ELEMENTS or more go through the one-pass loop, others
+    (smaller ones, float64 ones) through the tensor operations with the exact square root;
+    neither ever calls torch.sqrt."""
+    from highlight_pipeline.methods import adam_step, optim
 
-    taken = []
+    small = _net(0)
+    assert max(p.numel() for p in small.parameters()) < adam_step.MIN_ELEMENTS
+
+    taken, looped = [], []
 
     def spy(t):
         taken.append(t.shape)
         return exact_sqrt(t)
 
+    real_step = optim.adam_step
     monkeypatch.setattr(optim, "exact_sqrt", spy)
+    monkeypatch.setattr(
+        optim, "adam_step", lambda p, *a, **k: (looped.append(p.shape), real_step(p, *a, **k))
+    )
     monkeypatch.setattr(torch.Tensor, "sqrt", lambda t: pytest.fail("torch.sqrt was called"))
+    _train(small, Adam(small.parameters(), lr=1e-2), 2)
+    assert len(taken) == 2 * len(list(small.parameters())) and not looped
+    taken.clear()
+    monkeypatch.setattr(adam_step, "MIN_ELEMENTS", 0)
     net = _net(0)
     _train(net, Adam(net.parameters(), lr=1e-2), 2)
-    assert len(taken) == 2 * len(list(net.parameters()))
+    assert len(looped) == 2 * len(list(net.parameters())) and not taken
+    net64 = _net(0).double()
+    looped.clear()
+    generator = torch.Generator().manual_seed(1)
+    optimiser = Adam(net64.parameters(), lr=1e-2)
+    for _ in range(2):
+        loss = net64(torch.randn(5, 7, generator=generator, dtype=torch.float64)).sum()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert len(taken) == 2 * len(list(net64.parameters())) and not looped

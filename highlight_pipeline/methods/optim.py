@@ -20,12 +20,19 @@ its fifth epoch (``benchmarks/stage_digests.py``, README "How far these numbers 
 :func:`exact_sqrt` takes numpy's square root instead, which is IEEE 754's correctly
 rounded one (the ``sqrtps``/``sqrtpd`` instructions), the same bits on every CPU.
 Otherwise the arithmetic is ``torch.optim``'s, bit for bit (``tests/test_optim.py``).
+
+On the CPU a float32 parameter of ``adam_step.MIN_ELEMENTS`` or more takes Adam's update
+in one pass over its memory (``methods/adam_step.py``, numba): the same operations in the
+same order, so the same bits under the numeric pins, about three times as fast (TASED-Net's
+21 million parameters: 0.07 s a step against 0.21 s).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from .adam_step import adam_step, fusable
 
 FORMAT = "highlight_pipeline.optim/1"
 
@@ -113,10 +120,23 @@ class Adam(Optimiser):
         state["step"] += 1
         step = float(state["step"])
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg.lerp_(grad, 1 - beta1)
-        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         step_size = self.lr / (1 - beta1**step)
         bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        if fusable(p, grad, exp_avg, exp_avg_sq):  # the same arithmetic in one pass
+            adam_step(
+                p,
+                grad,
+                exp_avg,
+                exp_avg_sq,
+                beta1=beta1,
+                beta2=beta2,
+                eps=self.eps,
+                step_size=step_size,
+                bias_correction2_sqrt=bias_correction2_sqrt,
+            )
+            return
+        exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         denom = (exact_sqrt(exp_avg_sq) / bias_correction2_sqrt).add_(self.eps)
         p.addcdiv_(exp_avg, denom, value=-step_size)
 

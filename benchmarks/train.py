@@ -15,6 +15,7 @@ numerics are pinned as in the pipeline's jobs (``highlight_pipeline.numerics``).
     python benchmarks/train.py --numerics           # pinned against unpinned, per run
     python benchmarks/train.py --numerics native pinned native+MKL_CBWR=COMPATIBLE \
         --runs chd/full --repeats 5                 # the cost of one pin alone
+    python benchmarks/train.py --optimiser          # Adam's one-pass step against torch's ops
 
 ``--numerics [SETTING ...]`` (default ``native pinned``) trains each run once per setting
 and repeat, each in a fresh process, the settings alternating within every repeat, and
@@ -24,6 +25,11 @@ thread counts) or either with variables added, ``native+MKL_CBWR=COMPATIBLE`` or
 ``pinned+MKL_CBWR=AUTO,ATEN_CPU_CAPABILITY=avx2`` (a comma separates variables; a value
 may not contain one). The ratio of CPU seconds is the one to read on a shared machine:
 other people's work stretches the wall time, much less the CPU time of a 1-thread job.
+
+``--optimiser`` times one Adam step on TASED-Net's parameters (pld) and on a set of
+transformer-sized matrices (about chd's and hpcl's), pinned as in a job, with the one-pass
+loop (``methods/adam_step.py``) and with the tensor operations it replaces, alternating, and
+checks that both leave the same bits.
 
 pld learns from frames, not features: each of its runs trains on a synthetic frame cache
 (``features/frames.py`` layout, random frames) at the embedded default's resolution and at
@@ -405,6 +411,57 @@ def compare_numerics(runs: list[str], settings: list[str], options: list[str], r
     return rows
 
 
+def measure_optimiser(steps: int = 8) -> list[dict]:
+    """Seconds per Adam step, one-pass loop against tensor operations (the median of
+    ``steps`` steps after one), on two parameter sets; in a pinned child process."""
+    import statistics
+
+    import torch
+
+    from highlight_pipeline.methods import optim
+    from highlight_pipeline.methods.pld import build_network
+
+    sets = {
+        "TASED-Net (pld)": [tuple(p.shape) for p in build_network("tased").parameters()],
+        "12 x 512x512 + 4 x 2048x512 (chd, hpcl)": [(512, 512)] * 12
+        + [(2048, 512)] * 4
+        + [(512,)] * 24,
+    }
+    rows = []
+    for name, shapes in sets.items():
+        timings, finals = {}, {}
+        for path in ("tensor-ops", "one-pass", "tensor-ops", "one-pass"):
+            generator = torch.Generator().manual_seed(0)
+            params = [torch.nn.Parameter(torch.randn(s, generator=generator)) for s in shapes]
+            adam = optim.Adam(params, lr=1e-3)
+            real = optim.fusable
+            if path == "tensor-ops":
+                optim.fusable = lambda *tensors: False
+            took = []
+            for _ in range(steps + 1):
+                for p in params:
+                    p.grad = torch.randn(p.shape, generator=generator) * 0.01
+                start = time.perf_counter()
+                adam.step()
+                took.append(time.perf_counter() - start)
+            optim.fusable = real
+            timings.setdefault(path, []).extend(took[1:])
+            finals[path] = [p.detach().clone() for p in params]
+        rows.append(
+            {
+                "set": name,
+                "elements": sum(int(torch.Size(s).numel()) for s in shapes),
+                "tensor_ops_s": statistics.median(timings["tensor-ops"]),
+                "one_pass_s": statistics.median(timings["one-pass"]),
+                "identical": all(
+                    torch.equal(a, b)
+                    for a, b in zip(finals["tensor-ops"], finals["one-pass"], strict=True)
+                ),
+            }
+        )
+    return rows
+
+
 def trainable_runs() -> list[str]:
     """Every variant that trains on clip features (avph's pseudo-highlight predictor
     trains nothing; pld trains on frames: its own section)."""
@@ -442,11 +499,30 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3, help="--numerics: runs per setting")
     parser.add_argument("--json", type=Path, help="--numerics: also write the rows here")
+    parser.add_argument(
+        "--optimiser", action="store_true", help="time Adam's one-pass step instead"
+    )
+    parser.add_argument("--one-optimiser", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.one or args.one_pld:
+    if args.optimiser:
+        child = [sys.executable, __file__, "--one-optimiser", f"--threads={args.threads}"]
+        out = subprocess.run(child, capture_output=True, text=True, check=True)
+        print(f"Adam, one step, pinned, {args.threads} thread(s): median seconds")
+        print(f"{'parameters':<42}{'elements':>12}{'tensor ops':>12}{'one pass':>10}{'ratio':>7}")
+        for r in json.loads(out.stdout.strip().splitlines()[-1]):
+            print(
+                f"{r['set']:<42}{r['elements']:>12,}{r['tensor_ops_s']:>12.4f}"
+                f"{r['one_pass_s']:>10.4f}{r['tensor_ops_s'] / r['one_pass_s']:>7.2f}"
+                f"  {'same bits' if r['identical'] else 'BITS DIFFER'}"
+            )
+        return
+    if args.one or args.one_pld or args.one_optimiser:
         from highlight_pipeline.numerics import pin_numerics
 
         pin_numerics(args.threads)  # as every `hlp train` job does
+        if args.one_optimiser:
+            print(json.dumps(measure_optimiser()))
+            return
         if args.one_pld:
             variant, scale = args.one_pld.split(":")
             print(json.dumps(measure_pld(variant, scale, args)))

@@ -62,19 +62,23 @@ def test_the_same_parameters_as_torch_optim_bit_for_bit(case):
     """Under the pins of every hlp job (torch's default kernels, no FMA), ours, ours with
     the one-pass Adam step turned off, and torch.optim (its square root made the exact one)
     train the same parameters."""
-    ours = _worker("pinned", str(case), "ours")
+    runs = _worker("pinned", str(case))
+    ours = runs["ours"]
     assert ours["trained"]
-    assert ours["one_pass"] == (CASES[case][0] == "adam")  # float32 Adam takes the one pass
+    adam = CASES[case][0] == "adam"
+    assert ours["one_pass_updates"] == (40 * 3 if adam else 0)  # 3 of 4 get gradients
     for other in ("tensor-ops", "torch"):
-        theirs = _worker("pinned", str(case), other)
-        assert not theirs["one_pass"]
-        assert (ours["params"], ours["losses"]) == (theirs["params"], theirs["losses"]), other
+        assert runs[other]["one_pass_updates"] == 0
+        assert (ours["params"], ours["losses"]) == (
+            runs[other]["params"],
+            runs[other]["losses"],
+        ), other
 
 
 def test_a_float64_adam_takes_the_tensor_operations_and_matches_torch_optim():
-    ours = _worker("pinned", "1", "ours", "float64")
-    assert not ours["one_pass"]
-    assert ours["params"] == _worker("pinned", "1", "torch", "float64")["params"]
+    runs = _worker("pinned", "1", "float64")
+    assert runs["ours"]["one_pass_updates"] == 0
+    assert runs["ours"]["params"] == runs["torch"]["params"]
 
 
 def test_the_one_pass_step_gives_the_same_bits_for_any_numba_target():
@@ -101,14 +105,14 @@ def test_the_one_pass_step_is_adams_arithmetic_in_process():
         beta2=0.999,
         eps=1e-8,
         step_size=0.01,
-        bias_correction2_sqrt=0.5,
+        bias_correction2_sqrt=0.3,  # not a power of two: a division is not a product here
     )
     f = np.float32
     q, m, v = (t.numpy().copy() for t in expected)
     g = grad.numpy()
     m = f(0.1) * (g - m) + m  # numpy's float32 arithmetic, one rounding per operation
     v = v * f(0.999) + (f(1 - 0.999) * g) * g
-    q = q + (f(-0.01) * m) / (np.sqrt(v) / f(0.5) + f(1e-8))
+    q = q + (f(-0.01) * m) / (np.sqrt(v) / f(0.3) + f(1e-8))
     assert np.array_equal(exp_avg.numpy(), m)
     assert np.array_equal(exp_avg_sq.numpy(), v)
     assert np.array_equal(p.numpy(), q)

@@ -27,7 +27,7 @@ may not contain one). The ratio of CPU seconds is the one to read on a shared ma
 other people's work stretches the wall time, much less the CPU time of a 1-thread job.
 
 ``--optimiser`` times one Adam step on TASED-Net's parameters (pld) and on a set of
-transformer-sized matrices (about chd's and hpcl's), pinned as in a job, with the one-pass
+transformer-sized matrices (about hpcl's), pinned as in a job, with the one-pass
 loop (``methods/adam_step.py``) and with the tensor operations it replaces, alternating, and
 checks that both leave the same bits.
 
@@ -423,7 +423,7 @@ def measure_optimiser(steps: int = 8) -> list[dict]:
 
     sets = {
         "TASED-Net (pld)": [tuple(p.shape) for p in build_network("tased").parameters()],
-        "12 x 512x512 + 4 x 2048x512 (chd, hpcl)": [(512, 512)] * 12
+        "12 x 512x512 + 4 x 2048x512 (hpcl-sized)": [(512, 512)] * 12
         + [(2048, 512)] * 4
         + [(512,)] * 24,
     }

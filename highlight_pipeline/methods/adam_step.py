@@ -23,17 +23,17 @@ The scalars come in as float32, as torch converts a Python scalar for a float32 
 Without fast-math numba (LLVM) neither reorders nor fuses a multiplication and an addition
 into one FMA, whatever the CPU; torch's AVX2 and AVX-512 kernels do fuse ``lerp``'s, so
 under ``HLP_NUMERICS=native`` on such a CPU this loop gives the pinned bits where the tensor
-operations would give the CPU's own: the same parameters on every CPU.
+operations would give the CPU's own (a smaller model keeps the tensor operations, and the
+CPU's bits there).
 
-The loop is compiled on first use and kept in numba's on-disk cache next to this file
-(keyed by the CPU target that ``numerics.py`` pins), so later processes load it (about
-0.1 s) instead of compiling it again (about 0.5 s); ``HLP_NUMBA_CACHE=0`` turns the cache
-off, as for umap's kernels.
+The loop is compiled on a process's first step: numba's import and its compiler's start-up
+take about 0.65 s a process here (its on-disk cache saved nothing of that: loading the
+compiled loop took as long as compiling it), so only an optimiser of ``MIN_ELEMENTS`` or
+more in all takes it, where a training's steps win that back (pld's about 5 s a job on the
+default, hpcl's about 2).
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import torch
@@ -64,26 +64,28 @@ def _kernel():
     if _compiled is None:
         import numba
 
-        cache = os.environ.get("HLP_NUMBA_CACHE", "1") != "0"
-        try:
-            _compiled = numba.njit(cache=cache, nogil=True)(_adam_loop)
-        except RuntimeError:  # no writable cache directory: compile in this process
-            _compiled = numba.njit(cache=False, nogil=True)(_adam_loop)
+        _compiled = numba.njit(nogil=True)(_adam_loop)
     return _compiled
 
 
-# Below this many elements a parameter keeps the tensor operations: their seven passes
-# then take microseconds, and a small model (avph's largest parameter has 66,560) would pay
-# more for importing numba and loading the loop (about 0.3 s a process) than it saves.
-MIN_ELEMENTS = 1 << 17
+# An optimiser whose parameters have fewer elements in all keeps the tensor operations: the
+# loop saves about 6 ns an element a step under the pins, and its start-up (about 0.65 s a
+# process) is won back within a training only on large models. pld's TASED-Net (21.3 M) and
+# hpcl's network (10 M) take it; chd's selector (3.2 M on the default's features, where it
+# saved 0.3 s a job) and avph's network (0.2 M) do not.
+MIN_ELEMENTS = 1 << 22
 
 
-def fusable(p: torch.Tensor, *others: torch.Tensor) -> bool:
-    """Whether :func:`adam_step` updates parameter ``p`` and its ``others`` (gradient and
-    moments): all float32, contiguous and on the CPU, ``p`` of at least ``MIN_ELEMENTS``."""
-    return p.numel() >= MIN_ELEMENTS and all(
-        t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous()
-        for t in (p, *others)
+def worth_it(params: list[torch.Tensor]) -> bool:
+    """Whether an optimiser of these parameters takes the loop: ``MIN_ELEMENTS`` or more."""
+    return sum(p.numel() for p in params) >= MIN_ELEMENTS
+
+
+def fusable(*tensors: torch.Tensor) -> bool:
+    """Whether :func:`adam_step` can update a parameter and its gradient and moments: all
+    float32, contiguous and on the CPU."""
+    return all(
+        t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous() for t in tensors
     )
 
 
@@ -104,8 +106,7 @@ def adam_step(
     bias_correction2_sqrt: float,
 ) -> None:
     """One Adam update of ``p``, ``exp_avg`` and ``exp_avg_sq`` in place (module
-    docstring); the tensors of one shape, float32, contiguous, on the CPU (any size:
-    :func:`fusable` also asks for ``MIN_ELEMENTS``, which is speed, not correctness)."""
+    docstring); the tensors of one shape and :func:`fusable`."""
     f = np.float32
     w = f(1 - beta1)
     _kernel()(

@@ -226,3 +226,20 @@ def test_adam_takes_the_one_pass_step_or_the_exact_square_root(monkeypatch):
         loss.backward()
         optimiser.step()
     assert len(taken) == 2 * len(list(net64.parameters())) and not looped
+
+
+def test_the_one_pass_step_counts_as_an_in_place_change_for_autograd(monkeypatch):
+    """As with torch's in-place operations: a graph built before the step, which saved the
+    parameter, refuses to backpropagate after it instead of using the new values."""
+    from highlight_pipeline.methods import adam_step
+
+    monkeypatch.setattr(adam_step, "MIN_ELEMENTS", 0)
+    weight = torch.nn.Parameter(torch.ones(4))
+    x = torch.ones(4, requires_grad=True)
+    optimiser = Adam([weight], lr=0.1)
+    (weight * x).sum().backward()
+    stale = (weight * x).sum()  # saves weight for its backward
+    optimiser.step()
+    assert optimiser.one_pass and not torch.equal(weight.detach(), torch.ones(4))
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        stale.backward()

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.autograd.graph import increment_version
 
 
 def _adam_loop(p, g, exp_avg, exp_avg_sq, w, small, beta2, c, bias2_sqrt, eps, neg_step):
@@ -122,3 +123,7 @@ def adam_step(
         f(eps),
         f(-step_size),
     )
+    # written through numpy, behind autograd's back: count the in-place change as torch's
+    # own operations do, so a graph that saved the old values refuses to backpropagate
+    for t in (p, exp_avg, exp_avg_sq):
+        increment_version(t)

@@ -71,10 +71,8 @@ def train(kind: str, settings: dict, optimiser: str) -> dict:
     from highlight_pipeline.methods import adam_step, optim
 
     looped = []
-    real_step, real_fusable = optim.adam_step, optim.fusable
+    real_step = optim.adam_step
     optim.adam_step = lambda p, *a, **k: (looped.append(1), real_step(p, *a, **k))
-    if optimiser == "tensor-ops":
-        optim.fusable = lambda *tensors: False
     adam_step.MIN_ELEMENTS = 0  # this small net's parameters take the loop where they can
     if optimiser == "torch":
         torch.Tensor.sqrt = optim.exact_sqrt  # torch.optim's one difference (optim.py)
@@ -87,6 +85,8 @@ def train(kind: str, settings: dict, optimiser: str) -> dict:
     )
     before = [p.detach().clone() for p in net.parameters()]
     optimiser_ = make(net.parameters(), **settings)
+    if optimiser == "tensor-ops":
+        optimiser_.one_pass = False
     generator = torch.Generator().manual_seed(1)
     losses = []
     for _ in range(40):
@@ -98,7 +98,7 @@ def train(kind: str, settings: dict, optimiser: str) -> dict:
         net[2].bias.grad = None  # a parameter without a gradient is left as it is
         optimiser_.step()
         losses.append(float(loss.detach()))
-    optim.adam_step, optim.fusable = real_step, real_fusable
+    optim.adam_step = real_step
     digest = hashlib.sha256()
     for p in net.parameters():
         digest.update(p.detach().numpy().tobytes())

@@ -47,7 +47,7 @@ FPS = 10
 CLIP = 2.0
 VISUAL = {
     "extractor": "colormotion",
-    "version": 2,
+    "version": 3,
     "fps": 5,
     "width": 64,
     "height": 48,

@@ -56,7 +56,7 @@ from tests.real_world_files import (
 RATE = 16000
 VISUAL = {
     "extractor": "colormotion",
-    "version": 2,
+    "version": 3,
     "fps": 5,
     "width": 64,
     "height": 48,

@@ -191,8 +191,10 @@ def test_colormotion_windows_on_generated_video(make_video):
     moving = features[:, :512]
     np.testing.assert_allclose(moving[:, code(*light)], [-0.1, 0.0, 0.0], atol=1e-6)
     np.testing.assert_allclose(moving[:, code(*red)], 0.0, atol=1e-6)
-    # one grey jump of (240 - 90) / 255 at frame 10, averaged over the 10 frames of a window
-    jump = (240 - 90) / 255 / 10
+    # one grey jump from 90 to 240 at frame 10, but the whole frame brightened: the grid
+    # motion compares 240 with the frame before scaled by the frame's gain, (240 + 1) / (90
+    # + 1), and what is left is averaged over the 10 frames of a window
+    jump = (240 - 90 * 241 / 91) / 255 / 10
     motion = features[:, 1024:]
     np.testing.assert_allclose(motion[0], -jump, atol=2e-3)
     np.testing.assert_allclose(motion[1:], 0.0, atol=2e-3)
@@ -214,6 +216,31 @@ def test_moving_histogram_sees_the_moving_object_not_the_scene():
     other = frames.copy()
     other[(other == 100).all(axis=-1)] = (20, 200, 20)
     assert moving_histograms(other, None)[2, code(*red)] == pytest.approx(np.sqrt(4 / 64))
+
+
+def test_brightness_gains_are_exact_level_ratios():
+    frames = np.zeros((3, 4, 4, 3), np.uint8)
+    frames[0], frames[1], frames[2] = 9, 19, 19
+    np.testing.assert_array_equal(wf.brightness_gains(frames, None), [1.0, 2.0, 1.0])
+    previous = np.full((4, 4, 3), 4, np.int16)  # the last frame of the batch before
+    np.testing.assert_array_equal(wf.brightness_gains(frames, previous), [2.0, 2.0, 1.0])
+
+
+def test_a_flash_is_not_motion_but_an_object_moving_through_it_is():
+    rng = np.random.default_rng(0)
+    scene = rng.integers(40, 120, (16, 16, 3)).astype(np.uint8)  # a textured scene
+    frames = np.stack([scene, scene, scene])
+    frames[2] = np.clip(scene.astype(np.float32) * 1.8, 0, 255).astype(np.uint8)  # a flash
+    frames[2, :2, :2] = (250, 10, 10)  # and an object that arrived during it
+    gains = wf.brightness_gains(frames, None)
+    without = moving_histograms(frames, None)
+    with_gain = moving_histograms(frames, None, None, gains)
+    assert (without[2] ** 2).sum() > 0.9  # every pixel brightened by more than 20 levels
+    assert (with_gain[2] ** 2).sum() == pytest.approx(4 / 256)  # only the object's 4 pixels
+    assert with_gain[2, code(250, 10, 10)] == pytest.approx(np.sqrt(4 / 256))
+    motion = grid_motion(frames, None, gains)
+    assert motion[2, 0] > 5 * motion[2, 1:].max()  # the object's cell stands out
+    assert grid_motion(frames, None)[2, 1:].min() > 5 * motion[2, 1:].max()
 
 
 def test_build_extractor_rejects_unknown():

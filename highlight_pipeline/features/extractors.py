@@ -159,7 +159,8 @@ BUILTIN: tuple[ExtractorSpec, ...] = (
         name="colormotion",
         factory="highlight_pipeline.features.weight_free:ColorMotionExtractor",
         modality="visual",
-        version=2,  # 2: moving-pixel histograms, minus the video's median window
+        # 2: moving-pixel histograms, minus the video's median window; 3: brightness gains
+        version=3,
         settings={
             "fps": "decode.fps",
             "width": "decode.width",

@@ -104,3 +104,37 @@ def test_a_state_is_saved_once_its_interval_has_passed_since_the_last(tmp_path, 
     assert torch.load(checkpoint.path, weights_only=True)["epoch"] == 2  # 8.5 s after it
     monkeypatch.setenv("HLP_CHECKPOINT_SECONDS", "0")
     assert EpochCheckpoint(tmp_path / "n.resume", "key").every_seconds == 0.0
+
+
+def test_a_state_that_is_slow_to_write_is_saved_less_often(tmp_path, monkeypatch):
+    """Writing the state takes at most MAX_SHARE of the job: a write of 0.5 s (pld's 255 MB)
+    puts the next save 25 s later, not 10; a fast write keeps the 10 s."""
+    from highlight_pipeline.methods import resume
+
+    clock = [0.0]
+    cost = [0.5]
+    real_save = torch.save
+
+    def slow_save(state, path):
+        real_save(state, path)
+        clock[0] += cost[0]
+
+    monkeypatch.setattr(resume.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(resume.torch, "save", slow_save)
+    net = torch.nn.Linear(2, 1)
+    saver = EpochCheckpoint(tmp_path / "m.resume", "k", every_seconds=10)
+    rng = np.random.default_rng(0)
+
+    def epoch_at(t: float, epoch: int) -> int:
+        clock[0] = t
+        saver.save(epoch, net, Adam(net.parameters()), rng, [0.1] * epoch)
+        return torch.load(saver.path, weights_only=True)["epoch"] if saver.path.exists() else 0
+
+    assert epoch_at(9.0, 1) == 0  # not 10 s yet
+    assert epoch_at(11.0, 2) == 2  # saved, the write took 0.5 s: next after 11.5 + 25
+    assert epoch_at(30.0, 3) == 2
+    assert epoch_at(36.0, 4) == 2
+    cost[0] = 0.01
+    assert epoch_at(37.0, 5) == 5  # 25.5 s after; this write was fast: 10 s again
+    assert epoch_at(45.0, 6) == 5
+    assert epoch_at(47.5, 7) == 7

@@ -5,7 +5,10 @@ its last finished epoch instead of epoch 1.
 epoch once ``HLP_CHECKPOINT_SECONDS``, 10 by default, have passed since the job started or
 last saved, so a kill loses at most that much work plus one epoch; removed once the model
 file is written). Saving after every epoch cost small models more than their training (a
-state write is 30 to 70 ms here: 3.4 s of chd's 35 s on the embedded default). It holds
+state write is 30 to 70 ms here: 3.4 s of chd's 35 s on the embedded default). A large
+state waits longer, so that writing it takes at most ``MAX_SHARE`` of the job: pld's
+TASED-Net with Adam's two moments is 255 MB, about 0.5 s a write, so it is saved every
+25 s or so instead of every 10 (a kill loses that much more). It holds
 the network and optimiser state, the numpy and torch random states, the losses so far,
 and a *key*: the resolved run, the seed and the size and modification time of every
 input file. A state whose key differs (another config, re-extracted features) is ignored,
@@ -53,6 +56,7 @@ STATE_KEYS = (
     "losses",
 )
 EVERY_SECONDS = 10.0
+MAX_SHARE = 0.02  # of the training's time spent writing its state, at most
 
 
 def input_key(run: dict, seed: int, files: list[str | Path]) -> str:
@@ -72,7 +76,8 @@ class EpochCheckpoint:
         self.path, self.key = Path(path), key
         if every_seconds is None:
             every_seconds = float(os.environ.get("HLP_CHECKPOINT_SECONDS", EVERY_SECONDS))
-        self.every_seconds = every_seconds
+        self.every_seconds = every_seconds  # 0: after every epoch
+        self._wait = every_seconds
         self._saved_at = time.monotonic()
 
     def restore(
@@ -120,8 +125,10 @@ class EpochCheckpoint:
         losses: list,
     ) -> None:
         """The state after ``epoch`` finished epochs (atomic: a kill leaves the previous),
-        when ``every_seconds`` have passed since the last save (or the start)."""
-        if time.monotonic() - self._saved_at < self.every_seconds:
+        when ``every_seconds`` have passed since the last save (or the start), or more
+        where the last write took over ``MAX_SHARE`` of that."""
+        started = time.monotonic()
+        if started - self._saved_at < self._wait:
             return
         state = {
             "format": FORMAT,
@@ -139,6 +146,8 @@ class EpochCheckpoint:
         torch.save(state, tmp)
         os.replace(tmp, self.path)
         self._saved_at = time.monotonic()
+        if self.every_seconds > 0:
+            self._wait = max(self.every_seconds, (self._saved_at - started) / MAX_SHARE)
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

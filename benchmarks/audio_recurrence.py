@@ -230,7 +230,6 @@ def dataset_rows(results: Path, name: str, cache: Path) -> tuple[pd.DataFrame, p
 
 def evaluate(manifest, clips, rows, fn, protocol="youtube-map") -> float:
     fn, post = fn if isinstance(fn, tuple) else (fn, None)
-    category = dict(zip(manifest["video_id"], manifest["category"], strict=True))
     videos, pooled = [], []
     for video_id, group in clips.groupby("video_id", sort=False):
         r = rows[video_id]
@@ -240,6 +239,13 @@ def evaluate(manifest, clips, rows, fn, protocol="youtube-map") -> float:
         starts, ends = group["start"].to_numpy(float), group["end"].to_numpy(float)
         videos.append(video_id)
         pooled.append(pool_windows(windows, grid[:, 0], grid[:, 1], starts, ends))
+    return recurrence_ap(manifest, clips, videos, pooled, protocol, post)
+
+
+def recurrence_ap(manifest, clips, videos, pooled, protocol="youtube-map", post=None) -> float:
+    """AP of each clip's recurrence against its video's true category (``pooled``: the clip
+    rows of each of ``videos``), under ``protocol``."""
+    category = dict(zip(manifest["video_id"], manifest["category"], strict=True))
     x = np.nan_to_num(np.concatenate(pooled))
     if post is not None:
         x = post(x)

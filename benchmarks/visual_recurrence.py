@@ -46,18 +46,17 @@ pin_numerics(1)  # as the features jobs: before numpy loads
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from audio_recurrence import random_ap  # noqa: E402  (this folder: run as a script)
+from audio_recurrence import random_ap, recurrence_ap  # noqa: E402  (this folder: a script)
 
 from highlight_pipeline.features.pooling import pool_windows  # noqa: E402
 from highlight_pipeline.features.weight_free import (  # noqa: E402
+    MOTION_GRID,
     MOVING_LEVELS,
     _histograms,
     colour_codes,
     colour_histograms,
 )
 from highlight_pipeline.features.windows import frame_ranges, range_means, window_grid  # noqa: E402
-from highlight_pipeline.pseudo.recurrence import recurrence_scores  # noqa: E402
-from highlight_pipeline.scoring import clip_truth, protocol_scores  # noqa: E402
 from highlight_pipeline.video.decode import iter_frame_batches  # noqa: E402
 
 FPS, WIDTH, HEIGHT = 8.0, 128, 96
@@ -131,7 +130,7 @@ def motion_rows(frames: np.ndarray, compensate: bool, gain: bool | str) -> np.nd
     hist = _histograms(codes, moving.reshape(len(frames), -1))
     grey_diff = np.where(valid, np.abs(current.mean(axis=-1) - before.mean(axis=-1)), 0.0) / 255.0
     b, h, w = grey_diff.shape
-    g = 4
+    g = MOTION_GRID
     cells = grey_diff[:, : h // g * g, : w // g * g].reshape(b, g, h // g, g, w // g)
     return np.concatenate(
         [hist, colour_histograms(frames, codes), cells.mean(axis=(2, 4)).reshape(b, -1)], 1
@@ -150,7 +149,6 @@ CANDIDATES = {
 
 
 def evaluate(manifest, clips, frames, fn, protocol="youtube-map") -> float:
-    category = dict(zip(manifest["video_id"], manifest["category"], strict=True))
     videos, pooled = [], []
     for video_id, group in clips.groupby("video_id", sort=False):
         rows = fn(frames[video_id])
@@ -161,12 +159,7 @@ def evaluate(manifest, clips, frames, fn, protocol="youtube-map") -> float:
         starts, ends = group["start"].to_numpy(float), group["end"].to_numpy(float)
         videos.append(video_id)
         pooled.append(pool_windows(windows, grid[:, 0], grid[:, 1], starts, ends))
-    x = np.nan_to_num(np.concatenate(pooled))
-    ids = pd.factorize(np.array([category[v] for v in videos]))[0]
-    sizes = [len(p) for p in pooled]
-    scores = recurrence_scores(x, np.repeat(ids, sizes))
-    out = dict(zip(videos, np.split(scores, np.cumsum(sizes)[:-1]), strict=True))
-    return protocol_scores(protocol, out, clips, manifest, clip_truth(protocol, clips))[1]
+    return recurrence_ap(manifest, clips, videos, pooled, protocol)
 
 
 def main() -> None:

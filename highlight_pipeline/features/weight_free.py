@@ -207,14 +207,12 @@ def moving_histograms(
     that changed by more than ``MOVING_LEVELS`` in any channel since the frame before (the
     first frame of a video has none), as fractions of all pixels; ``gains``
     (:func:`brightness_gains`) scale the frame before first."""
-    current = frames.astype(np.int16)
-    before = np.concatenate([current[:1] if previous is None else previous[None], current[:-1]])
-    if gains is None:
-        change = np.abs(current - before)
-    else:
-        scaled = before.astype(np.float32) * gains[:, None, None, None]
-        change = np.abs(current.astype(np.float32) - scaled)
-    moving = (change.max(axis=-1) > MOVING_LEVELS).reshape(len(frames), -1)
+    current = frames.astype(np.float32)  # integer levels: exact differences without gains
+    first = current[:1] if previous is None else previous[None].astype(np.float32)
+    before = np.concatenate([first, current[:-1]])
+    if gains is not None:
+        before *= gains[:, None, None, None]
+    moving = (np.abs(current - before).max(axis=-1) > MOVING_LEVELS).reshape(len(frames), -1)
     return _histograms(colour_codes(frames) if codes is None else codes, moving)
 
 

@@ -138,6 +138,18 @@ def moving_floor(seconds: float = 3.0, q: float = 10.0, alpha: float = 1.0, beta
     return fn
 
 
+def relative_floor(share: float):
+    """logmel's descriptor of ``log(power + share * the recording's mean band power)``: a
+    floor that follows the recording's level, so that sound far below it (room tone, a band
+    a codec emptied) comes out nearly flat (docs/synthetic.md, "A relative floor")."""
+
+    def fn(rows, lo, hi):
+        p = np.exp(rows.astype(np.float64))
+        return current(np.log(p + share * p.mean()), lo, hi)
+
+    return fn
+
+
 def centred(x):
     return x - x.mean(axis=0)
 
@@ -185,6 +197,10 @@ CANDIDATES: dict = {
     "moving-3s-q10": moving_floor(3.0, 10.0),
     "moving-6s-q10": moving_floor(6.0, 10.0),
     "moving-3s-q30": moving_floor(3.0, 30.0),
+    "relative-floor-0.01": relative_floor(0.01),
+    "relative-floor-0.03": relative_floor(0.03),
+    "relative-floor-0.1": relative_floor(0.1),
+    "relative-floor-0.3": relative_floor(0.3),
     "snr-q10": snr(10),
     "snr-q30": snr(30),
     "flux-weighted": flux_weighted,

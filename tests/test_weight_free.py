@@ -168,6 +168,56 @@ def test_mel_rows_continuous_across_chunks(monkeypatch):
     np.testing.assert_allclose(rows, expected, atol=2e-3)
 
 
+def _logmel_windows(monkeypatch, signal: np.ndarray) -> np.ndarray:
+    monkeypatch.setattr(wf, "iter_audio_chunks", lambda path, rate: iter([signal]))
+    seconds = len(signal) / 16000
+    return LogMelExtractor(LOGMEL).extract("unused.mp4", SimpleNamespace(duration=seconds)).windows
+
+
+def _event_over_room(lowpass_hz: float | None = None) -> np.ndarray:
+    """4 s of quiet white room noise, a loud broadband burst over 1.5-2.5 s; low-passed
+    (every bin above ``lowpass_hz`` removed, as a codec does) where given."""
+    rng = np.random.default_rng(3)
+    signal = rng.normal(0, 0.001, 4 * 16000)
+    signal[24000:40000] += rng.normal(0, 0.1, 16000)
+    if lowpass_hz is not None:
+        spectrum = np.fft.rfft(signal)
+        spectrum[np.fft.rfftfreq(len(signal), 1 / 16000) > lowpass_hz] = 0
+        signal = np.fft.irfft(spectrum, len(signal))
+    return signal.astype(np.float32)
+
+
+def test_logmel_log_floor_is_relative_to_the_recording_level(monkeypatch):
+    """Version 2: each band's log is taken over ``power + 1e-6 + 0.03 * mean power``, the
+    mean over the whole recording (version 1: ``power + 1e-6``)."""
+    signal = _event_over_room(lowpass_hz=3000)
+    found = _logmel_windows(monkeypatch, signal)
+    power = np.exp(naive_mel_rows(signal.astype(np.float64), 16000)) - 1e-6
+    rows = np.log(power + 1e-6 + 0.03 * power.mean())
+    grid = window_grid(4.0, 1.0, 0.5)
+    expected = []
+    for start, end in grid:
+        part = rows[int(round(start * 100)) : int(round(end * 100))]
+        mean, spread = part.mean(axis=0), part.std(axis=0)
+        expected.append(np.concatenate([mean - mean.mean(), spread - spread.mean()]))
+    np.testing.assert_allclose(found, np.array(expected), atol=5e-3)
+
+
+def test_logmel_does_not_change_with_the_recording_gain(monkeypatch):
+    signal = _event_over_room()
+    quiet = _logmel_windows(monkeypatch, signal)
+    loud = _logmel_windows(monkeypatch, signal * np.float32(20))
+    np.testing.assert_allclose(loud, quiet, atol=1e-4)
+
+
+def test_logmel_room_tone_far_below_the_level_comes_out_nearly_flat(monkeypatch):
+    """The quiet windows' band shape (coloured by nothing but the room) is small beside the
+    event's: what the recurrence compares is the sounds, not the room."""
+    windows = _logmel_windows(monkeypatch, _event_over_room(lowpass_hz=3000))
+    room, event = np.linalg.norm(windows[0, :40]), np.linalg.norm(windows[3, :40])
+    assert room < 0.25 * event, (room, event)
+
+
 # --------------------------------------------------------------------------- colormotion
 
 

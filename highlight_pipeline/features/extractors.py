@@ -174,6 +174,8 @@ BUILTIN: tuple[ExtractorSpec, ...] = (
         name="logmel",
         factory="highlight_pipeline.features.weight_free:LogMelExtractor",
         modality="audio",
+        # 2: the log's floor relative to the recording's mean band power
+        version=2,
         settings={"audio_rate": "decode.audio_rate", **WINDOWS},
         title="centred log-mel band shape and spread",
         mem_mb=WEIGHT_FREE_MB,

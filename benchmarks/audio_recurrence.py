@@ -42,8 +42,10 @@ import pandas as pd  # noqa: E402
 
 from highlight_pipeline.features.pooling import pool_windows  # noqa: E402
 from highlight_pipeline.features.weight_free import (  # noqa: E402
+    MEL_FLOOR,
     MEL_HOP_SECONDS,
     LogMelExtractor,
+    relative_log,
 )
 from highlight_pipeline.features.windows import frame_ranges, window_grid  # noqa: E402
 from highlight_pipeline.pseudo.recurrence import recurrence_scores  # noqa: E402
@@ -144,8 +146,8 @@ def relative_floor(share: float):
     a codec emptied) comes out nearly flat (docs/synthetic.md, "A relative floor")."""
 
     def fn(rows, lo, hi):
-        p = np.exp(rows.astype(np.float64))
-        return current(np.log(p + share * p.mean()), lo, hi)
+        power = np.exp(rows.astype(np.float64)) - MEL_FLOOR  # mel_rows' log undone
+        return current(relative_log(power, share), lo, hi)
 
     return fn
 

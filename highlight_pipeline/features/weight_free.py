@@ -374,8 +374,9 @@ class LogMelExtractor:
         return {"weights": "weight-free", "version": AUDIO_VERSION}
 
 
-def relative_log(power: np.ndarray) -> np.ndarray:
-    """``log(power + MEL_FLOOR + RELATIVE_FLOOR * level)``, float32, where ``level`` is the
+def relative_log(power: np.ndarray, share: float = RELATIVE_FLOOR) -> np.ndarray:
+    """``log(power + MEL_FLOOR + share * level)`` (``share``: ``RELATIVE_FLOOR``; other
+    shares for the screen in benchmarks/audio_recurrence.py), where ``level`` is the
     recording's mean band power over its rows that are not missing (float64, numpy's
     pairwise sum: the same on every CPU). A window of sound far below the recording's level
     (room tone, a band a codec cut) comes out nearly flat, whatever its colouring; a gain on
@@ -383,7 +384,7 @@ def relative_log(power: np.ndarray) -> np.ndarray:
     removes."""
     present = np.isfinite(power).all(axis=1)
     level = float(power[present].mean(dtype=np.float64)) if present.any() else 0.0
-    floor = np.float32(MEL_FLOOR + RELATIVE_FLOOR * level)
+    floor = np.float32(MEL_FLOOR + share * level)
     return np.log(power + floor)
 
 

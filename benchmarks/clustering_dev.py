@@ -19,6 +19,7 @@ there (0.618 → 0.751 at seed 1). A screen, not a decision: decide with
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from highlight_pipeline.numerics import pin_numerics
@@ -70,6 +71,13 @@ def current(data: dict) -> np.ndarray:
     return video_level_features(
         data["videos"], data["features"]["visual"], data["features"]["audio"]
     )[0]
+
+
+def centred(data: dict) -> np.ndarray:
+    """The means after each extractor's per-recording centring (the pseudo job's features
+    before ``colormotion`` version 4 kept the median window it takes off)."""
+    visual, audio = (replace(data["features"][m], centres={}) for m in ("visual", "audio"))
+    return video_level_features(data["videos"], visual, audio)[0]
 
 
 def _means(data: dict, modality: str, stat=np.mean) -> np.ndarray:
@@ -136,6 +144,7 @@ def with_settings(make, **settings):
 
 CANDIDATES = {
     "current": current,
+    "centred means": centred,
     "visual means": visual_only,
     "audio means": audio_only,
     "means and spreads": spread,

@@ -73,6 +73,7 @@ def predict_video(
     starts, ends = clip_grid(info.duration, recipe["clip_seconds"])
 
     used: dict[str, dict] = {}
+    centres: dict[str, np.ndarray] = {}  # modality -> the centre its extractor took off
 
     def clip_features(feature_slice: dict) -> np.ndarray:
         """The clips' features of one modality; a stream that ended early has them only for
@@ -82,6 +83,8 @@ def predict_video(
         extractor = build_extractor(feature_slice, {**runtime, "amp": amp})
         found = extractor.extract(video, row)
         used[extractor.modality] = {"extractor": feature_slice["extractor"], **extractor.describe()}
+        if found.centre is not None:
+            centres[extractor.modality] = found.centre
         n = len(starts)
         if found.partial:
             n = decoded_clips(starts, ends, found.extent)
@@ -115,6 +118,7 @@ def predict_video(
         visual=None if visual is None else visual[:keep],
         audio=None if audio is None else audio[:keep],
         total_clips=len(starts),
+        centres=centres,
     )
     scores = np.full(len(starts), np.nan)
     with tempfile.TemporaryDirectory(prefix="hlp-predict-") as tmp:

@@ -308,6 +308,17 @@ def test_a_new_video_takes_the_category_of_its_nearest_clustered_videos():
     assert model.category_of(*near_second, "") == 1
     assert model.category_of(*near_first, "") == 0
     assert model.category_of(near_first[0], None, "") == 0  # audio imputed
+    # with the centres its extractors took off added back, the same windows lie near the
+    # second category; the predictor passes a video's centres on
+    moved = {"visual": np.full(5, 4.0, np.float32), "audio": np.full(3, 4.0, np.float32)}
+    assert model.category_of(*near_first, "", moved) == 1
+    video = clip_video()
+    video.visual, video.audio = near_first
+    predictor = avph.PseudoHighlightPredictor(model)
+    np.testing.assert_array_equal(predictor.score(video), model.scores(*near_first, ""))
+    video.centres = moved
+    np.testing.assert_array_equal(predictor.score(video), model.scores(*near_first, "", moved))
+    assert not np.array_equal(model.scores(*near_first, "", moved), model.scores(*near_first, ""))
 
 
 def test_category_model_files_with_a_wrong_structure_are_refused(tmp_path):

@@ -149,6 +149,38 @@ def test_video_level_features_impute_missing_audio():
     assert none is None
 
 
+def test_video_level_features_add_back_the_centre_the_extractor_took_off():
+    # colormotion takes each video's median window off its windows; the clustering sees the
+    # video's mean before that, so two videos of one look centred alike stay apart from another
+    visual = ClipFeatures(
+        {"a": np.array([[1.0, -1.0], [-1.0, 1.0]]), "b": np.array([[2.0, 2.0]])},
+        2,
+        [],
+        centres={"a": np.array([10.0, 20.0])},  # "b": its extractor took nothing off
+    )
+    out, _ = video_level_features(["a", "b"], visual, None)
+    np.testing.assert_allclose(out, [[10.0, 20.0], [2.0, 2.0]])
+    assert visual.video_mean("a").tolist() == [10.0, 20.0]
+
+
+def test_the_category_model_assigns_a_training_video_its_own_category_with_its_centre():
+    # nine videos in three looks that per-recording centring removes: the windows alone are
+    # alike, only the centres tell the looks apart
+    rng = np.random.default_rng(5)
+    looks = {0: np.full(4, -3.0), 1: np.zeros(4), 2: np.full(4, 3.0)}
+    videos = [f"v{i}" for i in range(9)]
+    windows = {v: rng.normal(scale=0.1, size=(6, 4)) for v in videos}
+    centres = {v: looks[i % 3] + rng.normal(scale=0.05, size=4) for i, v in enumerate(videos)}
+    visual = ClipFeatures(windows, 4, [], centres=centres)
+    slice_ = {**SLICE, "modalities": ["visual"], "umap_neighbors": 3}
+    categories, _, summary, model = compute_pseudo_highlights(videos, {"visual": visual}, slice_)
+    found = dict(zip(categories["video_id"], categories["pseudo_category"], strict=True))
+    assert summary["k"] == 3 and len({found[v] for v in videos[:3]}) == 3
+    for i, v in enumerate(videos):
+        assert found[v] == found[videos[i % 3]]  # the looks, found
+        assert model.category_of(windows[v], None, "", {"visual": centres[v]}) == found[v]
+
+
 def test_compute_pseudo_highlights_without_clustering():
     # three videos: too few for UMAP, so everything is one pseudo-category
     rng = np.random.default_rng(3)

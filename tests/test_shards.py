@@ -120,10 +120,23 @@ def test_write_read_round_trip(tmp_path):
         assert (got.short, got.missing) == (original.short, original.missing)
         assert got.windows.dtype == np.float32
     assert back["plain"].windows.shape == (0, 4)
+    assert all(back[v].centre is None for v in back)  # nothing taken off: none stored
     read = read_meta(out)
     assert read == meta
     loaded, failed = load_features([out])
     assert set(loaded) == set(back) and failed == meta.failed
+
+
+def test_the_centre_an_extractor_took_off_comes_back_and_survives_reuse(tmp_path):
+    centred = entry("centred", seed=3)
+    centred.centre = np.array([1.5, -2.0, 0.25, 8.0], np.float32)
+    out = tmp_path / "shard-0.h5"
+    write_shard(out, ShardMeta("colormotion", "weight-free", {}, "h"), [centred])
+    (back,) = read_entries(out)
+    np.testing.assert_array_equal(back.centre, centred.centre)
+    # the next run of the shard reuses the entry with its centre
+    reused = reusable_entries(out, "h")["centred"]
+    np.testing.assert_array_equal(reused.centre, centred.centre)
 
 
 def test_write_is_atomic_and_links_prev(tmp_path):

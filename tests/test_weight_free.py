@@ -237,6 +237,10 @@ def test_colormotion_windows_on_generated_video(make_video):
     whole = features[:, 512:1024]
     np.testing.assert_allclose(whole[:, code(*red)], [0.5, 0.0, -0.5], atol=1e-6)
     np.testing.assert_allclose(whole[:, code(*light)], [-0.5, 0.0, 0.5], atol=1e-6)
+    # the median window it took off is kept: windows + centre are the uncentred windows
+    assert found.centre.shape == (1040,)
+    np.testing.assert_allclose(found.centre[512 + code(*red)], 0.5, atol=1e-6)
+    np.testing.assert_allclose((whole + found.centre[512:1024])[:, code(*red)], [1, 0.5, 0])
     # every pixel changes once, to light, at frame 10: 1 in one frame of the window's 10
     moving = features[:, :512]
     np.testing.assert_allclose(moving[:, code(*light)], [-0.1, 0.0, 0.0], atol=1e-6)

@@ -39,6 +39,13 @@ class ClipFeatures:
     n_clips: dict[str, int] = field(default_factory=dict)  # the video's clips in clips.csv
     partial: dict[str, tuple[float, float]] = field(default_factory=dict)  # (extent, claimed)
     gaps: dict[str, np.ndarray] = field(default_factory=dict)  # [K, 2] holes that cut a video
+    # [D] per video: the centre its extractor took off every window (shards.py's ``centre``)
+    centres: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def video_mean(self, video_id: str) -> np.ndarray:
+        """The mean of the video's clip features before the extractor's per-recording
+        centring (the mean itself where the extractor does not centre)."""
+        return with_centre(self.by_video[video_id].mean(axis=0), self.centres.get(video_id))
 
     def available(self) -> list[str]:
         return [v for v, x in self.by_video.items() if x is not None]
@@ -51,6 +58,12 @@ class ClipFeatures:
         return 0 if found is None else len(found)
 
 
+def with_centre(mean: np.ndarray, centre: np.ndarray | None) -> np.ndarray:
+    """A video's mean feature with its per-recording centre added back (``centre``: None
+    where the extractor took none off)."""
+    return mean if centre is None else mean + centre
+
+
 def read_clips(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"video_id": str})
 
@@ -61,6 +74,7 @@ def load_clip_features(shard_paths: list[str | Path], clips: pd.DataFrame) -> Cl
     n_clips: dict[str, int] = {}
     partial: dict[str, tuple[float, float]] = {}
     gaps: dict[str, np.ndarray] = {}
+    centres: dict[str, np.ndarray] = {}
     dim = 0
     for video_id, group in clips.groupby("video_id", sort=False):
         entry = entries.get(video_id)
@@ -102,4 +116,6 @@ def load_clip_features(shard_paths: list[str | Path], clips: pd.DataFrame) -> Cl
                 )
                 keep, pooled = present, pooled[:present]
         by_video[video_id] = pooled if keep else None
-    return ClipFeatures(by_video, dim, failed, n_clips, partial, gaps)
+        if entry.centre is not None:
+            centres[video_id] = entry.centre
+    return ClipFeatures(by_video, dim, failed, n_clips, partial, gaps, centres)

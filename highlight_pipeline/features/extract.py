@@ -134,6 +134,7 @@ def extract_shard(
             extent=found.extent,
             partial=found.partial,
             gaps=found.gaps,
+            centre=found.centre,
         )
         entries.append(entry)
         _note_partial(entry, row, extractor, meta, console)

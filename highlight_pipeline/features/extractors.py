@@ -159,8 +159,9 @@ BUILTIN: tuple[ExtractorSpec, ...] = (
         name="colormotion",
         factory="highlight_pipeline.features.weight_free:ColorMotionExtractor",
         modality="visual",
-        # 2: moving-pixel histograms, minus the video's median window; 3: brightness gains
-        version=3,
+        # 2: moving-pixel histograms, minus the video's median window; 3: brightness gains;
+        # 4: the median window stored beside the windows (the shard's ``centre``)
+        version=4,
         settings={
             "fps": "decode.fps",
             "width": "decode.width",

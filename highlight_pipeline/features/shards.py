@@ -11,7 +11,9 @@ before ``duration``: the windows end at ``extent``, and the rest of the video ha
 ``decoder`` (3: damaged packets skipped, ``video.decode``, and FFmpeg's C code,
 ``numerics.pin_ffmpeg``; absent in older entries)
 and, where damaged packets left a hole longer than one window inside the stream, a
-``gaps`` dataset ([K, 2] start/end seconds): the windows over a hole are NaN (missing).
+``gaps`` dataset ([K, 2] start/end seconds): the windows over a hole are NaN (missing),
+and, where the extractor normalised each recording, a ``centre`` dataset ([D]: what it
+subtracted from every window, so ``windows + centre`` are the features before it).
 File attributes: ``backbone``, ``weights``, ``preprocessing`` (JSON of the config slice),
 ``config_hash``, ``package_version``, ``failed`` (JSON list of videos that could not be
 decoded, with the reason), ``partial`` (JSON list of the partial videos: video_id, path,
@@ -68,6 +70,7 @@ class VideoEntry:
     # [K, 2] seconds: holes longer than a window inside the stream (its windows there: NaN)
     gaps: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     decoder: int = DECODER
+    centre: np.ndarray | None = None  # [D] the per-recording centre taken off the windows
 
 
 @dataclass
@@ -118,6 +121,8 @@ def write_shard(path: str | Path, meta: ShardMeta, entries: list[VideoEntry]) ->
             group.create_dataset("end", data=entry.end.astype(np.float64))
             if len(entry.gaps):
                 group.create_dataset("gaps", data=np.asarray(entry.gaps, np.float64))
+            if entry.centre is not None:
+                group.create_dataset("centre", data=np.asarray(entry.centre, np.float32))
             group.attrs.update(
                 video_id=entry.video_id,
                 fingerprint=entry.fingerprint,
@@ -172,6 +177,7 @@ def read_entries(path: str | Path) -> Iterator[VideoEntry]:
                 partial=bool(group.attrs.get("partial", False)),
                 gaps=group["gaps"][()] if "gaps" in group else np.zeros((0, 2)),
                 decoder=int(group.attrs.get("decoder", 1)),
+                centre=group["centre"][()] if "centre" in group else None,
             )
 
 

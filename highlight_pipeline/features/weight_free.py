@@ -138,6 +138,9 @@ class WindowFeatures:
     partial: bool = False  # the stream ended early: the windows end at ``extent``
     # [K, 2] seconds: holes longer than a window inside the stream; its windows there are NaN
     gaps: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    # [D]: what a per-recording normalisation subtracted from every window (``colormotion``:
+    # the median window), so ``windows + centre`` are the features before it; None: nothing
+    centre: np.ndarray | None = None
 
 
 def map_grid(times: np.ndarray, fps: float) -> np.ndarray:
@@ -286,10 +289,12 @@ class ColorMotionExtractor:
         windows = range_means(rows, lo, hi)
         gaps = mark_gaps(windows, grid, extent.gaps, self.slice["window_seconds"])
         present = np.isfinite(windows).all(axis=1)
+        centre = None
         if present.any():
-            windows -= np.median(windows[present], axis=0, keepdims=True)
+            centre = np.median(windows[present], axis=0)
+            windows -= centre
         return WindowFeatures(
-            windows, grid, _short(self.slice, covered), extent.seconds, extent.partial, gaps
+            windows, grid, _short(self.slice, covered), extent.seconds, extent.partial, gaps, centre
         )
 
     def describe(self) -> dict:

@@ -383,7 +383,9 @@ class PseudoHighlightPredictor:
         return cls(read_category_model(Path(highlights_h5).with_name("category_model.h5")))
 
     def score(self, video: VideoInputs) -> np.ndarray:
-        return self.category_model.scores(video.visual, video.audio, video.category)
+        return self.category_model.scores(
+            video.visual, video.audio, video.category, video.centres
+        )
 
     def state(self) -> dict:
         """The category model as plain tensors, numbers and strings (no pickle)."""

@@ -55,6 +55,8 @@ class VideoInputs:
     total_clips: int | None = None  # the video's clips in clips.csv (None: n_clips, uncut)
     frames: object | None = None  # a features.frames.FrameSource (pld; read on demand)
     saliency: object | None = None  # a features.saliency_maps.SaliencyTrack (pld)
+    # modality -> [D]: the centre its extractor took off every window (ClipFeatures.centres)
+    centres: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_clips(self) -> int:
@@ -226,6 +228,9 @@ def load_method_inputs(
                 total_clips=len(group),
                 frames=None if frame_cache is None else frame_cache.sources.get(video_id),
                 saliency=tracks.get(video_id),
+                centres={
+                    m: f.centres[video_id] for m, f in by_modality.items() if video_id in f.centres
+                },
             )
         )
     if not videos:

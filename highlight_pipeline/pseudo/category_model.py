@@ -24,6 +24,7 @@ import numpy as np
 
 from highlight_pipeline.atomic import atomic_output
 from highlight_pipeline.errors import DatasetError, ModelFileError
+from highlight_pipeline.features.clip_features import with_centre
 from highlight_pipeline.pseudo.categories import Clustering
 from highlight_pipeline.pseudo.recurrence import combine_modalities, score_against
 
@@ -45,24 +46,42 @@ class CategoryModel:
     means: dict[str, np.ndarray]  # modality -> [K, d]
     audio_fallback: np.ndarray | None  # imputed video-level audio mean (clustering only)
 
-    def category_of(self, visual: np.ndarray | None, audio: np.ndarray | None, name: str) -> int:
+    def category_of(
+        self,
+        visual: np.ndarray | None,
+        audio: np.ndarray | None,
+        name: str,
+        centres: dict[str, np.ndarray] | None = None,
+    ) -> int:
+        """The video's category: ``name`` with real categories, else the clustering's vote on
+        its video-level features, made as the pseudo job made them (each modality's mean clip
+        feature plus the centre its extractor took off, ``centres``: modality -> [D])."""
         if self.kind == "real":
             if name not in self.names:
                 raise DatasetError(f"category {name!r} has no training videos")
             return self.names.index(name)
+        centres = centres or {}
         parts = []
         if "visual" in self.modalities:
-            parts.append(visual.mean(axis=0))
+            parts.append(with_centre(visual.mean(axis=0), centres.get("visual")))
         if "audio" in self.modalities:
-            parts.append(audio.mean(axis=0) if audio is not None else self.audio_fallback)
+            parts.append(
+                with_centre(audio.mean(axis=0), centres.get("audio"))
+                if audio is not None
+                else self.audio_fallback
+            )
         assert self.clustering is not None
         return int(self.clustering.assign(np.concatenate(parts)[None])[0])
 
     def scores(
-        self, visual: np.ndarray | None, audio: np.ndarray | None, name: str = ""
+        self,
+        visual: np.ndarray | None,
+        audio: np.ndarray | None,
+        name: str = "",
+        centres: dict[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         """AV recurrence score per clip (the average of the modalities the video has)."""
-        c = self.category_of(visual, audio, name)
+        c = self.category_of(visual, audio, name, centres)
         v = (
             score_against(visual, self.means["visual"][c], self.similarity)
             if ("visual" in self.modalities)

@@ -88,15 +88,21 @@ def video_level_features(
     """Mean clip feature per used modality, concatenated; a missing audio mean is imputed
     with the mean of the others (for the clustering only). Returns (features, imputed).
 
+    A mean is taken before the extractor's per-recording centring
+    (:meth:`ClipFeatures.video_mean`; ``colormotion`` takes each video's median window off
+    its windows): the centring serves the recurrence inside a category, where it removes
+    each recording's look, but the look (a venue's colours, a sport's field) is what tells
+    categories apart, and the paper clusters the backbone's features as they come. On the
+    eight holdout development sets this raised the pseudo-categories' adjusted Rand index
+    against the real categories from 0.24 to 0.38 on average (docs/synthetic.md).
+
     The means are written into the result in place: no stacked copies of them."""
     columns = []  # (width, mean clip feature of a video) per used modality
     fallback = None
     if visual is not None:
-        columns.append((visual.dim, lambda x: visual.by_video[x].mean(axis=0)))
+        columns.append((visual.dim, visual.video_mean))
     if audio is not None:
-        means = {
-            x: audio.by_video[x].mean(axis=0) for x in videos if audio.by_video.get(x) is not None
-        }
+        means = {x: audio.video_mean(x) for x in videos if audio.by_video.get(x) is not None}
         fallback = np.mean(list(means.values()), axis=0) if means else np.zeros(audio.dim)
         columns.append((audio.dim, lambda x: means.get(x, fallback)))
     first = [mean_of(videos[0]) for _, mean_of in columns] if videos else []

@@ -627,7 +627,7 @@ def test_non_finite_features_stop_the_job_naming_the_video(make_video, tmp_path)
 
 # Today's default feature slices and their hashes (the keys of existing feature caches).
 DEFAULT_HASHES = {
-    "colormotion": "7c30dc45c4af",
+    "colormotion": "ceef62053a64",
     "logmel": "92f726fdbdca",
     "spectral": "6ef0520212bc",
     "r3d34": "acb0f65cb748",

@@ -1,13 +1,14 @@
 """Weight-free extractors for the embedded default (no checkpoint needed).
 
-``colormotion`` (visual, version 3): per decoded frame, the joint RGB histogram (8 levels
+``colormotion`` (visual, version 4): per decoded frame, the joint RGB histogram (8 levels
 per channel, 512 bins) of the pixels that *changed* since the previous frame (any channel
 by more than 20 levels, once the frame before is scaled by the change of the frame's mean
 brightness), the joint RGB histogram of the whole frame, each as the square
 root of the bin fractions (so the cosine of two histograms is their Bhattacharyya
 coefficient), and the mean absolute frame difference over a 4x4 grid (16 values); a window
 is the mean of its frames' rows (1040 values), minus the video's median window
-(per-recording normalisation). Why: a histogram of the whole frame describes the scene,
+(per-recording normalisation; version 4 keeps that window as the shard's ``centre``, so
+avph's clustering sees each video's look, ``pseudo/highlights.video_level_features``). Why: a histogram of the whole frame describes the scene,
 which differs from video to video; what a highlight's event adds to its video (new colours,
 things that move) is what recurs across the videos of a category. Measured on the embedded
 dataset (version 2) with its real categories, as the AP of the visual recurrence scores

@@ -9,8 +9,9 @@ coefficient), and the mean absolute frame difference over a 4x4 grid (16 values)
 is the mean of its frames' rows (1040 values), minus the video's median window
 (per-recording normalisation; version 4 keeps that window as the shard's ``centre``, so
 avph's clustering sees each video's look, ``pseudo/highlights.video_level_features``).
-Why: a histogram of the whole frame describes the scene, which differs from video to video; what a highlight's event adds to its video (new colours,
-things that move) is what recurs across the videos of a category. Measured on the embedded
+Why: a histogram of the whole frame describes the scene, which differs from video to video;
+what a highlight's event adds to its video (new colours, things that move) is what recurs
+across the videos of a category. Measured on the embedded
 dataset (version 2) with its real categories, as the AP of the visual recurrence scores
 against the ground truth over all 18 videos (a random ranking: 0.319): version 1
 (whole-frame histogram and motion) 0.516; the same minus each video's median frame 0.594;

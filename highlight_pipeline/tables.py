@@ -34,7 +34,7 @@ from highlight_pipeline.paper_results import paper_entry
 
 RUN_KEYS = ("method", "variant", "seed", "split", "metric", "protocol")
 PSEUDO_METRIC = "pseudo-highlight quality"  # rows: recurrence scores on the training videos
-PSEUDO_COLUMNS = ("visual", "audio", "av", "random")
+PSEUDO_COLUMNS = ("visual", "audio", "av", "random", "categories")
 # ``scoring``: the protocol (and split schemes) a row is scored with; ``measure``: the
 # metric as the tables show it (``metric · scoring`` where a table scores rows two ways).
 # ``weights``: what the run's features rest on (``published``, ``weight-free``,
@@ -419,10 +419,12 @@ def render_quality(quality: pd.DataFrame) -> list[str]:
         "",
         "The recurrence scores the run learnt from, ranked against the ground truth with the "
         "dataset's protocol on the training videos (the AV-PH Table 12 view on the training "
-        "side); `random`: the expected value of a random ranking of the same clips.",
+        "side); `random`: the expected value of a random ranking of the same clips; "
+        "`categories (ARI)`: the adjusted Rand index of the pseudo-categories against the "
+        "dataset's categories (1: the same grouping; about 0: no better than chance).",
         "",
-        "| method | variant | features | runs | visual | audio | AV | random |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | variant | features | runs | visual | audio | AV | random | categories (ARI) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for (method, variant, features), runs, cells in quality_rows(quality):
         values = [

@@ -33,7 +33,7 @@ def tables(labels=LABELS):
     return clips, manifest
 
 
-def write(tmp_path, visual, audio):
+def write(tmp_path, visual, audio, categories=None):
     pseudo = {}
     for v in LABELS:
         av = np.nanmean(np.stack([visual[v], audio[v]]), axis=0) if v in audio else visual[v]
@@ -42,11 +42,29 @@ def write(tmp_path, visual, audio):
             audio=audio.get(v, np.full(len(LABELS[v]), np.nan)),
             av=av,
             label=(av > np.median(av)).astype(np.uint8),
-            category=0,
+            category=(categories or {}).get(v, 0),
         )
     path = tmp_path / "highlights.h5"
     write_pseudo_highlights(path, pseudo, {})
     return str(path)
+
+
+def test_quality_compares_the_pseudo_categories_with_the_real_ones(tmp_path):
+    visual = {v: y.astype(float) for v, y in LABELS.items()}
+    clips, manifest = tables()  # categories x, x, y
+    found = pseudo_quality(write(tmp_path, visual, {}, {"c": 1}), clips, manifest, "youtube-map")
+    assert found["categories"] == pytest.approx(1.0)  # the same grouping, other names
+    found = pseudo_quality(write(tmp_path, visual, {}), clips, manifest, "youtube-map")
+    assert found["categories"] == pytest.approx(0.0)  # one category for all: chance
+    found = pseudo_quality(
+        write(tmp_path, visual, {}, {"b": 1}), clips, manifest, "youtube-map"
+    )  # a and b apart, b with c: worse than chance
+    assert found["categories"] < 0
+    # a dataset without categories (an empty column in the CSV): nothing to compare with
+    unnamed = manifest.assign(category=np.nan)
+    assert pseudo_quality(write(tmp_path, visual, {}), clips, unnamed, "youtube-map")[
+        "categories"
+    ] is None
 
 
 def test_quality_scores_each_modality_against_the_labels(tmp_path):

@@ -54,8 +54,10 @@ def test_table_shows_avph_above_random(finished_run: Path) -> None:
     assert "| avph | av-ph |" in markdown and "| random | uniform |" in markdown
     # avph learns from pseudo-labels: their quality on the training videos is shown
     quality = table[table["metric"] == "pseudo-highlight quality"].set_index("column")
-    assert set(quality.index) == {"visual", "audio", "av", "random"}
+    assert set(quality.index) == {"visual", "audio", "av", "random", "categories"}
     assert quality.loc["av", "mean"] > quality.loc["random", "mean"]
+    # the embedded categories are found (the README's table says so: adjusted Rand 1)
+    assert quality.loc["categories", "mean"] == pytest.approx(1.0)
     assert "## Pseudo-highlight quality on the training videos" in markdown
 
 

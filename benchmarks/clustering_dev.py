@@ -110,6 +110,18 @@ def blocks_equal(data: dict) -> np.ndarray:
     return np.concatenate(out, axis=1)
 
 
+def looks_equal(data: dict) -> np.ndarray:
+    """As :func:`blocks_equal`, on the means the pseudo job clusters (each video's visual
+    mean before its per-recording centring, ``ClipFeatures.video_mean``)."""
+    out = []
+    for m in ("visual", "audio"):
+        f = data["features"][m]
+        x = np.stack([f.video_mean(v) for v in data["videos"]])
+        x = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1)
+        out.append(x / np.sqrt(x.shape[1]))
+    return np.concatenate(out, axis=1)
+
+
 def _outstanding(x: np.ndarray, share: float) -> np.ndarray:
     """Mean of the ``share`` of a video's clips farthest from its median clip."""
     norms = np.linalg.norm(x - np.median(x, axis=0), axis=1)
@@ -149,6 +161,7 @@ CANDIDATES = {
     "audio means": audio_only,
     "means and spreads": spread,
     "modalities weighed equally": blocks_equal,
+    "looks and audio weighed equally": looks_equal,
     "outstanding 25%": outstanding(0.25),
     "outstanding 10%": outstanding(0.10),
     "outstanding 25% visual": outstanding(0.25, ("visual",)),

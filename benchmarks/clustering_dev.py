@@ -100,26 +100,25 @@ def spread(data: dict) -> np.ndarray:
     )
 
 
-def blocks_equal(data: dict) -> np.ndarray:
-    """Each modality standardised, then scaled to the same total variance."""
+def _weighed_equally(blocks: list[np.ndarray]) -> np.ndarray:
+    """Each block standardised, then scaled to the same total variance."""
     out = []
-    for m in ("visual", "audio"):
-        x = _means(data, m)
+    for x in blocks:
         x = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1)
         out.append(x / np.sqrt(x.shape[1]))
     return np.concatenate(out, axis=1)
+
+
+def blocks_equal(data: dict) -> np.ndarray:
+    """Each modality's centred means standardised, then scaled to the same total variance."""
+    return _weighed_equally([_means(data, m) for m in ("visual", "audio")])
 
 
 def looks_equal(data: dict) -> np.ndarray:
     """As :func:`blocks_equal`, on the means the pseudo job clusters (each video's visual
     mean before its per-recording centring, ``ClipFeatures.video_mean``)."""
-    out = []
-    for m in ("visual", "audio"):
-        f = data["features"][m]
-        x = np.stack([f.video_mean(v) for v in data["videos"]])
-        x = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1)
-        out.append(x / np.sqrt(x.shape[1]))
-    return np.concatenate(out, axis=1)
+    features = [data["features"][m] for m in ("visual", "audio")]
+    return _weighed_equally([np.stack([f.video_mean(v) for v in data["videos"]]) for f in features])
 
 
 def _outstanding(x: np.ndarray, share: float) -> np.ndarray:

@@ -58,6 +58,42 @@ def naive_labels(starts, ends, intervals):
 # -------------------------------------------------------------------------------- plans
 
 
+def test_loud_variant_changes_only_the_distractors_and_the_shake():
+    """``holdout-loud`` (development only): the same videos, highlights, events and files,
+    with about twice the distractors, sounds at or above the video's event level, larger
+    movers and a shakier handheld camera."""
+    from highlight_pipeline.datasets.synthetic.holdout_plan import LOUD
+
+    plain, loud = plan_holdout(WIDE), plan_holdout(WIDE, LOUD)
+    assert [v.video_id for v in plain] == [v.video_id for v in loud]
+    for a, b in zip(plain, loud, strict=True):
+        for name in ("highlights", "events", "split", "duration", "sample_rate", "camera"):
+            assert getattr(a, name) == getattr(b, name), name
+        if a.camera == "handheld":
+            ratio = np.asarray(b.camera_params["amps"]) / np.asarray(a.camera_params["amps"])
+            assert np.allclose(ratio, LOUD.shake)
+        else:
+            assert a.camera_params == b.camera_params
+        # each event's gain is the video's event level -4 to +3 dB: a distractor is at or
+        # above that level (0 to 8 dB over it), short of full scale
+        gains = [e.params["gain_db"] for e in b.events if "gain_db" in e.params]
+        for d in b.sound_distractors:
+            assert d.params["gain_db"] <= -3.0
+            if gains:
+                assert d.params["gain_db"] >= min(-3.0, max(gains) - 3.0)
+    visual = sum(len(v.visual_distractors) for v in plain), sum(len(v.visual_distractors) for v in loud)
+    sound = sum(len(v.sound_distractors) for v in plain), sum(len(v.sound_distractors) for v in loud)
+    assert 1.6 < visual[1] / visual[0] < 2.4 and 1.6 < sound[1] / sound[0] < 2.4
+    # louder than the plain recipe's distractors, which lie in the events' range
+    plain_gain = np.median([d.params["gain_db"] for v in plain for d in v.sound_distractors])
+    loud_gain = np.median([d.params["gain_db"] for v in loud for d in v.sound_distractors])
+    assert loud_gain > plain_gain + 3
+    plain_size = np.median([d.params["size"] for v in plain for d in v.visual_distractors])
+    loud_size = np.median([d.params["size"] for v in loud for d in v.visual_distractors])
+    assert loud_size == pytest.approx(LOUD.size * plain_size, rel=0.15)
+
+
+
 def test_plans_are_seeded_and_do_not_reshuffle():
     assert plan_holdout(WIDE) == plan_holdout(WIDE)
     assert plan_holdout(WIDE) != plan_holdout(replace(WIDE, seed=4))

@@ -69,7 +69,13 @@ from highlight_pipeline.datasets.synthetic.encoding import (
     write_each,
 )
 from highlight_pipeline.datasets.synthetic.holdout_pictures import _Picture
-from highlight_pipeline.datasets.synthetic.holdout_plan import SALT, HoldoutVideo, _u, plan_holdout
+from highlight_pipeline.datasets.synthetic.holdout_plan import (
+    LOUD,
+    SALT,
+    HoldoutVideo,
+    _u,
+    plan_holdout,
+)
 from highlight_pipeline.datasets.synthetic.holdout_sound import render_sound
 from highlight_pipeline.datasets.synthetic.spec import SynthSpec, VideoPlan
 
@@ -166,4 +172,15 @@ def write_holdout_videos(
     """Write every video of the holdout dataset into ``videos_dir``; return their plans."""
     return write_each(
         plan_holdout(spec), videos_dir, write_holdout_video, "synth holdout", progress
+    )
+
+
+def write_loud_holdout_videos(
+    spec: SynthSpec, videos_dir: Path, progress: bool = True, jobs: int = 1
+) -> list[VideoPlan]:
+    """The ``holdout-loud`` development variant: the holdout recipe with harder distractors
+    (:data:`~.holdout_plan.LOUD`), for developing against loud and fast non-events without
+    looking at the camcorder recipe, which only measures."""
+    return write_each(
+        plan_holdout(spec, LOUD), videos_dir, write_holdout_video, "synth holdout-loud", progress
     )

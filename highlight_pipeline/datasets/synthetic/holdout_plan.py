@@ -44,6 +44,22 @@ SALT = 40_961  # keeps these draws apart from the embedded recipe's (seed, categ
 OUTSIDE_SHARE = 0.85  # share of distractors kept outside the highlights
 
 
+@dataclass(frozen=True)
+class Distractors:
+    """How hard a recipe's distractors are (the holdout recipe's own, or ``LOUD``'s)."""
+
+    period: float = 5.0  # seconds per visual and per sound distractor, on average
+    above_event_db: tuple[float, float] | None = None  # sound: dB over the event, or in range
+    size: float = 1.0  # visual distractors' size, times the holdout's
+    shake: float = 1.0  # handheld cameras' shake, times the holdout's
+
+
+#: ``holdout-loud``, a development variant (docs/synthetic.md): twice the distractors,
+#: sounds 0-8 dB louder than the video's events, larger movers near the lens and a shakier
+#: hand. Only the distractors and the shake differ from the holdout recipe's draws.
+LOUD = Distractors(period=2.5, above_event_db=(0.0, 8.0), size=1.6, shake=3.0)
+
+
 @dataclass
 class Occurrence:
     """One event or distractor: its kind, its time span and what was drawn for it."""
@@ -107,8 +123,8 @@ def _seed(rng: np.random.Generator) -> int:
     return int(rng.integers(2**31))
 
 
-def plan_holdout(spec: SynthSpec) -> list[HoldoutVideo]:
-    """Draw every video of the dataset (no rendering)."""
+def plan_holdout(spec: SynthSpec, distractors: Distractors = Distractors()) -> list[HoldoutVideo]:
+    """Draw every video of the dataset (no rendering); ``distractors``: how hard they are."""
     if spec.categories > len(CATEGORY_NAMES):
         raise ConfigError(
             f"synth.categories: the holdout recipe has {len(CATEGORY_NAMES)} categories "
@@ -121,11 +137,14 @@ def plan_holdout(spec: SynthSpec) -> list[HoldoutVideo]:
         test = draw_test_videos(np.random.default_rng([spec.seed, SALT, 2, c]), spec)
         for v in range(per):
             split = "test" if v in test else "train"
-            videos.append(_plan_video(spec, c, v, split, c == 0 and v == vfr_index))
+            vfr = c == 0 and v == vfr_index
+            videos.append(_plan_video(spec, c, v, split, vfr, distractors))
     return videos
 
 
-def _plan_video(spec: SynthSpec, c: int, v: int, split: str, vfr: bool) -> HoldoutVideo:
+def _plan_video(
+    spec: SynthSpec, c: int, v: int, split: str, vfr: bool, distractors: Distractors
+) -> HoldoutVideo:
     rng = np.random.default_rng([spec.seed, c, v, SALT])
     duration = round(_u(rng, spec.min_seconds, spec.max_seconds), 2)
     highlights = _plan_highlights(rng, duration)
@@ -183,10 +202,12 @@ def _plan_video(spec: SynthSpec, c: int, v: int, split: str, vfr: bool) -> Holdo
         scene=scene,
         layout=layout,
         camera=camera,
-        camera_params=_plan_camera(rng, camera),
+        camera_params=_plan_camera(rng, camera, distractors.shake),
         events=events,
-        visual_distractors=_plan_visual_distractors(rng, duration, highlights),
-        sound_distractors=_plan_sound_distractors(rng, duration, highlights, noise_dbfs),
+        visual_distractors=_plan_visual_distractors(rng, duration, highlights, distractors),
+        sound_distractors=_plan_sound_distractors(
+            rng, duration, highlights, noise_dbfs, event_db, distractors
+        ),
     )
 
 
@@ -255,7 +276,7 @@ def _plan_layout(rng: np.random.Generator, scene: str) -> dict[str, Any]:
     }
 
 
-def _plan_camera(rng: np.random.Generator, camera: str) -> dict[str, Any]:
+def _plan_camera(rng: np.random.Generator, camera: str, shake: float = 1.0) -> dict[str, Any]:
     if camera == "pan":
         return {
             "amp_u": _u(rng, 0.04, 0.1),
@@ -268,7 +289,7 @@ def _plan_camera(rng: np.random.Generator, camera: str) -> dict[str, Any]:
     if camera == "handheld":
         return {
             "freqs": rng.uniform(0.5, 4.0, size=(2, 3)).tolist(),
-            "amps": rng.uniform(0.004, 0.02, size=(2, 3)).tolist(),
+            "amps": (shake * rng.uniform(0.004, 0.02, size=(2, 3))).tolist(),
             "phases": rng.uniform(0, 2 * math.pi, size=(2, 3)).tolist(),
         }
     return {}
@@ -506,12 +527,13 @@ def _distractor_start(
     return _u(rng, 0, latest)
 
 
-def _plan_visual_distractors(rng, duration, highlights) -> list[Occurrence]:
-    """About one fast mover per 5 s: birds, bouncing balls, bursts of 1-4 camera flashes,
-    passers-by close to the lens."""
+def _plan_visual_distractors(rng, duration, highlights, distractors) -> list[Occurrence]:
+    """About one fast mover per 5 s (``distractors.period``): birds, bouncing balls, bursts
+    of 1-4 camera flashes, passers-by close to the lens."""
     lengths = {"bird": (0.7, 2.2), "ball": (0.5, 1.5), "flash": (0.12, 0.25), "passer": (1.2, 3)}
     out = []
-    for _ in range(1 + int(rng.poisson(duration / 5))):
+    grow = distractors.size
+    for _ in range(1 + int(rng.poisson(duration / distractors.period))):
         kind = VISUAL_DISTRACTORS[int(rng.integers(len(VISUAL_DISTRACTORS)))]
         flashes = int(rng.integers(1, 5))
         length = _u(rng, *lengths[kind]) * (flashes if kind == "flash" else 1)
@@ -525,7 +547,7 @@ def _plan_visual_distractors(rng, duration, highlights) -> list[Occurrence]:
                     "from_left": bool(rng.random() < 0.5),
                     "v": _u(rng, 0.1, 0.7),
                     "v_end": _u(rng, 0.1, 0.7),
-                    "size": _u(rng, 0.02, 0.045),
+                    "size": grow * _u(rng, 0.02, 0.045),
                     "hue": _u(rng, 0, 1),
                     "light": bool(rng.random() < 0.3),
                     "bounces": int(rng.integers(1, 4)),
@@ -534,19 +556,23 @@ def _plan_visual_distractors(rng, duration, highlights) -> list[Occurrence]:
                     "flashes": flashes,
                     "centre": (_u(rng, 0, 1), _u(rng, 0, 1)),
                     "spread": _u(rng, 0.3, 0.8),
-                    "body": (_u(rng, 0.12, 0.25), _u(rng, 0.4, 0.7)),
+                    "body": (grow * _u(rng, 0.12, 0.25), min(0.95, grow * _u(rng, 0.4, 0.7))),
                 },
             )
         )
     return sorted(out, key=lambda o: o.start)
 
 
-def _plan_sound_distractors(rng, duration, highlights, noise_dbfs) -> list[Occurrence]:
-    """About one loud sound per 5 s: door slams, shouts, wind gusts, passing horns, in the
-    events' loudness range (-30 to -10 dBFS, above the noise)."""
+def _plan_sound_distractors(
+    rng, duration, highlights, noise_dbfs, event_db, distractors
+) -> list[Occurrence]:
+    """About one loud sound per 5 s (``distractors.period``): door slams, shouts, wind
+    gusts, passing horns, in the events' loudness range (-30 to -10 dBFS, above the noise),
+    or ``distractors.above_event_db`` over this video's event level."""
     lengths = {"slam": (0.4, 0.6), "shout": (0.6, 2.5), "gust": (2.0, 5.0), "horn": (1.0, 3.0)}
     out = []
-    for _ in range(1 + int(rng.poisson(duration / 5))):
+    above = distractors.above_event_db
+    for _ in range(1 + int(rng.poisson(duration / distractors.period))):
         kind = SOUND_DISTRACTORS[int(rng.integers(len(SOUND_DISTRACTORS)))]
         length = _u(rng, *lengths[kind])
         start = _distractor_start(rng, duration, length, highlights)
@@ -556,7 +582,9 @@ def _plan_sound_distractors(rng, duration, highlights, noise_dbfs) -> list[Occur
                 start,
                 start + length,
                 {
-                    "gain_db": max(noise_dbfs + 6, _u(rng, -30, -10)),
+                    "gain_db": max(noise_dbfs + 6, _u(rng, -30, -10))
+                    if above is None
+                    else min(-3.0, event_db + _u(rng, *above)),
                     "pan": _u(rng, -0.9, 0.9),
                     "f0": _u(rng, 110, 320),
                     "formants": (_u(rng, 550, 900), _u(rng, 1000, 1700), _u(rng, 2300, 3000)),

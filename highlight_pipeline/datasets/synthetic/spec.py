@@ -92,6 +92,7 @@ def plan_of(video: Any, category_name: str) -> VideoPlan:
 RECIPES: dict[str, str] = {
     "embedded": "highlight_pipeline.datasets.synthetic.embedded:write_embedded_videos",
     "holdout": "highlight_pipeline.datasets.synthetic.holdout:write_holdout_videos",
+    "holdout-loud": "highlight_pipeline.datasets.synthetic.holdout:write_loud_holdout_videos",
     "camcorder": "highlight_pipeline.datasets.synthetic.camcorder:write_camcorder_videos",
 }
 

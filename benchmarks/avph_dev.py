@@ -50,7 +50,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("avph", "chd", "hpcl", "pld", "random")
 REPORTED = {("embedded", 0), ("holdout", 0)}  # the README's tables
-DATASET = {"embedded": "synthetic", "holdout": "holdout", "holdout-loud": "holdout"}  # recipe -> dataset
+# recipe -> dataset name
+DATASET = {"embedded": "synthetic", "holdout": "holdout", "holdout-loud": "holdout"}
 PRESET = {"holdout": "holdout", "holdout-loud": "holdout"}  # recipe -> workflow/configs/ preset
 DEFAULT_SETS = ["embedded:1", "embedded:2", "holdout:1", "holdout:2"]
 

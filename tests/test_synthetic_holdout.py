@@ -81,9 +81,9 @@ def test_loud_variant_changes_only_the_distractors_and_the_shake():
             assert d.params["gain_db"] <= -3.0
             if gains:
                 assert d.params["gain_db"] >= min(-3.0, max(gains) - 3.0)
-    visual = sum(len(v.visual_distractors) for v in plain), sum(len(v.visual_distractors) for v in loud)
-    sound = sum(len(v.sound_distractors) for v in plain), sum(len(v.sound_distractors) for v in loud)
-    assert 1.6 < visual[1] / visual[0] < 2.4 and 1.6 < sound[1] / sound[0] < 2.4
+    for kind in ("visual_distractors", "sound_distractors"):
+        ratio = sum(len(getattr(v, kind)) for v in loud) / sum(len(getattr(v, kind)) for v in plain)
+        assert 1.6 < ratio < 2.4, kind
     # louder than the plain recipe's distractors, which lie in the events' range
     plain_gain = np.median([d.params["gain_db"] for v in plain for d in v.sound_distractors])
     loud_gain = np.median([d.params["gain_db"] for v in loud for d in v.sound_distractors])

@@ -49,7 +49,9 @@ class Distractors:
     """How hard a recipe's distractors are (the holdout recipe's own, or ``LOUD``'s)."""
 
     period: float = 5.0  # seconds per visual and per sound distractor, on average
-    above_event_db: tuple[float, float] | None = None  # sound: dB over the event, or in range
+    # sound distractors drawn this many dB (low, high) over the video's event level;
+    # None: in the events' own range (-30 to -10 dBFS)
+    above_event_db: tuple[float, float] | None = None
     size: float = 1.0  # visual distractors' size, times the holdout's
     shake: float = 1.0  # handheld cameras' shake, times the holdout's
 

@@ -11,6 +11,7 @@ import torch
 
 from highlight_pipeline.config import validate_config
 from highlight_pipeline.methods import chd
+from highlight_pipeline.methods.batching import Standardiser
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
 from highlight_pipeline.runs import resolve_run
 
@@ -149,6 +150,41 @@ def test_same_seed_same_scores_and_state_round_trip(tmp_path):
     restored = chd.load(torch.load(path, weights_only=True))
     np.testing.assert_array_equal(restored.score(test), a.score(test))
     assert a.score(test).sum() == pytest.approx(1.0)
+
+
+def test_standardised_inputs_are_winsorised_at_input_clip():
+    """A colour bin that one clip alone fills is many standard deviations out; input_clip
+    bounds it, and leaves the rest of the standardisation as it was."""
+    rng = np.random.default_rng(0)
+    train = [rng.normal(size=(20, 4)).astype(np.float32) for _ in range(3)]
+    train[0][5, 2] = 40.0  # a rare spike
+    plain = Standardiser.fit(train)
+    clipped = Standardiser.fit(train, clip=3.0)
+    np.testing.assert_array_equal(plain.mean, clipped.mean)
+    np.testing.assert_array_equal(plain.std, clipped.std)
+    z, zc = plain(train[0]), clipped(train[0])
+    assert z[5, 2] > 5  # the spike stands out unclipped
+    assert zc[5, 2] == pytest.approx(3.0) and np.abs(zc).max() <= 3.0
+    inside = np.abs(z) <= 3
+    np.testing.assert_array_equal(zc[inside], z[inside])
+
+
+def test_input_clip_is_a_setting_that_the_model_file_keeps(tmp_path):
+    assert chd_run()["settings"]["input_clip"] == 3.0
+    data = inputs()
+    test = data.videos[-1]
+    test.visual[0, 0] = 50.0  # far outside the training range: only the clip bounds it
+    model = chd.fit(data, chd_run(), seed=0, progress=False)
+    torch.save(model.state(), tmp_path / "m.pt")
+    restored = chd.load(torch.load(tmp_path / "m.pt", weights_only=True))
+    assert restored.standardiser.clip == 3.0
+    np.testing.assert_array_equal(restored.score(test), model.score(test))
+    # a model file from before the setting (no input_clip in its hparams) scores unclipped
+    state = model.state()
+    state["hparams"] = {k: v for k, v in state["hparams"].items() if k != "input_clip"}
+    older = chd.load(state)
+    assert older.standardiser.clip is None
+    assert not np.array_equal(older.score(test), model.score(test))
 
 
 def test_no_dropout_variant_sets_dropout_to_zero():

@@ -10,22 +10,29 @@ import torch
 
 @dataclass
 class Standardiser:
+    """Each dimension minus its training mean over its training standard deviation;
+    ``clip``: the result winsorised to ``[-clip, clip]`` (None: not clipped)."""
+
     mean: np.ndarray
     std: np.ndarray
+    clip: float | None = None
 
     @classmethod
-    def fit(cls, arrays: list[np.ndarray]) -> Standardiser:
+    def fit(cls, arrays: list[np.ndarray], clip: float | None = None) -> Standardiser:
         stacked = np.concatenate(arrays).astype(np.float64)
         std = stacked.std(axis=0)
         # Dimensions (nearly) constant in training are not blown up on new data: the
         # scale never drops below a tenth of the mean scale.
         floor = max(0.1 * float(std.mean()), 1e-6)
         return cls(
-            stacked.mean(axis=0).astype(np.float32), np.maximum(std, floor).astype(np.float32)
+            stacked.mean(axis=0).astype(np.float32),
+            np.maximum(std, floor).astype(np.float32),
+            clip,
         )
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return (x - self.mean) / self.std
+        z = (x - self.mean) / self.std
+        return z if self.clip is None else np.clip(z, -self.clip, self.clip)
 
 
 def pad_batch(arrays: list[np.ndarray], dim: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -177,7 +177,8 @@ def load(state: dict) -> CHDModel:
     net = _network(state["hparams"])
     load_network_state(net, state["state_dict"])
     mean, std = float_array(state["mean"], "mean"), float_array(state["std"], "std")
-    standardiser = Standardiser(mean, std)
+    # a model file written before ``input_clip`` existed was trained without it
+    standardiser = Standardiser(mean, std, state["hparams"].get("input_clip"))
     return CHDModel(net, standardiser, state["hparams"])
 
 
@@ -190,7 +191,8 @@ def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True,
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     hparams = {**settings, "input_dim": videos[0].shape[1]}
-    model = CHDModel(_network(hparams).to(device), Standardiser.fit(videos), hparams)
+    standardiser = Standardiser.fit(videos, settings["input_clip"])
+    model = CHDModel(_network(hparams).to(device), standardiser, hparams)
     optimiser = Adam(
         model.net.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"]
     )

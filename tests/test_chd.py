@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from highlight_pipeline.config import validate_config
+from highlight_pipeline.errors import ModelFileError
 from highlight_pipeline.methods import chd
 from highlight_pipeline.methods.batching import Standardiser
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
@@ -185,6 +186,10 @@ def test_input_clip_is_a_setting_that_the_model_file_keeps(tmp_path):
     older = chd.load(state)
     assert older.standardiser.clip is None
     assert not np.array_equal(older.score(test), model.score(test))
+    for bad in ("3", -1.0, float("nan"), True):
+        state["hparams"]["input_clip"] = bad
+        with pytest.raises(ModelFileError, match="hparams/input_clip"):
+            chd.load(state)
 
 
 def test_no_dropout_variant_sets_dropout_to_zero():

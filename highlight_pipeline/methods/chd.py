@@ -79,7 +79,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from highlight_pipeline.errors import DatasetError
+from highlight_pipeline.errors import DatasetError, ModelFileError
 from highlight_pipeline.methods.batching import Standardiser, pad_batch, seeded_batches
 from highlight_pipeline.methods.inputs import MethodInputs, VideoInputs
 from highlight_pipeline.methods.optim import Adam
@@ -194,9 +194,19 @@ def load(state: dict) -> CHDModel:
     net = _network(state["hparams"])
     load_network_state(net, state["state_dict"])
     mean, std = float_array(state["mean"], "mean"), float_array(state["std"], "std")
-    # a model file written before ``input_clip`` existed was trained without it
-    standardiser = Standardiser(mean, std, state["hparams"].get("input_clip"))
+    standardiser = Standardiser(mean, std, _input_clip(state["hparams"]))
     return CHDModel(net, standardiser, state["hparams"])
+
+
+def _input_clip(hparams: dict) -> float | None:
+    """A model file's ``input_clip``: None when it has none (written before the setting
+    existed, so trained without it), else a positive finite number."""
+    clip = hparams.get("input_clip")
+    if clip is None:
+        return None
+    if isinstance(clip, bool) or not isinstance(clip, int | float) or not 0 < clip < math.inf:
+        raise ModelFileError(f"hparams/input_clip: expected a positive number, found {clip!r}")
+    return float(clip)
 
 
 def fit(inputs: MethodInputs, run: dict, seed: int, device="cpu", progress=True, checkpoint=None):
